@@ -1,0 +1,52 @@
+"""vlakit: compose vision-language-action robot policies from plugins.
+
+The public API a plugin may use is what this module exports (plus ``vlakit.interfaces``,
+``vlakit.types`` and ``vlakit.testing``).
+"""
+
+from __future__ import annotations
+
+from vlakit.errors import (
+    BundleError,
+    PluginError,
+    RecipeError,
+    RobotError,
+    UnknownComponentError,
+    VlakitError,
+)
+from vlakit.interfaces import (
+    ActionCodec,
+    Dataset,
+    InvalidSymbols,
+    RobotDriver,
+    Task,
+    TaskEnvironment,
+)
+from vlakit.plugins import ComponentConfig, get_registry, hookimpl
+from vlakit.types import ActionSpace, CameraSpec, Episode, Observation, Sample
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActionCodec",
+    "ActionSpace",
+    "BundleError",
+    "CameraSpec",
+    "ComponentConfig",
+    "Dataset",
+    "Episode",
+    "InvalidSymbols",
+    "Observation",
+    "PluginError",
+    "RecipeError",
+    "RobotDriver",
+    "RobotError",
+    "Sample",
+    "Task",
+    "TaskEnvironment",
+    "UnknownComponentError",
+    "VlakitError",
+    "__version__",
+    "get_registry",
+    "hookimpl",
+]

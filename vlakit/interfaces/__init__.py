@@ -1,0 +1,43 @@
+"""The five component kinds vlakit composes, as abstract classes.
+
+The torch-based interfaces (vision backbone, language model) are imported lazily so that
+listing plugins or validating recipes does not import torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vlakit.interfaces.codec import ActionCodec, InvalidSymbols
+from vlakit.interfaces.dataset import Dataset
+from vlakit.interfaces.robot import RobotDriver, Task, TaskEnvironment
+
+if TYPE_CHECKING:
+    from vlakit.interfaces.language import LanguageModel, LMOutput
+    from vlakit.interfaces.vision import VisionBackbone
+
+__all__ = [
+    "ActionCodec",
+    "Dataset",
+    "InvalidSymbols",
+    "LMOutput",
+    "LanguageModel",
+    "RobotDriver",
+    "Task",
+    "TaskEnvironment",
+    "VisionBackbone",
+]
+
+_LAZY = {
+    "LanguageModel": "vlakit.interfaces.language",
+    "LMOutput": "vlakit.interfaces.language",
+    "VisionBackbone": "vlakit.interfaces.vision",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vlakit.interfaces' has no attribute {name!r}")

@@ -1,0 +1,91 @@
+"""The action codec interface: continuous actions <-> discrete symbols."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+
+class InvalidSymbols(ValueError):
+    """Raised by :meth:`ActionCodec.decode` when a symbol sequence cannot be decoded.
+
+    A codec never turns a malformed sequence into a silent default action.
+    """
+
+
+class ActionCodec(ABC):
+    """Turns action chunks into symbol sequences and back.
+
+    Shapes: actions are ``float32`` ``[B, H, D]`` in robot units (``H`` = :attr:`horizon`,
+    ``D`` = action dimensions); symbols are ``int64`` ``[B, K]`` with every value in
+    ``[0, num_symbols)``. Fixed-length codecs (bins) always produce ``K == max_length``;
+    variable-length codecs pad each row after its :attr:`end_symbol`.
+
+    ``encode`` and ``decode`` accept numpy arrays or torch tensors and return the same kind,
+    keeping the dtype family (float in, float out) and the device.
+
+    A codec is *fitted* on training actions (statistics, bin edges, BPE merges); its whole
+    fitted state is JSON-compatible (:meth:`state_dict`) so it can travel in a bundle and
+    :meth:`load_state_dict` gives an identical codec.
+    """
+
+    #: Number of action steps per chunk ``H`` this codec encodes together.
+    horizon: int = 1
+
+    @property
+    @abstractmethod
+    def num_symbols(self) -> int:
+        """Size of the symbol alphabet (including the end symbol, if any)."""
+
+    @property
+    @abstractmethod
+    def max_length(self) -> int:
+        """Greatest number of symbols ``K`` one chunk can take (including the end symbol)."""
+
+    @property
+    def end_symbol(self) -> int | None:
+        """Symbol that ends a variable-length sequence, or ``None`` for fixed-length codecs."""
+        return None
+
+    @property
+    @abstractmethod
+    def action_dim(self) -> int:
+        """Action dimensions ``D`` (known after :meth:`fit` or from the config)."""
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the codec has the statistics it needs to encode."""
+        return True
+
+    @abstractmethod
+    def fit(self, actions: np.ndarray) -> None:
+        """Fit statistics on training actions ``[N, H, D]`` or ``[N, D]`` (robot units)."""
+
+    @abstractmethod
+    def encode(self, actions: Any) -> Any:
+        """Actions ``[B, H, D]`` float -> symbols ``[B, K]`` int64. Out-of-range values clip."""
+
+    @abstractmethod
+    def decode(self, symbols: Any) -> Any:
+        """Symbols ``[B, K]`` -> actions ``[B, H, D]`` float32 in robot units.
+
+        Raises :class:`InvalidSymbols` for a sequence the codec cannot decode.
+        """
+
+    @abstractmethod
+    def allowed_next(self, prefix: list[int]) -> np.ndarray:
+        """Boolean mask ``[num_symbols]`` of the symbols allowed after ``prefix``.
+
+        An all-False mask means the sequence is complete. Following this mask from an empty
+        prefix always yields a sequence that :meth:`decode` accepts.
+        """
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """The whole fitted state, JSON-compatible (no arrays, no pickle)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the state written by :meth:`state_dict`."""

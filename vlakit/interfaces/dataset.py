@@ -1,0 +1,51 @@
+"""The dataset interface: robot demonstrations and vision-language samples."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from vlakit.types import ActionSpace, Sample
+
+
+class Dataset(ABC):
+    """A map-style source of :class:`~vlakit.types.Sample`.
+
+    Robot datasets have an :attr:`action_space` and yield samples whose ``action`` is a chunk
+    ``[horizon, D]`` in robot units; vision-language datasets have ``action_space = None`` and
+    yield question/answer samples. :meth:`prepare` does the slow one-time work (generation,
+    conversion, caching) and is called once before the first :meth:`__getitem__`.
+    """
+
+    #: Chunk length ``H`` of the actions in robot samples; set by the training pipeline from
+    #: the codec before :meth:`prepare`.
+    horizon: int = 1
+
+    @property
+    def action_space(self) -> ActionSpace | None:
+        """The action space of robot samples, or ``None`` for vision-language data."""
+        return None
+
+    def prepare(self, cache_dir: Path) -> None:
+        """Generate or load the data, caching under ``cache_dir``. Default: nothing to do."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of samples."""
+
+    @abstractmethod
+    def __getitem__(self, index: int) -> Sample:
+        """Sample ``index`` in ``[0, len(self))``."""
+
+    def actions(self) -> np.ndarray:
+        """All action chunks ``[N, H, D]`` ``float32`` (for fitting a codec).
+
+        The default loops over the samples; datasets that hold their actions as arrays should
+        override it.
+        """
+        chunks = [s.action for s in (self[i] for i in range(len(self))) if s.action is not None]
+        if not chunks:
+            raise ValueError(f"{type(self).__name__} has no robot actions")
+        return np.stack(chunks).astype(np.float32)

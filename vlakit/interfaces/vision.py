@@ -1,0 +1,36 @@
+"""The vision backbone interface: images -> patch features."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+
+class VisionBackbone(nn.Module, ABC):
+    """A vision encoder that owns its preprocessing.
+
+    :meth:`preprocess` takes ``uint8`` images ``[B, H, W, 3]`` (any size) and returns the float
+    tensor ``[B, C, h, w]`` the model expects (resized, scaled, normalized with the model's own
+    mean and std). :meth:`forward` maps that tensor to patch features ``[B, N, D]`` with
+    ``N`` = :attr:`num_tokens` and ``D`` = :attr:`feature_dim`.
+    """
+
+    @property
+    @abstractmethod
+    def feature_dim(self) -> int:
+        """Feature width ``D`` of each output token."""
+
+    @property
+    @abstractmethod
+    def num_tokens(self) -> int:
+        """Number of output tokens ``N`` per image."""
+
+    @abstractmethod
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """``uint8`` ``[B, H, W, 3]`` -> float ``[B, C, h, w]`` ready for :meth:`forward`."""
+
+    @abstractmethod
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Float ``[B, C, h, w]`` -> features ``[B, N, D]``."""

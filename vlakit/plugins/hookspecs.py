@@ -1,0 +1,52 @@
+"""The hooks a vlakit plugin can implement (pluggy project ``vlakit``).
+
+Each ``register_*`` hook receives a ``register`` callback; call it once per component::
+
+    @vlakit.hookimpl
+    def register_action_codecs(register):
+        register("my-codec", MyCodec, config=MyCodecConfig, description="...")
+
+``factory(config)`` is called with a validated instance of ``config`` (a pydantic model) and
+returns the component.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("vlakit")
+hookimpl = pluggy.HookimplMarker("vlakit")
+
+Register = Callable[..., None]
+
+
+@hookspec
+def register_vision_backbones(register: Register) -> None:
+    """Register vision backbones (kind ``vision``)."""
+
+
+@hookspec
+def register_language_models(register: Register) -> None:
+    """Register language models (kind ``language``)."""
+
+
+@hookspec
+def register_action_codecs(register: Register) -> None:
+    """Register action codecs (kind ``codec``)."""
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register datasets (kind ``dataset``)."""
+
+
+@hookspec
+def register_robots(register: Register) -> None:
+    """Register robot drivers (kind ``robot``)."""
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add commands to the ``vlakit`` command line (``cli`` is the root click group)."""

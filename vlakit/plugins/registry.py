@@ -1,0 +1,181 @@
+"""The component registry: what plugins registered, by kind and name (the timm-style factory)."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict
+
+from vlakit.errors import PluginError, UnknownComponentError
+
+#: kind -> (human name, hook name)
+KINDS: dict[str, tuple[str, str]] = {
+    "vision": ("vision backbone", "register_vision_backbones"),
+    "language": ("language model", "register_language_models"),
+    "codec": ("action codec", "register_action_codecs"),
+    "dataset": ("dataset", "register_datasets"),
+    "robot": ("robot driver", "register_robots"),
+}
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+class ComponentConfig(BaseModel):
+    """Base class for a plugin's own config model: unknown keys are errors.
+
+    A plugin's config model should derive from this (or set ``extra="forbid"`` itself).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One registered component: ``factory(config)`` builds it from a validated ``config``."""
+
+    kind: str
+    name: str
+    factory: Callable[[Any], Any]
+    config: type[BaseModel]
+    description: str = ""
+    plugin: str = ""
+    dist: str = ""
+    version: str = ""
+
+    @property
+    def kind_label(self) -> str:
+        return KINDS[self.kind][0]
+
+    def build(self, config: BaseModel | dict[str, Any] | None = None) -> Any:
+        """Validate ``config`` (a dict of params or an instance) and call the factory."""
+        if not isinstance(config, self.config):
+            config = self.config.model_validate(config or {})
+        return self.factory(config)
+
+
+@dataclass
+class LoadFailure:
+    """A plugin that could not be loaded or registered something invalid."""
+
+    plugin: str
+    dist: str
+    version: str
+    error: str
+    traceback: str = ""
+
+
+@dataclass
+class PluginInfo:
+    """A plugin that loaded: its entry-point name and the distribution it came from."""
+
+    name: str
+    dist: str
+    version: str
+    builtin: bool
+
+
+def validate_registration(reg: Registration) -> None:
+    """Raise :class:`PluginError` when ``reg`` is not a valid registration."""
+    where = f"plugin {reg.plugin!r} ({reg.dist} {reg.version})"
+    if not isinstance(reg.name, str) or not _NAME.match(reg.name):
+        raise PluginError(
+            f"{where} registered the {KINDS[reg.kind][0]} name {reg.name!r}: names are lowercase "
+            "letters, digits, '.', '_' and '-', starting with a letter or digit"
+        )
+    if not callable(reg.factory):
+        raise PluginError(f"{where} registered {reg.kind} {reg.name!r} with a factory that is not callable")
+    if not (isinstance(reg.config, type) and issubclass(reg.config, BaseModel)):
+        raise PluginError(
+            f"{where} registered {reg.kind} {reg.name!r} without a pydantic config model "
+            f"(got {reg.config!r})"
+        )
+    if reg.config.model_config.get("extra") != "forbid":
+        raise PluginError(
+            f"{where} registered {reg.kind} {reg.name!r} with config {reg.config.__name__} that "
+            "accepts unknown keys; derive it from vlakit.ComponentConfig or set extra='forbid'"
+        )
+    if "type" in reg.config.model_fields:
+        raise PluginError(f"{where}: config of {reg.kind} {reg.name!r} may not define a field 'type'")
+
+
+def suggest(name: str, known: list[str]) -> str | None:
+    """The known name closest to ``name``, if any is close."""
+    match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if match:
+        return match[0]
+    folded = {k.replace("_", "-").lower(): k for k in known}
+    return folded.get(name.replace("_", "-").lower())
+
+
+@dataclass
+class Registry:
+    """All registered components, the plugins they came from, and the plugins that failed."""
+
+    components: dict[str, dict[str, Registration]] = field(
+        default_factory=lambda: {kind: {} for kind in KINDS}
+    )
+    plugins: list[PluginInfo] = field(default_factory=list)
+    failures: list[LoadFailure] = field(default_factory=list)
+
+    def conflict(self, reg: Registration) -> Registration | None:
+        """The existing registration that ``reg`` would collide with, if any."""
+        return self.components[reg.kind].get(reg.name)
+
+    def add(self, reg: Registration) -> None:
+        """Add ``reg``; a name already taken is a :class:`PluginError` naming both owners."""
+        validate_registration(reg)
+        other = self.conflict(reg)
+        if other is not None:
+            raise PluginError(
+                f"{KINDS[reg.kind][0]} {reg.name!r} is registered twice: by {other.dist} "
+                f"{other.version} (plugin {other.plugin!r}) and by {reg.dist} {reg.version} "
+                f"(plugin {reg.plugin!r})"
+            )
+        self.components[reg.kind][reg.name] = reg
+
+    def names(self, kind: str) -> list[str]:
+        """Sorted names of the components of ``kind``."""
+        return sorted(self.components[kind])
+
+    def list(self, kind: str | None = None, pattern: str = "*") -> list[Registration]:
+        """Registrations of ``kind`` (all kinds when ``None``) whose name matches the glob."""
+        kinds = [kind] if kind else list(KINDS)
+        for k in kinds:
+            if k not in KINDS:
+                raise UnknownComponentError(f"unknown kind {k!r}; kinds are {', '.join(KINDS)}")
+        return [
+            reg
+            for k in kinds
+            for name, reg in sorted(self.components[k].items())
+            if fnmatch.fnmatchcase(name, pattern)
+        ]
+
+    def get(self, kind: str, name: str) -> Registration:
+        """The registration of ``name``; a miss lists what exists and the likely intended name."""
+        if kind not in KINDS:
+            raise UnknownComponentError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+        try:
+            return self.components[kind][name]
+        except KeyError:
+            pass
+        label = KINDS[kind][0]
+        known = self.names(kind)
+        message = f"unknown {label} {name!r}"
+        guess = suggest(str(name), known)
+        if guess:
+            message += f"; did you mean {guess!r}?"
+        message += f" (registered: {', '.join(known) if known else 'none'})"
+        failed = [f for f in self.failures]
+        if failed:
+            message += f"; {len(failed)} plugin(s) failed to load, see `vlakit plugins`"
+        raise UnknownComponentError(message)
+
+    def build(self, kind: str, block: dict[str, Any]) -> Any:
+        """Build a component from a recipe block ``{type: NAME, ...params}``."""
+        params = dict(block)
+        name = params.pop("type")
+        return self.get(kind, name).build(params)

@@ -1,0 +1,38 @@
+"""Conformance checks for plugin authors.
+
+Call the check for your component's kind from your own tests::
+
+    from vlakit.testing import check_action_codec
+    check_action_codec(MyCodec(MyCodec.Config()))
+
+Each check raises ``AssertionError`` with a message that says which contract was broken.
+vlakit's own test suite runs them over every registered component.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "check_action_codec",
+    "check_dataset",
+    "check_language_model",
+    "check_robot_driver",
+    "check_vision_backbone",
+]
+
+_LAZY = {
+    "check_action_codec": "vlakit.testing.codec",
+    "check_dataset": "vlakit.testing.dataset",
+    "check_robot_driver": "vlakit.testing.robot",
+    "check_vision_backbone": "vlakit.testing.vision",
+    "check_language_model": "vlakit.testing.language",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vlakit.testing' has no attribute {name!r}")
