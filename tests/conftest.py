@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from plugin_dist import install_plugin_dist, uninstall
+from vlakit.plugins import reset_plugins
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """A factory installing real plugin distributions for one test; removed afterwards."""
+    installed: list[tuple[Path, list[str]]] = []
+
+    def install(dist: str, modules: dict[str, str], entry_points: dict[str, str], version: str = "1.0.0"):
+        root = tmp_path / f"site-{dist}"
+        install_plugin_dist(root, dist, modules, entry_points, version)
+        installed.append((root, [m.split(".")[0] for m in modules]))
+        reset_plugins()
+        return root
+
+    monkeypatch.delenv("VLAKIT_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("VLAKIT_BUILTINS_ONLY", raising=False)
+    yield install
+    for root, mods in installed:
+        uninstall(root, mods)
+    reset_plugins()

@@ -1,0 +1,1 @@
+"""The ``vlakit`` command line."""

@@ -1,0 +1,70 @@
+"""Entry point of the ``vlakit`` command: the root group, error handling, exit codes.
+
+User errors (:class:`~vlakit.errors.VlakitError`) print one message to stderr and exit 2;
+``--debug`` (or ``VLAKIT_DEBUG=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from vlakit import __version__
+from vlakit.errors import VlakitError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vlakit")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """Compose, train and run vision-language-action robot policies from plugins."""
+    if debug:
+        os.environ["VLAKIT_DEBUG"] = "1"
+
+
+def _register_builtin_commands() -> None:
+    from vlakit.cli import commands  # noqa: F401  (registers on import)
+
+
+def build_cli() -> click.Group:
+    """The root group with vlakit's commands and every plugin's ``register_commands``."""
+    _register_builtin_commands()
+    from vlakit.plugins import get_loader
+
+    get_loader().add_commands(cli)
+    return cli
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("VLAKIT_DEBUG", "") not in ("", "0")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 1 failure, 2 user error, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(argv)
+    try:
+        group = build_cli()
+        group.main(args=argv, prog_name="vlakit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except VlakitError as exc:
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    return 0
+

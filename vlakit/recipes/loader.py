@@ -1,0 +1,188 @@
+"""Loading a recipe: ``extends`` resolution, overrides, and validation against the plugins."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from vlakit.errors import RecipeError, UnknownComponentError
+from vlakit.plugins.registry import KINDS, Registry, suggest
+from vlakit.recipes.overrides import apply_override
+from vlakit.recipes.schema import DATASET_CORE_KEYS, Recipe, component_blocks
+from vlakit.recipes.yaml_source import SourceMap, read_yaml
+
+
+def deep_merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """``child`` over ``base``: mappings merge key by key, anything else is replaced.
+
+    A component block whose ``type`` changes is replaced whole, so the params of the base's
+    plugin do not leak into a different plugin's block.
+    """
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            if "type" in value and old.get("type") != value["type"]:
+                out[key] = copy.deepcopy(value)
+            else:
+                out[key] = deep_merge(old, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_extends(path: Path, sources: SourceMap, stack: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read ``path`` and merge it over the recipes it ``extends`` (relative paths, cycles refused)."""
+    path = path.resolve()
+    if path in stack:
+        chain = " -> ".join(str(p) for p in (*stack, path))
+        raise RecipeError(f"extends cycle: {chain}")
+    # bases are read first so the child's lines win in the source map
+    raw_sources = SourceMap()
+    data = read_yaml(path, raw_sources)
+    extends = data.pop("extends", None)
+    if extends is None:
+        bases: list[str] = []
+    elif isinstance(extends, str):
+        bases = [extends]
+    elif isinstance(extends, list) and all(isinstance(b, str) for b in extends):
+        bases = extends
+    else:
+        where = raw_sources.where("extends") or str(path)
+        raise RecipeError(f"{where}: extends: expected a file path or a list of file paths")
+    merged: dict[str, Any] = {}
+    for base in bases:
+        base_path = (path.parent / base)
+        if not base_path.exists():
+            where = raw_sources.where("extends") or str(path)
+            raise RecipeError(f"{where}: extends: base recipe not found: {base_path}")
+        merged = deep_merge(merged, resolve_extends(base_path, sources, (*stack, path)))
+    sources.locations.update(raw_sources.locations)
+    return deep_merge(merged, data)
+
+
+def _describe_expected(model: type[BaseModel], field: str) -> str:
+    info = model.model_fields.get(field)
+    if info is None:
+        return ""
+    ann = info.annotation
+    name = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+    return f" (expected {name})"
+
+
+def format_validation_error(
+    exc: ValidationError,
+    prefix: str,
+    sources: SourceMap,
+    model: type[BaseModel],
+    owner: str = "",
+) -> str:
+    """One line per problem: ``file:line: dotted.path: what is wrong``."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        path = ".".join([prefix, *loc] if prefix else loc)
+        where = sources.where(path)
+        head = f"{where}: {path}" if where else path
+        if err["type"] == "extra_forbidden":
+            parent = _model_at(model, loc[:-1])
+            allowed = sorted(parent.model_fields) if parent is not None else []
+            msg = f"unknown key {loc[-1]!r}"
+            guess = suggest(loc[-1], allowed)
+            if guess:
+                msg += f"; did you mean {guess!r}?"
+            if allowed:
+                msg += f" (allowed: {', '.join(allowed)})"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            parent = _model_at(model, loc[:-1])
+            expected = _describe_expected(parent, loc[-1]) if parent is not None and loc else ""
+            msg = f"{err['msg']}, got {err.get('input')!r}{expected}"
+        if owner:
+            msg += f" [{owner}]"
+        lines.append(f"{head}: {msg}")
+    return "\n".join(lines)
+
+
+def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
+    """The pydantic model that owns the field at ``loc`` (best effort)."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        info = current.model_fields.get(part)
+        if info is None:
+            return None
+        ann = info.annotation
+        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type)]
+        current = next((a for a in [ann, *args] if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def validate_components(data: dict[str, Any], registry: Registry, sources: SourceMap) -> None:
+    """Validate each component block against its plugin's config; fill defaults in place."""
+    problems = []
+    for path, kind, block in component_blocks(data):
+        label = KINDS[kind][0]
+        where = sources.where(path)
+        head = f"{where}: {path}" if where else path
+        if "type" not in block:
+            problems.append(f"{head}: a {label} block needs 'type' (registered: {', '.join(registry.names(kind))})")
+            continue
+        try:
+            reg = registry.get(kind, str(block["type"]))
+        except UnknownComponentError as exc:
+            type_where = sources.where(f"{path}.type") or where
+            problems.append(f"{type_where}: {path}.type: {exc}")
+            continue
+        params = {k: v for k, v in block.items() if k != "type"}
+        core = {}
+        if kind == "dataset":
+            core = {k: params.pop(k) for k in DATASET_CORE_KEYS if k in params}
+            weight = core.get("weight", 1.0)
+            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
+                problems.append(f"{head}.weight: expected a positive number, got {weight!r}")
+                continue
+        try:
+            config = reg.config.model_validate(params)
+        except ValidationError as exc:
+            owner = f"{label} {reg.name!r} from {reg.dist}"
+            problems.append(format_validation_error(exc, path, sources, reg.config, owner))
+            continue
+        block.clear()
+        block.update({"type": reg.name, **core, **config.model_dump(mode="json")})
+    if problems:
+        raise RecipeError("invalid recipe:\n" + "\n".join(problems))
+
+
+def load_recipe(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    registry: Registry | None = None,
+) -> Recipe:
+    """Read, resolve and validate a recipe. Raises :class:`RecipeError` with one clear message.
+
+    Validation loads no weights and opens no hardware: only config models are checked.
+    """
+    if registry is None:
+        from vlakit.plugins import get_registry
+
+        registry = get_registry()
+    sources = SourceMap()
+    data = resolve_extends(Path(path), sources)
+    for text in overrides:
+        apply_override(data, text)
+        key = text.partition("=")[0].strip()
+        sources.locations[key] = f"override {text!r}"
+    if "name" not in data:
+        data["name"] = Path(path).stem
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError("invalid recipe:\n" + format_validation_error(exc, "", sources, Recipe)) from None
+    validate_components(data, registry, sources)
+    return Recipe.model_validate(data)

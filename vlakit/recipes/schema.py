@@ -1,0 +1,117 @@
+"""The recipe's core sections as pydantic models.
+
+Component blocks (``{type: NAME, ...params}``) are kept as mappings here; their params are
+validated against the named plugin's own config model by :mod:`vlakit.recipes.validate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Block = dict[str, Any]
+
+DEFAULT_PROMPT = "What action should the robot take to {instruction}?"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectorConfig(Section):
+    """Maps vision features ``[B, N, D]`` into the LM's embedding width ``E``."""
+
+    kind: Literal["linear", "mlp"] = "mlp"
+    hidden: int | None = Field(None, description="hidden width of the MLP (default: E)")
+
+
+class ModelSection(Section):
+    vision: Block | None = Field(None, description="vision backbone block; null when the LM brings its own")
+    language: Block = Field(..., description="language model block")
+    codec: Block = Field(..., description="action codec block")
+    projector: ProjectorConfig = ProjectorConfig()
+    token_mapping: Literal["append", "tail"] = Field(
+        "append", description="append new ids for action symbols, or overwrite the vocabulary tail"
+    )
+    prompt: str = Field(DEFAULT_PROMPT, description="prompt template for robot samples; {instruction}")
+    use_state: bool = Field(False, description="feed the proprioceptive state as one projected token")
+
+
+class DataSection(Section):
+    train: list[Block] = Field(..., min_length=1, description="sources, each with an optional weight")
+    val_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="share of each source held out for validation")
+    num_workers: int = Field(0, ge=0)
+    seed: int = 0
+    cache_dir: str = Field(".cache/vlakit", description="where datasets cache generated data")
+
+
+class TrainerSection(Section):
+    max_steps: int = Field(1000, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["constant", "cosine", "linear"] = "cosine"
+    warmup_steps: int = Field(0, ge=0)
+    gradient_clip: float | None = 1.0
+    accumulate_grad_batches: int = Field(1, ge=1)
+    precision: str = Field("32-true", description="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
+    accelerator: str = "auto"
+    devices: int | str | list[int] = "auto"
+    num_nodes: int = Field(1, ge=1)
+    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"] = "auto"
+    seed: int = 0
+    log_every: int = Field(10, ge=1)
+    checkpoint_every: int | None = Field(None, description="steps between checkpoints (default: at the end)")
+    val_every: int | None = None
+    num_threads: int | None = Field(None, description="torch CPU threads (default: torch's choice)")
+    export: Literal["adapters", "merged"] = "merged"
+
+
+class EvalSection(Section):
+    robot: Block = Field(..., description="robot driver block (a TaskEnvironment for scoring)")
+    episodes: int = Field(100, ge=1, description="episodes per split")
+    split: Literal["seen", "unseen", "all"] = "all"
+    seed: int = 10_000
+    max_steps: int | None = None
+    gifs: int = Field(3, ge=0, description="episodes saved as animated GIFs")
+
+
+class Recipe(Section):
+    """A whole recipe, after ``extends`` and overrides are resolved."""
+
+    name: str
+    description: str = ""
+    model: ModelSection
+    data: DataSection
+    trainer: TrainerSection = TrainerSection()
+    eval: EvalSection | None = None
+    output_dir: str = "runs"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form (what is printed and saved as the resolved recipe)."""
+        return self.model_dump(mode="json")
+
+
+#: (dotted location, component kind) of every component block, for validation.
+def component_blocks(recipe_data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The component blocks in a raw recipe mapping: (dotted path, kind, block)."""
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    model = recipe_data.get("model") or {}
+    if isinstance(model, dict):
+        for slot, kind in (("vision", "vision"), ("language", "language"), ("codec", "codec")):
+            if isinstance(model.get(slot), dict):
+                found.append((f"model.{slot}", kind, model[slot]))
+    data = recipe_data.get("data") or {}
+    if isinstance(data, dict) and isinstance(data.get("train"), list):
+        for i, block in enumerate(data["train"]):
+            if isinstance(block, dict):
+                found.append((f"data.train.{i}", "dataset", block))
+    ev = recipe_data.get("eval")
+    if isinstance(ev, dict) and isinstance(ev.get("robot"), dict):
+        found.append(("eval.robot", "robot", ev["robot"]))
+    return found
+
+
+#: keys of a dataset block that belong to vlakit, not to the dataset plugin
+DATASET_CORE_KEYS = ("weight",)
