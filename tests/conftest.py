@@ -5,8 +5,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from plugin_dist import install_plugin_dist, uninstall
+
 from vlakit.plugins import reset_plugins
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

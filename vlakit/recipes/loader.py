@@ -181,7 +181,7 @@ def load_recipe(
     if "name" not in data:
         data["name"] = Path(path).stem
     try:
-        recipe = Recipe.model_validate(data)
+        Recipe.model_validate(data)
     except ValidationError as exc:
         raise RecipeError("invalid recipe:\n" + format_validation_error(exc, "", sources, Recipe)) from None
     validate_components(data, registry, sources)
