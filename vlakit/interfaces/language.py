@@ -53,8 +53,13 @@ class LanguageModel(nn.Module, ABC):
         attention_mask: torch.Tensor | None = None,
         past_key_values: Any = None,
         use_cache: bool = False,
+        position_ids: torch.Tensor | None = None,
     ) -> LMOutput:
-        """Embeddings ``[B, T, E]`` (mask ``[B, T_past + T]``, 1 = attend) -> :class:`LMOutput`."""
+        """Embeddings ``[B, T, E]`` (mask ``[B, T_past + T]``, 1 = attend) -> :class:`LMOutput`.
+
+        ``position_ids`` ``[B, T]`` int64 are given for left-padded batches (positions count
+        attended tokens only); when ``None`` the model's default positions are used.
+        """
 
     @abstractmethod
     def resize_token_embeddings(self, new_size: int) -> None:
