@@ -112,6 +112,11 @@ class TaskEnvironment(ABC):
     def task_success(self) -> bool:
         """Whether the current task is accomplished, judged from the environment's state."""
 
+    def task_done(self) -> bool:
+        """Whether the current episode has ended (the policy sent its terminate flag, or the
+        environment ended it). Evaluation also stops at :attr:`max_steps`."""
+        return False
+
     @property
     def max_steps(self) -> int:
         """Step budget for one task."""
