@@ -40,7 +40,6 @@ class ModelSection(Section):
 
 class DataSection(Section):
     train: list[Block] = Field(..., min_length=1, description="sources, each with an optional weight")
-    val_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="share of each source held out for validation")
     num_workers: int = Field(0, ge=0)
     seed: int = 0
     cache_dir: str = Field(".cache/vlakit", description="where datasets cache generated data")
@@ -63,7 +62,6 @@ class TrainerSection(Section):
     seed: int = 0
     log_every: int = Field(10, ge=1)
     checkpoint_every: int | None = Field(None, description="steps between checkpoints (default: at the end)")
-    val_every: int | None = None
     num_threads: int | None = Field(None, description="torch CPU threads (default: torch's choice)")
     export: Literal["adapters", "merged"] = "merged"
 

@@ -1,0 +1,77 @@
+"""Building a :class:`~vlakit.model.vla.VLA` from a recipe's model section and the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from vlakit.data.collate import PromptTokenizer
+from vlakit.errors import RecipeError
+from vlakit.interfaces import ActionCodec
+from vlakit.model.projector import build_projector
+from vlakit.model.vla import VLA
+from vlakit.plugins.registry import Registry
+from vlakit.recipes.schema import ModelSection
+from vlakit.tokens import ActionTokenMapping
+
+
+def build_codec(model: ModelSection, registry: Registry, state: dict[str, Any] | None = None) -> ActionCodec:
+    """The recipe's codec, with its fitted ``state`` loaded when given."""
+    codec = registry.build("codec", model.codec)
+    if state is not None:
+        codec.load_state_dict(state)
+    return codec
+
+
+def build_vla(
+    model: ModelSection,
+    registry: Registry,
+    codec: ActionCodec,
+    cameras: Sequence[str],
+    state_dim: int = 0,
+    mapping_state: dict[str, Any] | None = None,
+) -> VLA:
+    """Compose the VLA: language model, action-token mapping, LoRA, vision, projector.
+
+    Order matters: the vocabulary is resized for appended action tokens *before* LoRA wraps the
+    model, then the action-token rows are made trainable.
+    """
+    language = registry.build("language", model.language)
+    if language.has_vision and model.vision is not None:
+        raise RecipeError(
+            f"model.vision: language model {model.language['type']!r} brings its own vision tower; "
+            "set model.vision to null"
+        )
+    if not language.has_vision and model.vision is None:
+        raise RecipeError(
+            f"model.vision: language model {model.language['type']!r} has no vision tower; "
+            "name a vision backbone"
+        )
+    if mapping_state is not None:
+        mapping = ActionTokenMapping.from_dict(mapping_state)
+    else:
+        mapping = ActionTokenMapping.build(
+            codec.num_symbols, language.tokenizer, model.token_mapping, language.vocab_size
+        )
+    if mapping.vocab_size > language.vocab_size:
+        language.resize_token_embeddings(mapping.vocab_size)
+    if hasattr(language, "apply_lora"):
+        language.apply_lora()
+    language.trainable_token_rows(mapping.token_ids())
+    vision = projector = None
+    if not language.has_vision:
+        vision = registry.build("vision", model.vision)
+        projector = build_projector(
+            model.projector.kind, vision.feature_dim, language.hidden_size, model.projector.hidden
+        )
+    prompts = PromptTokenizer(language.tokenizer, model.prompt)
+    return VLA(
+        language=language,
+        codec=codec,
+        mapping=mapping,
+        prompts=prompts,
+        cameras=cameras,
+        vision=vision,
+        projector=projector,
+        state_dim=state_dim if model.use_state else 0,
+    )

@@ -1,0 +1,118 @@
+"""The composed next-token VLA: image tokens + (state token) + prompt, then action or answer tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vlakit.data.collate import IGNORE, PromptTokenizer
+from vlakit.interfaces import ActionCodec, InvalidSymbols, LanguageModel, VisionBackbone
+
+
+class VLA(nn.Module):
+    """A vision backbone, a projector and a language model whose vocabulary holds action symbols.
+
+    Sequence layout: ``[image tokens (per camera)][state token?][BOS prompt][targets]``.
+    Robot targets are the codec's symbols mapped to vocabulary ids by ``mapping``; the loss
+    covers target tokens only.
+    """
+
+    def __init__(
+        self,
+        language: LanguageModel,
+        codec: ActionCodec,
+        mapping: Any,
+        prompts: PromptTokenizer,
+        cameras: Sequence[str],
+        vision: VisionBackbone | None = None,
+        projector: nn.Module | None = None,
+        state_dim: int = 0,
+    ) -> None:
+        super().__init__()
+        if vision is None and not language.has_vision:
+            raise ValueError("a VLA needs a vision backbone unless its language model brings one")
+        self.language = language
+        self.vision = vision
+        self.projector = projector
+        self.codec = codec
+        self.mapping = mapping
+        self.prompts = prompts
+        self.cameras = list(cameras)
+        self.state_proj = nn.Linear(state_dim, language.hidden_size) if state_dim else None
+
+    # -- building the prefix -------------------------------------------------------------
+    def image_tokens(self, images: dict[str, torch.Tensor]) -> torch.Tensor:
+        """{camera: uint8 ``[B, H, W, 3]``} -> image tokens ``[B, N, E]`` in the LM's space."""
+        parts = []
+        for cam in self.cameras:
+            img = images[cam].to(self.device)
+            if self.vision is None:
+                parts.append(self.language.image_embeddings(self.language.image_preprocess(img)))
+            else:
+                feats = self.vision(self.vision.preprocess(img))
+                parts.append(self.projector(feats))
+        return torch.cat(parts, dim=1)
+
+    def prefix_embeddings(
+        self, images: dict[str, torch.Tensor], state: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Image tokens and the optional state token ``[B, P, E]``."""
+        parts = [self.image_tokens(images)]
+        if self.state_proj is not None:
+            if state is None:
+                raise ValueError("this VLA was trained with the robot state as input; give a state")
+            parts.append(self.state_proj(state.to(self.device, parts[0].dtype))[:, None])
+        return torch.cat(parts, dim=1)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.language.parameters()).device
+
+    # -- training --------------------------------------------------------------------------
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Teacher-forced pass over a :class:`~vlakit.data.collate.Collator` batch.
+
+        Returns ``loss`` (mean cross-entropy over target tokens), ``logits`` ``[B, T, V]`` at the
+        token positions (each predicting that position's token) and ``labels`` ``[B, T]``.
+        """
+        prefix = self.prefix_embeddings(batch["images"], batch.get("state"))
+        ids = batch["input_ids"].to(self.device)
+        tokens = self.language.embed_tokens(ids)
+        embeds = torch.cat([prefix, tokens.to(prefix.dtype)], dim=1)
+        p = prefix.shape[1]
+        mask = torch.cat(
+            [torch.ones(ids.shape[0], p, dtype=torch.long, device=self.device), batch["attention_mask"].to(self.device)],
+            dim=1,
+        )
+        out = self.language(embeds, attention_mask=mask)
+        logits = out.logits[:, p - 1 : -1]
+        labels = batch["labels"].to(self.device)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
+        return {"loss": loss, "logits": logits, "labels": labels}
+
+    @torch.no_grad()
+    def action_metrics(self, batch: dict[str, Any], logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        """Action-token accuracy and L1 error (robot units) of the teacher-forced predictions."""
+        robot = batch["is_robot"].to(self.device)
+        mask = (labels != IGNORE) & robot[:, None]
+        if not mask.any():
+            return {}
+        pred = logits.argmax(-1)
+        metrics = {"action_token_acc": (pred[mask] == labels[mask]).float().mean().item()}
+        if self.codec.end_symbol is None:
+            k = self.codec.max_length
+            pred_ids = pred[mask].reshape(-1, k).cpu()
+            symbols = np.asarray(self.mapping.ids_to_symbols(pred_ids.numpy()))
+            symbols = np.clip(symbols, 0, self.codec.num_symbols - 1)
+            try:
+                decoded = np.asarray(self.codec.decode(symbols))
+            except InvalidSymbols:
+                return metrics
+            target = batch["actions"][robot.cpu()].numpy()
+            metrics["action_l1"] = float(np.abs(decoded - target).mean())
+        return metrics

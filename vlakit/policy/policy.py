@@ -1,0 +1,123 @@
+"""A trained policy loaded from a bundle: observation + instruction -> action in robot units."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, load_model
+
+from vlakit.errors import BundleError
+from vlakit.model import VLA, build_codec, build_vla
+from vlakit.plugins import get_registry
+from vlakit.policy.bundle import BundleContents, read_bundle
+from vlakit.recipes.schema import Recipe
+from vlakit.types import ActionSpace, Observation
+
+
+class Policy:
+    """Greedy, deterministic, KV-cached and constrained to action tokens.
+
+    :meth:`act` returns one action ``[D]`` ``float32`` in robot units (a chunk ``[H, D]`` for
+    codecs with a horizon ``H > 1``); :meth:`act_batch` does the same for ``B`` observations.
+    """
+
+    def __init__(self, vla: VLA, action_space: ActionSpace, recipe: Recipe, use_cache: bool = True) -> None:
+        self.vla = vla.eval()
+        self.action_space = action_space
+        self.recipe = recipe
+        self.use_cache = use_cache
+
+    @property
+    def horizon(self) -> int:
+        return self.vla.codec.horizon
+
+    @classmethod
+    def load(cls, bundle: str | Path, device: str | torch.device = "cpu") -> Policy:
+        """Load a bundle written by ``vlakit train`` / ``vlakit export``; hashes are checked first."""
+        contents = read_bundle(bundle)
+        vla = build_from_bundle(contents)
+        vla.to(device)
+        space = ActionSpace.from_dict(contents.robot["action_space"])
+        return cls(vla, space, Recipe.model_validate(contents.recipe))
+
+    # -- inference ---------------------------------------------------------------------------
+    def prefix(self, observations: Sequence[Observation], instructions: Sequence[str]):
+        """Left-padded prefix: embeddings ``[B, P, E]``, attention mask and position ids ``[B, P]``."""
+        vla = self.vla
+        images = {
+            cam: torch.from_numpy(np.stack([np.asarray(o.images[cam]) for o in observations]))
+            for cam in vla.cameras
+        }
+        state = None
+        if vla.state_proj is not None:
+            state = torch.from_numpy(np.stack([np.asarray(o.state, dtype=np.float32) for o in observations]))
+        head = vla.prefix_embeddings(images, state)
+        prompts = [vla.prompts.prompt_ids(text, robot=True) for text in instructions]
+        t = max(len(p) for p in prompts)
+        b = len(prompts)
+        ids = torch.full((b, t), vla.prompts.pad, dtype=torch.long)
+        text_mask = torch.zeros((b, t), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            ids[i, t - len(p) :] = torch.tensor(p)
+            text_mask[i, t - len(p) :] = 1
+        device = vla.device
+        tokens = vla.language.embed_tokens(ids.to(device)).to(head.dtype)
+        embeds = torch.cat([head, tokens], dim=1)
+        mask = torch.cat([torch.ones(b, head.shape[1], dtype=torch.long), text_mask], dim=1).to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return embeds, mask, positions
+
+    @torch.inference_mode()
+    def act_batch(self, observations: Sequence[Observation], instructions: Sequence[str]) -> np.ndarray:
+        """``B`` observations and instructions -> actions ``[B, D]`` (or chunks ``[B, H, D]``)."""
+        from vlakit.tokens import constrained_greedy
+
+        if len(observations) != len(instructions):
+            raise ValueError("one instruction per observation")
+        embeds, mask, positions = self.prefix(observations, instructions)
+        symbols = constrained_greedy(
+            self.vla.language,
+            embeds,
+            mask,
+            self.vla.codec,
+            self.vla.mapping,
+            position_ids=positions,
+            use_cache=self.use_cache,
+        )
+        actions = np.asarray(self.vla.codec.decode(symbols.cpu().numpy()), dtype=np.float32)
+        return actions[:, 0] if self.horizon == 1 else actions
+
+    def act(self, observation: Observation, instruction: str) -> np.ndarray:
+        """One observation -> action ``[D]`` in robot units (chunk ``[H, D]`` when ``H > 1``)."""
+        return self.act_batch([observation], [instruction])[0]
+
+
+def build_from_bundle(contents: BundleContents) -> VLA:
+    """Rebuild the VLA of a verified bundle and load its weights (no training code involved)."""
+    recipe = Recipe.model_validate(contents.recipe)
+    registry = get_registry()
+    codec = build_codec(recipe.model, registry, contents.codec)
+    robot: dict[str, Any] = contents.robot
+    vla = build_vla(
+        recipe.model, registry, codec, robot["cameras"], robot.get("state_dim", 0), mapping_state=contents.mapping
+    )
+    mode = contents.manifest.get("export", "merged")
+    if mode == "merged":
+        missing, unexpected = load_model(vla, str(contents.weights), strict=False)
+        if missing or unexpected:
+            raise BundleError(
+                f"{contents.path}: weights do not fit the recipe's model "
+                f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
+            )
+    else:
+        state = load_file(str(contents.weights))
+        own = vla.state_dict()
+        unknown = sorted(set(state) - set(own))
+        if unknown:
+            raise BundleError(f"{contents.path}: adapter weights name parameters the model lacks: {unknown[:5]}")
+        vla.load_state_dict(state, strict=False)
+    return vla

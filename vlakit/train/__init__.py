@@ -1,0 +1,1 @@
+"""Training through Lightning: sources, the LightningModule, the DataModule, the run."""

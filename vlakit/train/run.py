@@ -1,0 +1,121 @@
+"""One training run: resolve the recipe, prepare data, fit the codec, train, export the bundle."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+
+from vlakit.errors import VlakitError
+from vlakit.io import atomic_write_text
+from vlakit.model import build_codec
+from vlakit.plugins import get_registry
+from vlakit.policy.export import export_vla
+from vlakit.recipes import load_recipe
+from vlakit.recipes.schema import Recipe
+from vlakit.train.datamodule import MixtureDataModule
+from vlakit.train.module import VLATrainingModule
+from vlakit.train.sources import build_sources, fit_codec
+from vlakit.train.trainer import build_trainer
+
+RUN_DIR_ENV = "VLAKIT_RUN_DIR"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    bundle: Path | None
+    seconds: float
+    recipe: Recipe
+
+
+def new_run_dir(recipe: Recipe) -> Path:
+    """``runs/<name>/<timestamp>``, shared with DDP child processes through the environment."""
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV])
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(recipe.output_dir) / recipe.name / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(recipe.output_dir) / recipe.name / f"{stamp}-{n}"
+    return path
+
+
+def robot_info(module: VLATrainingModule) -> dict[str, Any]:
+    """What a bundle records about the robot side: action space, cameras, state, statistics."""
+    h = module.hparams
+    return {
+        "action_space": h.action_space,
+        "cameras": list(h.cameras),
+        "state_dim": h.state_dim if module.recipe.model.use_state else 0,
+        "action_stats": h.action_stats,
+        "horizon": module.vla.codec.horizon,
+    }
+
+
+def _checkpoint_hparams(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise VlakitError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
+        return dict(ckpt["hyper_parameters"])
+    except Exception as exc:  # noqa: BLE001
+        raise VlakitError(f"cannot read checkpoint {path}: {exc}") from None
+
+
+def train(
+    recipe_path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    resume: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the recipe and export its bundle into ``<run_dir>/bundle``."""
+    start = time.perf_counter()
+    recipe = load_recipe(recipe_path, overrides)
+    t = recipe.trainer
+    if t.num_threads:
+        torch.set_num_threads(t.num_threads)
+    L.seed_everything(t.seed, workers=True, verbose=False)
+    run = Path(run_dir) if run_dir else new_run_dir(recipe)
+    os.environ[RUN_DIR_ENV] = str(run)
+    run.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+
+    registry = get_registry()
+    codec = build_codec(recipe.model, registry)
+    sources = build_sources(recipe, registry, codec.horizon)
+    if resume is not None:
+        codec.load_state_dict(_checkpoint_hparams(Path(resume))["codec_state"])
+    else:
+        fit_codec(codec, sources)
+    module = VLATrainingModule(
+        recipe=recipe.to_dict(),
+        codec_state=codec.state_dict(),
+        cameras=sources.cameras,
+        state_dim=sources.state_dim,
+        action_space=sources.action_space.to_dict(),
+        action_stats=sources.action_stats(),
+    )
+    data = MixtureDataModule(sources, t.batch_size, recipe.data.num_workers, recipe.data.seed)
+    trainer = build_trainer(t, run, progress=progress)
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    bundle = None
+    if trainer.is_global_zero:
+        bundle = export_vla(run / "bundle", module.vla, recipe, robot_info(module))
+    return TrainResult(run, bundle, time.perf_counter() - start, recipe)
+
+
+def export_checkpoint(checkpoint: str | Path, output: str | Path, mode: str | None = None) -> Path:
+    """Re-export a training checkpoint as a bundle."""
+    path = Path(checkpoint)
+    _checkpoint_hparams(path)
+    module = VLATrainingModule.load_from_checkpoint(str(path), map_location="cpu", weights_only=False)
+    return export_vla(output, module.vla, module.recipe, robot_info(module), mode)

@@ -1,0 +1,78 @@
+"""The recipe's data sources: built, prepared (generated/cached), and summarized for the codec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vlakit.errors import RecipeError
+from vlakit.interfaces import ActionCodec, Dataset
+from vlakit.plugins.registry import Registry
+from vlakit.recipes.schema import DATASET_CORE_KEYS, Recipe
+from vlakit.types import ActionSpace
+
+
+@dataclass
+class Sources:
+    """Prepared datasets with their mixture weights, and what they say about the robot."""
+
+    datasets: list[Dataset]
+    weights: list[float]
+    action_space: ActionSpace
+    cameras: list[str]
+    state_dim: int
+
+    def robot_actions(self) -> np.ndarray:
+        """All robot action chunks ``[N, H, D]`` for fitting the codec."""
+        return np.concatenate([d.actions() for d in self.datasets if d.action_space is not None])
+
+    def action_stats(self) -> dict[str, Any]:
+        """Per-dimension statistics of the robot actions (robot units), saved in the bundle."""
+        a = self.robot_actions().reshape(-1, self.action_space.dim).astype(np.float64)
+        return {
+            "names": list(self.action_space.names),
+            "mean": a.mean(0).tolist(),
+            "std": a.std(0).tolist(),
+            "min": a.min(0).tolist(),
+            "max": a.max(0).tolist(),
+            "q01": np.quantile(a, 0.01, axis=0).tolist(),
+            "q99": np.quantile(a, 0.99, axis=0).tolist(),
+            "count": int(a.shape[0]),
+        }
+
+
+def build_sources(recipe: Recipe, registry: Registry, horizon: int, cache_dir: Path | None = None) -> Sources:
+    """Build every ``data.train`` source, set its chunk ``horizon`` and call ``prepare``."""
+    cache = Path(cache_dir or recipe.data.cache_dir)
+    datasets, weights = [], []
+    for block in recipe.data.train:
+        params = {k: v for k, v in block.items() if k not in DATASET_CORE_KEYS}
+        ds = registry.build("dataset", params)
+        ds.horizon = horizon
+        ds.prepare(cache)
+        datasets.append(ds)
+        weights.append(float(block.get("weight", 1.0)))
+    robot = [d for d in datasets if d.action_space is not None]
+    if not robot:
+        raise RecipeError("data.train: at least one source must be robot data (with actions)")
+    space = robot[0].action_space
+    for i, d in enumerate(datasets):
+        if d.action_space is not None and (why := space.mismatch(d.action_space)):
+            raise RecipeError(f"data.train.{i}: action space differs from the first robot source: {why}")
+    first = robot[0][0]
+    cameras = sorted(first.images)
+    state_dim = 0 if first.state is None else int(np.asarray(first.state).shape[-1])
+    return Sources(datasets, weights, space, cameras, state_dim)
+
+
+def fit_codec(codec: ActionCodec, sources: Sources) -> None:
+    """Fit ``codec`` on the robot actions of ``sources``."""
+    actions = sources.robot_actions()
+    if actions.shape[-1] != sources.action_space.dim:
+        raise RecipeError(
+            f"robot actions have {actions.shape[-1]} dimensions but the action space names {sources.action_space.dim}"
+        )
+    codec.fit(actions)

@@ -1,0 +1,72 @@
+"""Mapping the recipe's trainer block onto a Lightning Trainer."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
+
+from vlakit.errors import RecipeError
+from vlakit.recipes.schema import TrainerSection
+
+
+def strategy_for(section: TrainerSection) -> Any:
+    """The Lightning strategy for ``trainer.strategy`` (deepspeed only where installed)."""
+    if section.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        raise RecipeError("trainer.strategy: 'deepspeed' needs the deepspeed package (pip install deepspeed)")
+    if section.strategy in ("ddp", "ddp_spawn") and section.accelerator == "cpu":
+        from lightning.pytorch.strategies import DDPStrategy
+
+        launcher = "spawn" if section.strategy == "ddp_spawn" else "popen"
+        return DDPStrategy(process_group_backend="gloo", start_method=launcher)
+    return section.strategy
+
+
+def loggers_for(run_dir: Path) -> list[Any]:
+    """CSV logs always; TensorBoard too when it is installed."""
+    loggers: list[Any] = [CSVLogger(str(run_dir), name="logs", version="")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(str(run_dir), name="tensorboard", version=""))
+    return loggers
+
+
+def build_trainer(section: TrainerSection, run_dir: Path, progress: bool = True) -> L.Trainer:
+    """A Trainer for ``section`` writing logs and checkpoints under ``run_dir``."""
+    every = section.checkpoint_every or section.max_steps
+    checkpoint = ModelCheckpoint(
+        dirpath=str(run_dir / "checkpoints"),
+        filename="step-{step}",
+        every_n_train_steps=every,
+        save_top_k=-1,
+        save_last=True,
+        auto_insert_metric_name=False,
+    )
+    callbacks: list[Any] = [checkpoint]
+    if progress:
+        callbacks.append(TQDMProgressBar(refresh_rate=max(1, section.log_every // 2)))
+    return L.Trainer(
+        max_steps=section.max_steps,
+        accelerator=section.accelerator,
+        devices=section.devices,
+        num_nodes=section.num_nodes,
+        strategy=strategy_for(section),
+        precision=section.precision,
+        accumulate_grad_batches=section.accumulate_grad_batches,
+        gradient_clip_val=section.gradient_clip,
+        log_every_n_steps=section.log_every,
+        logger=loggers_for(run_dir),
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        deterministic=False,
+    )
