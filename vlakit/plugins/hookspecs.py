@@ -7,7 +7,8 @@ Each ``register_*`` hook receives a ``register`` callback; call it once per comp
         register("my-codec", MyCodec, config=MyCodecConfig, description="...")
 
 ``factory(config)`` is called with a validated instance of ``config`` (a pydantic model) and
-returns the component.
+returns the component. ``example={...}`` optionally gives the params of a small, fast instance:
+vlakit's conformance tests build that (or the defaults when no example is given).
 """
 
 from __future__ import annotations

@@ -138,6 +138,7 @@ class PluginLoader:
                 factory: Any,
                 config: Any = None,
                 description: str = "",
+                example: dict[str, Any] | None = None,
                 _kind: str = kind,
             ) -> None:
                 reg = Registration(
@@ -146,6 +147,7 @@ class PluginLoader:
                     factory=factory,
                     config=config,
                     description=description,
+                    example=example,
                     plugin=name,
                     dist=dist,
                     version=version,

@@ -46,6 +46,8 @@ class Registration:
     plugin: str = ""
     dist: str = ""
     version: str = ""
+    #: params of a small, fast instance (docs and conformance checks); defaults when ``None``
+    example: dict[str, Any] | None = None
 
     @property
     def kind_label(self) -> str:
@@ -99,6 +101,11 @@ def validate_registration(reg: Registration) -> None:
             f"{where} registered {reg.kind} {reg.name!r} with config {reg.config.__name__} that "
             "accepts unknown keys; derive it from vlakit.ComponentConfig or set extra='forbid'"
         )
+    if reg.example is not None:
+        try:
+            reg.config.model_validate(reg.example)
+        except Exception as exc:  # noqa: BLE001
+            raise PluginError(f"{where}: example params of {reg.kind} {reg.name!r} are invalid: {exc}") from None
     if "type" in reg.config.model_fields:
         raise PluginError(f"{where}: config of {reg.kind} {reg.name!r} may not define a field 'type'")
 
