@@ -1,0 +1,42 @@
+"""Every registered component passes the conformance check of its kind (vlakit.testing).
+
+A new first-party plugin is checked here without writing new tests: it is built from its
+registration's ``example`` params (or its defaults).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import vlakit.testing as conformance
+from vlakit.plugins import get_registry
+
+CHECKS = {
+    "codec": "check_action_codec",
+    "vision": "check_vision_backbone",
+    "language": "check_language_model",
+    "robot": "check_robot_driver",
+    "dataset": "check_dataset",
+}
+
+
+def registrations():
+    registry = get_registry()
+    return [pytest.param(reg, id=f"{reg.kind}:{reg.name}") for kind in CHECKS for reg in registry.list(kind)]
+
+
+def test_builtin_plugins_load_cleanly():
+    registry = get_registry()
+    assert not registry.failures, [f.error for f in registry.failures]
+    for kind in CHECKS:
+        assert registry.list(kind), f"no {kind} registered"
+
+
+@pytest.mark.parametrize("reg", registrations())
+def test_component_conforms(reg, tmp_path):
+    component = reg.build(reg.example or {})
+    check = getattr(conformance, CHECKS[reg.kind])
+    if reg.kind == "dataset":
+        check(component, tmp_path)
+    else:
+        check(component)
