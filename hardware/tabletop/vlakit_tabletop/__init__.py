@@ -1,1 +1,78 @@
-"""(being written)"""
+"""vlakit_tabletop: the embedded tabletop simulator, its scripted expert, and two datasets.
+
+Registers, through vlakit's public plugin API:
+
+* robot ``tabletop``: a 2-D top-down table of coloured shapes with a gripper and language tasks
+  (:class:`~vlakit_tabletop.driver.TabletopDriver`, also a :class:`vlakit.TaskEnvironment`);
+* dataset ``tabletop-demos``: scripted-expert demonstrations on the seen split;
+* dataset ``tabletop-vqa``: questions and short answers about rendered scenes, including the
+  VQA-only concept :data:`VQA_ONLY_CONCEPTS` that no demonstration contains.
+
+Importing this module is light (pydantic config models only); the simulator loads on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vlakit import hookimpl
+from vlakit_tabletop.config import TabletopConfig, TabletopDemosConfig, TabletopVQAConfig
+from vlakit_tabletop.splits import HELD_OUT_COMBOS, VQA_ONLY_CONCEPTS
+from vlakit_tabletop.vocab import FAMILIES, SPLITS
+
+__all__ = [
+    "FAMILIES",
+    "HELD_OUT_COMBOS",
+    "SPLITS",
+    "VQA_ONLY_CONCEPTS",
+    "TabletopConfig",
+    "TabletopDemosConfig",
+    "TabletopVQAConfig",
+]
+
+
+def make_driver(config: TabletopConfig) -> Any:
+    """Factory of the ``tabletop`` robot."""
+    from vlakit_tabletop.driver import TabletopDriver
+
+    return TabletopDriver(config)
+
+
+def make_demos(config: TabletopDemosConfig) -> Any:
+    """Factory of the ``tabletop-demos`` dataset."""
+    from vlakit_tabletop.demos import TabletopDemos
+
+    return TabletopDemos(config)
+
+
+def make_vqa(config: TabletopVQAConfig) -> Any:
+    """Factory of the ``tabletop-vqa`` dataset."""
+    from vlakit_tabletop.vqa import TabletopVQA
+
+    return TabletopVQA(config)
+
+
+@hookimpl
+def register_robots(register: Any) -> None:
+    register(
+        "tabletop",
+        make_driver,
+        config=TabletopConfig,
+        description="embedded 2-D tabletop simulator: shapes, colours, a gripper, language tasks, seen/unseen splits",
+    )
+
+
+@hookimpl
+def register_datasets(register: Any) -> None:
+    register(
+        "tabletop-demos",
+        make_demos,
+        config=TabletopDemosConfig,
+        description="scripted-expert demonstrations of the tabletop tasks (seen split), cached as .npz",
+    )
+    register(
+        "tabletop-vqa",
+        make_vqa,
+        config=TabletopVQAConfig,
+        description="questions with short answers about tabletop scenes, incl. the VQA-only colour",
+    )

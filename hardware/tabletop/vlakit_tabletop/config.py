@@ -1,0 +1,56 @@
+"""Config models of the tabletop components (validated from recipe blocks, unknown keys refused)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vlakit import ComponentConfig
+
+Family = Literal["pick", "place-location", "place-next-to", "place-on-number", "pick-size", "pick-closest"]
+Split = Literal["seen", "unseen", "vqa-only"]
+
+ALL_FAMILIES: list[Family] = [
+    "pick",
+    "place-location",
+    "place-next-to",
+    "place-on-number",
+    "pick-size",
+    "pick-closest",
+]
+
+
+def _all_families() -> list[Family]:
+    return list(ALL_FAMILIES)
+
+
+class TabletopConfig(ComponentConfig):
+    """The ``tabletop`` simulator driver."""
+
+    image_size: int = Field(64, ge=32, le=512, description="side of the square top camera image, pixels")
+    split: Split = Field("seen", description="task split of reset_task when none is given, and of connect()")
+    families: list[Family] = Field(
+        default_factory=_all_families, min_length=1, description="task families reset_task draws from"
+    )
+    max_steps: int = Field(40, ge=1, description="step budget of one task (episode)")
+    seed: int = Field(0, description="seed of the task set up by connect()")
+
+
+class TabletopDemosConfig(ComponentConfig):
+    """The ``tabletop-demos`` dataset: scripted-expert demonstrations on the seen split."""
+
+    episodes: int = Field(2000, ge=1, description="number of demonstrations")
+    seed: int = Field(0, description="dataset seed (episode e uses task seed demo_task_seed(seed, e))")
+    image_size: int = Field(64, ge=32, le=512, description="side of the square top camera image, pixels")
+    families: list[Family] = Field(default_factory=_all_families, min_length=1, description="task families")
+    noise: float = Field(0.01, ge=0.0, le=0.05, description="std of the expert's executed motion noise, table units")
+    max_steps: int = Field(40, ge=5, description="longest demonstration, steps")
+
+
+class TabletopVQAConfig(ComponentConfig):
+    """The ``tabletop-vqa`` dataset: questions and short answers about rendered tabletop scenes."""
+
+    samples: int = Field(20000, ge=1, description="number of question-answer pairs")
+    seed: int = Field(0, description="dataset seed")
+    image_size: int = Field(64, ge=32, le=512, description="side of the square image, pixels")

@@ -1,0 +1,178 @@
+"""The ``tabletop-demos`` dataset: scripted-expert demonstrations on the ``seen`` split.
+
+Generated once per config and cached as one compressed ``.npz`` (no pickle) under ``cache_dir``:
+
+* ``images`` ``uint8`` ``[N, S, S, 3]``, ``states`` ``float32`` ``[N, 3]``, ``actions``
+  ``float32`` ``[N, 4]`` (clean expert labels), ``episode`` ``int32`` ``[N]``;
+* per episode: ``starts`` ``int64`` ``[E + 1]`` (frame offsets), ``instructions`` and ``families``
+  (unicode ``[E]``), ``seeds`` ``int64`` ``[E]``.
+
+Sample ``i`` is frame ``i``; its action is the chunk ``[horizon, 4]`` starting there, padded with
+the episode's last action (``terminate``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from vlakit import ActionSpace, Dataset, Episode, Sample
+from vlakit_tabletop.config import TabletopDemosConfig
+from vlakit_tabletop.expert import ScriptedExpert
+from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
+from vlakit_tabletop.tasks import make_task
+
+#: Bump when generation changes, so old caches are not reused.
+FORMAT_VERSION = 1
+#: Demonstration task seeds start here; evaluate with seeds below it to never replay a demo.
+DEMO_SEED_BASE = 1 << 40
+CAMERA = "top"
+
+
+def demo_task_seed(seed: int, episode: int) -> int:
+    """Task seed of demonstration ``episode`` of a dataset with ``seed`` (always >= 2**40)."""
+    return DEMO_SEED_BASE + (int(seed) % (1 << 16)) * (1 << 24) + int(episode)
+
+
+def cache_key(config: TabletopDemosConfig) -> str:
+    """Hash of everything that determines the generated data."""
+    blob = json.dumps({"format": FORMAT_VERSION, **config.model_dump()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np.ndarray]:
+    """Roll out the expert for ``config.episodes`` successful seen-split episodes (failures skipped)."""
+    sim = TabletopSim(config.image_size)
+    expert = ScriptedExpert(noise=config.noise)
+    families = tuple(config.families)
+    images, states, actions = [], [], []
+    instructions, fams, seeds, lengths = [], [], [], []
+    attempt = 0
+    with tqdm(total=config.episodes, desc="tabletop-demos", unit="ep", disable=not progress) as bar:
+        while len(lengths) < config.episodes:
+            task_seed = demo_task_seed(config.seed, attempt)
+            attempt += 1
+            if attempt > 2 * config.episodes + 100:
+                raise RuntimeError("the tabletop expert keeps failing; this is a bug")
+            scene, spec = make_task(task_seed, "seen", families)
+            ep = expert.rollout(sim, scene, spec, np.random.default_rng([task_seed, 1]), config.max_steps)
+            if not ep.success:
+                continue
+            images.append(ep.images)
+            states.append(ep.states)
+            actions.append(ep.actions)
+            instructions.append(spec.instruction)
+            fams.append(spec.family)
+            seeds.append(task_seed)
+            lengths.append(len(ep.actions))
+            bar.update(1)
+    lengths_arr = np.asarray(lengths, dtype=np.int64)
+    return {
+        "images": np.concatenate(images),
+        "states": np.concatenate(states).astype(np.float32),
+        "actions": np.concatenate(actions).astype(np.float32),
+        "episode": np.repeat(np.arange(len(lengths), dtype=np.int32), lengths_arr),
+        "starts": np.concatenate([[0], np.cumsum(lengths_arr)]).astype(np.int64),
+        "instructions": np.asarray(instructions, dtype=np.str_),
+        "families": np.asarray(fams, dtype=np.str_),
+        "seeds": np.asarray(seeds, dtype=np.int64),
+        "config": np.asarray(json.dumps({"format": FORMAT_VERSION, **config.model_dump()})),
+    }
+
+
+def save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` as ``.npz`` via a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class TabletopDemos(Dataset):
+    """Expert demonstrations of the tabletop tasks (seen split), one sample per step."""
+
+    def __init__(self, config: TabletopDemosConfig | None = None) -> None:
+        self.config = config or TabletopDemosConfig()
+        self.cache_path: Path | None = None
+        self.loaded_from_cache = False
+        self._data: dict[str, np.ndarray] | None = None
+
+    @property
+    def action_space(self) -> ActionSpace:
+        return ACTION_SPACE
+
+    def prepare(self, cache_dir: Path) -> None:
+        """Load the cached demonstrations for this config, generating them first if missing."""
+        path = Path(cache_dir) / f"tabletop-demos-{cache_key(self.config)}.npz"
+        self.cache_path = path
+        self.loaded_from_cache = path.exists()
+        if not self.loaded_from_cache:
+            save_atomic(path, generate(self.config))
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+        data["ends"] = data["starts"][1:][data["episode"]]
+        self._data = data
+
+    def _require(self) -> dict[str, np.ndarray]:
+        if self._data is None:
+            raise RuntimeError("tabletop-demos: call prepare(cache_dir) before reading samples")
+        return self._data
+
+    def __len__(self) -> int:
+        return int(self._require()["actions"].shape[0])
+
+    @property
+    def num_episodes(self) -> int:
+        """Number of demonstrations ``E``."""
+        return int(self._require()["instructions"].shape[0])
+
+    def _chunk_index(self, index: np.ndarray) -> np.ndarray:
+        """Frame indices ``[..., H]`` of the chunks starting at ``index``, clipped to each episode."""
+        data = self._require()
+        steps = np.arange(self.horizon)
+        return np.minimum(index[..., None] + steps, data["ends"][index][..., None] - 1)
+
+    def __getitem__(self, index: int) -> Sample:
+        data = self._require()
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"tabletop-demos index {index} out of range for {n} samples")
+        i = int(index) % n
+        chunk = data["actions"][self._chunk_index(np.asarray(i))]
+        return Sample(
+            images={CAMERA: data["images"][i]},
+            text=str(data["instructions"][data["episode"][i]]),
+            action=chunk,
+            state=data["states"][i],
+        )
+
+    def actions(self) -> np.ndarray:
+        """All action chunks ``[N, horizon, 4]`` ``float32``."""
+        data = self._require()
+        return data["actions"][self._chunk_index(np.arange(len(self)))]
+
+    def episode(self, e: int) -> Episode:
+        """Demonstration ``e`` as a :class:`vlakit.Episode`."""
+        data = self._require()
+        lo, hi = int(data["starts"][e]), int(data["starts"][e + 1])
+        meta: dict[str, Any] = {"seed": int(data["seeds"][e]), "split": "seen", "success": True}
+        return Episode(
+            images={CAMERA: data["images"][lo:hi]},
+            actions=data["actions"][lo:hi],
+            instruction=str(data["instructions"][e]),
+            states=data["states"][lo:hi],
+            task=str(data["families"][e]),
+            metadata=meta,
+        )

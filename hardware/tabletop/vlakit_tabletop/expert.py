@@ -1,0 +1,93 @@
+"""The scripted expert: move to the target, grip, carry it to the goal, release, terminate.
+
+It reads the simulator state (never the image). Its label is the clean action; the executed
+action adds Gaussian noise to the motion (DART-style), so demonstrations visit slightly-off
+states and show how to correct them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vlakit_tabletop.scene import Scene
+from vlakit_tabletop.sim import MAX_STEP, TabletopSim
+from vlakit_tabletop.tasks import TaskSpec, drop_point
+
+
+@dataclass
+class ExpertEpisode:
+    """One expert rollout of ``T`` steps: what was seen and the clean action labels.
+
+    ``images`` ``uint8`` ``[T, H, W, 3]``; ``states`` ``float32`` ``[T, 3]``; ``actions``
+    ``float32`` ``[T, 4]`` (clean labels); ``success`` judged by the simulator at the end.
+    """
+
+    images: np.ndarray
+    states: np.ndarray
+    actions: np.ndarray
+    success: bool
+
+
+class ScriptedExpert:
+    """A closed-loop scripted policy that solves every task family.
+
+    ``noise`` is the standard deviation (table units) added to executed motion; ``arrive_tol``
+    the per-axis distance under which the gripper counts as arrived.
+    """
+
+    def __init__(self, noise: float = 0.01, arrive_tol: float = 0.02) -> None:
+        self.noise = noise
+        self.arrive_tol = arrive_tol
+
+    def _toward(self, scene: Scene, x: float, y: float, grip: float) -> np.ndarray | None:
+        dx, dy = x - scene.gripper_x, y - scene.gripper_y
+        if abs(dx) <= self.arrive_tol and abs(dy) <= self.arrive_tol:
+            return None
+        step = np.clip([dx, dy], -MAX_STEP, MAX_STEP)
+        return np.array([step[0], step[1], grip, 0.0], dtype=np.float32)
+
+    def action(self, scene: Scene, spec: TaskSpec) -> np.ndarray:
+        """The clean action ``[dx, dy, grip, terminate]`` ``float32`` for the current state."""
+        if scene.held is None:
+            if scene.closed:  # closed on nothing: open first
+                return np.zeros(4, dtype=np.float32)
+            target = scene.objects[spec.target]
+            move = self._toward(scene, target.x, target.y, grip=0.0)
+            return move if move is not None else np.array([0, 0, 1, 0], dtype=np.float32)
+        if scene.held != spec.target:  # holding the wrong object: put it down
+            return np.zeros(4, dtype=np.float32)
+        goal = drop_point(scene, spec)
+        if goal is None:  # pick families: done while holding
+            return np.array([0, 0, 1, 1], dtype=np.float32)
+        move = self._toward(scene, goal[0], goal[1], grip=1.0)
+        return move if move is not None else np.array([0, 0, 0, 1], dtype=np.float32)
+
+    def perturb(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The action actually executed: motion steps get noise, grip/terminate steps none."""
+        if self.noise <= 0 or (action[0] == 0 and action[1] == 0):
+            return action
+        out = action.copy()
+        out[:2] = np.clip(out[:2] + rng.normal(0.0, self.noise, size=2), -MAX_STEP, MAX_STEP)
+        return out
+
+    def rollout(
+        self, sim: TabletopSim, scene: Scene, spec: TaskSpec, rng: np.random.Generator, max_steps: int = 40
+    ) -> ExpertEpisode:
+        """Run one episode from ``scene`` in ``sim``, recording observations and clean labels."""
+        sim.load(scene, spec)
+        images, states, actions = [], [], []
+        while not sim.terminated and sim.steps < max_steps:
+            images.append(sim.render())
+            states.append(sim.state())
+            assert sim.scene is not None
+            label = self.action(sim.scene, spec)
+            actions.append(label)
+            sim.step(self.perturb(label, rng))
+        return ExpertEpisode(
+            images=np.stack(images),
+            states=np.stack(states),
+            actions=np.stack(actions),
+            success=sim.success(),
+        )
