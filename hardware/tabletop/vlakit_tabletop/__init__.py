@@ -58,6 +58,7 @@ def register_robots(register: Any) -> None:
         "tabletop",
         make_driver,
         config=TabletopConfig,
+        example={"max_steps": 20},
         description="embedded 2-D tabletop simulator: shapes, colours, a gripper, language tasks, seen/unseen splits",
     )
 
@@ -68,11 +69,13 @@ def register_datasets(register: Any) -> None:
         "tabletop-demos",
         make_demos,
         config=TabletopDemosConfig,
+        example={"episodes": 12, "families": ["pick", "place-location"]},
         description="scripted-expert demonstrations of the tabletop tasks (seen split), cached as .npz",
     )
     register(
         "tabletop-vqa",
         make_vqa,
         config=TabletopVQAConfig,
+        example={"samples": 64},
         description="questions with short answers about tabletop scenes, incl. the VQA-only colour",
     )

@@ -31,7 +31,12 @@ def bench_simulator(steps: int = 20000, image_size: int = 64, seed: int = 0) -> 
         robot.observe()
     seconds = time.perf_counter() - start
     robot.disconnect()
-    return {"steps": float(steps), "seconds": seconds, "steps_per_s": steps / seconds, "resets": float(resets)}
+    return {
+        "steps": float(steps),
+        "seconds": seconds,
+        "steps_per_s": steps / seconds,
+        "resets": float(resets),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,7 +44,9 @@ class TabletopDemosConfig(ComponentConfig):
     seed: int = Field(0, description="dataset seed (episode e uses task seed demo_task_seed(seed, e))")
     image_size: int = Field(64, ge=32, le=512, description="side of the square top camera image, pixels")
     families: list[Family] = Field(default_factory=_all_families, min_length=1, description="task families")
-    noise: float = Field(0.01, ge=0.0, le=0.05, description="std of the expert's executed motion noise, table units")
+    noise: float = Field(
+        0.01, ge=0.0, le=0.05, description="std of the expert's executed motion noise, table units"
+    )
     max_steps: int = Field(40, ge=5, description="longest demonstration, steps")
 
 

@@ -173,7 +173,9 @@ def _build(
         for (c, s), z, (x, y) in zip(combos, sizes, positions)
     ]
     gx, gy = rng.uniform(0.1, 0.9, size=2)
-    return Scene(table=_choice(rng, tables_for(split)), objects=objects, gripper_x=float(gx), gripper_y=float(gy))
+    return Scene(
+        table=_choice(rng, tables_for(split)), objects=objects, gripper_x=float(gx), gripper_y=float(gy)
+    )
 
 
 Sampler = Callable[[np.random.Generator, str, int, int], "tuple[Scene, TaskSpec] | None"]
@@ -215,7 +217,9 @@ def _place_next_to(rng: np.random.Generator, split: str, n: int, seed: int) -> t
     return scene, spec
 
 
-def _place_on_number(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scene, TaskSpec] | None:
+def _place_on_number(
+    rng: np.random.Generator, split: str, n: int, seed: int
+) -> tuple[Scene, TaskSpec] | None:
     pads = sample_positions(rng, [MARKER_RADIUS] * N_MARKERS, margin=0.0)
     if pads is None:
         return None

@@ -24,7 +24,11 @@ from vlakit_tabletop.vocab import COLOURS, DIGITS, NUMBER_WORDS, SIZES
 
 CAMERA = "top"
 QA = tuple[str, str]
-REGIONS = (("top left", "top", "top right"), ("left", "centre", "right"), ("bottom left", "bottom", "bottom right"))
+REGIONS = (
+    ("top left", "top", "top right"),
+    ("left", "centre", "right"),
+    ("bottom left", "bottom", "bottom right"),
+)
 
 
 def region(x: float, y: float) -> str | None:
@@ -133,7 +137,11 @@ def q_extreme(rng: np.random.Generator, s: Scene) -> QA | None:
     ranked = sorted(s.objects, key=key)
     if key(ranked[1]) - key(ranked[0]) < 0.05:
         return None
-    q = f"which object is furthest to the {side}?" if side in ("left", "right") else f"which object is at the {side}?"
+    q = (
+        f"which object is furthest to the {side}?"
+        if side in ("left", "right")
+        else f"which object is at the {side}?"
+    )
     return q, ranked[0].name
 
 
@@ -230,4 +238,3 @@ class TabletopVQA(Dataset):
             raise IndexError(f"tabletop-vqa index {index} out of range for {n} samples")
         scene, _, question, answer = make_qa(self.config.seed, int(index) % n)
         return Sample(images={CAMERA: self.renderer.render(scene)}, text=question, answer=answer)
-

@@ -1,0 +1,129 @@
+"""The tabletop datasets: demonstrations (generation, cache, chunks) and VQA (content, splits)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from vlakit_tabletop.config import TabletopDemosConfig, TabletopVQAConfig
+from vlakit_tabletop.demos import DEMO_SEED_BASE, TabletopDemos, cache_key, demo_task_seed
+from vlakit_tabletop.splits import HELD_OUT_COMBOS, SEEN_TABLES, VQA_ONLY_COLOURS
+from vlakit_tabletop.vocab import COLOURS
+from vlakit_tabletop.vqa import QUESTIONS, TabletopVQA, make_qa, region
+
+from vlakit.plugins import get_registry
+from vlakit.testing import check_dataset
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory) -> TabletopDemos:
+    ds = TabletopDemos(TabletopDemosConfig(episodes=60, seed=3))
+    ds.horizon = 4
+    ds.prepare(tmp_path_factory.mktemp("cache"))
+    return ds
+
+
+def test_demos_conform(tmp_path):
+    check_dataset(TabletopDemos(TabletopDemosConfig(episodes=10)), tmp_path, horizon=3)
+    check_dataset(TabletopDemos(TabletopDemosConfig(episodes=10)), tmp_path)  # horizon 1, from cache
+    reg = get_registry().get("dataset", "tabletop-demos")
+    check_dataset(reg.build(reg.example), tmp_path / "example", horizon=8)
+
+
+def test_vqa_conforms(tmp_path):
+    check_dataset(TabletopVQA(TabletopVQAConfig(samples=50)), tmp_path)
+
+
+def test_demos_cache_roundtrip(tmp_path):
+    config = TabletopDemosConfig(episodes=8, families=["pick"])
+    first = TabletopDemos(config)
+    first.prepare(tmp_path)
+    assert not first.loaded_from_cache and first.cache_path.exists()
+    assert first.cache_path.name == f"tabletop-demos-{cache_key(config)}.npz"
+    assert [p.name for p in tmp_path.iterdir()] == [first.cache_path.name], "no temp files left behind"
+    mtime = first.cache_path.stat().st_mtime_ns
+    second = TabletopDemos(TabletopDemosConfig(episodes=8, families=["pick"]))
+    second.prepare(tmp_path)
+    assert second.loaded_from_cache and second.cache_path.stat().st_mtime_ns == mtime
+    assert len(second) == len(first)
+    for i in (0, len(first) - 1):
+        assert np.array_equal(first[i].images["top"], second[i].images["top"])
+        assert first[i].text == second[i].text
+    assert cache_key(TabletopDemosConfig(episodes=8, families=["pick"], seed=1)) != cache_key(config)
+    with np.load(first.cache_path, allow_pickle=False) as npz:  # no pickled objects inside
+        assert npz["instructions"].dtype.kind == "U"
+
+
+def test_demos_are_deterministic(tmp_path):
+    a, b = TabletopDemos(TabletopDemosConfig(episodes=5)), TabletopDemos(TabletopDemosConfig(episodes=5))
+    a.prepare(tmp_path / "a")
+    b.prepare(tmp_path / "b")
+    assert len(a) == len(b)
+    assert np.array_equal(a.actions(), b.actions())
+    assert np.array_equal(a[len(a) // 2].images["top"], b[len(b) // 2].images["top"])
+
+
+def test_demo_chunks_pad_with_the_last_action(demos):
+    ends = np.cumsum([len(demos.episode(e)) for e in range(demos.num_episodes)])
+    last = int(ends[0]) - 1
+    sample = demos[last - 1]  # two steps before the end of episode 0: one real step, then padding
+    ep = demos.episode(0)
+    assert sample.action.shape == (4, 4) and sample.action.dtype == np.float32
+    assert np.array_equal(sample.action[0], ep.actions[-2])
+    assert np.array_equal(sample.action[1:], np.repeat(ep.actions[-1:], 3, axis=0))
+    assert sample.text == ep.instruction
+    chunks = demos.actions()
+    assert chunks.shape == (len(demos), 4, 4)
+    for i in (0, 7, last, len(demos) - 1):
+        assert np.array_equal(chunks[i], demos[i].action)
+
+
+def test_demos_are_seen_split_only(demos):
+    assert demos.num_episodes == 60
+    cyan = np.array(COLOURS["cyan"], dtype=np.uint8)
+    images = np.stack([demos[i].images["top"] for i in range(len(demos))])
+    assert not np.all(images == cyan, axis=-1).any(), "a demonstration shows the VQA-only colour"
+    for e in range(demos.num_episodes):
+        ep = demos.episode(e)
+        assert not any(c in ep.instruction for c in VQA_ONLY_COLOURS)
+        assert ep.metadata["seed"] >= DEMO_SEED_BASE  # eval seeds below 2**40 never replay a demo
+        assert ep.states.shape == (len(ep), 3) and ep.images["top"].shape == (len(ep), 64, 64, 3)
+    assert demo_task_seed(0, 5) == DEMO_SEED_BASE + 5
+
+
+def test_vqa_content_and_split_hygiene():
+    kinds, answers = Counter(), Counter()
+    cyan_answers = 0
+    for i in range(600):
+        scene, kind, question, answer = make_qa(0, i)
+        kinds[kind] += 1
+        answers[answer] += 1
+        assert 1 <= len(answer.split()) <= 2, (question, answer)
+        assert question.endswith("?")
+        assert scene.table in SEEN_TABLES
+        assert all((o.colour, o.shape) not in HELD_OUT_COMBOS for o in scene.objects)
+        cyan_answers += "cyan" in answer or "cyan" in question
+    assert set(kinds) == set(QUESTIONS), f"question kinds never drawn: {set(QUESTIONS) - set(kinds)}"
+    assert cyan_answers >= 30, "the VQA-only colour must be well represented"
+    assert answers["yes"] and answers["no"] and answers["cyan"]
+
+
+def test_vqa_is_deterministic():
+    ds = TabletopVQA(TabletopVQAConfig(samples=10, seed=4))
+    a, b = ds[3], TabletopVQA(TabletopVQAConfig(samples=10, seed=4))[3]
+    assert (a.text, a.answer) == (b.text, b.answer)
+    assert np.array_equal(a.images["top"], b.images["top"])
+    other = TabletopVQA(TabletopVQAConfig(samples=10, seed=5))[3]
+    assert (other.text, other.answer) != (a.text, a.answer) or not np.array_equal(
+        other.images["top"], a.images["top"]
+    )
+    with pytest.raises(IndexError):
+        ds[10]
+
+
+def test_region_names():
+    assert region(0.1, 0.1) == "top left"
+    assert region(0.5, 0.5) == "centre"
+    assert region(0.9, 0.5) == "right"
+    assert region(0.34, 0.5) is None  # too close to a border to answer

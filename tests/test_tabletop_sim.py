@@ -1,0 +1,366 @@
+"""The tabletop simulator: dynamics, success checks on hand-built scenes, the expert, splits,
+rendering, the driver and its throughput."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from vlakit_tabletop.bench import bench_simulator
+from vlakit_tabletop.config import ALL_FAMILIES, TabletopConfig
+from vlakit_tabletop.driver import TabletopDriver
+from vlakit_tabletop.expert import ScriptedExpert
+from vlakit_tabletop.language import TEMPLATES, vocabulary
+from vlakit_tabletop.render import Renderer
+from vlakit_tabletop.scene import Marker, Scene, SceneObject
+from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
+from vlakit_tabletop.splits import (
+    HELD_OUT_COMBOS,
+    ROBOT_COLOURS,
+    SEEN_COMBOS,
+    SEEN_TABLES,
+    UNSEEN_TABLES,
+    VQA_ONLY_COLOURS,
+    VQA_ONLY_CONCEPTS,
+)
+from vlakit_tabletop.tasks import NAMED_FAMILIES, TaskSpec, is_success, make_task
+from vlakit_tabletop.vocab import COLOURS, FAMILIES, SHAPES, SPLITS, TABLES
+
+from vlakit import RobotError, Task
+from vlakit.plugins import get_registry
+from vlakit.testing import check_robot_driver
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def obj(colour: str, shape: str, x: float, y: float, size: str = "small") -> SceneObject:
+    return SceneObject(colour=colour, shape=shape, size=size, x=x, y=y)
+
+
+def sim_with(scene: Scene, spec: TaskSpec) -> TabletopSim:
+    sim = TabletopSim()
+    sim.load(scene, spec)
+    return sim
+
+
+def act(
+    sim: TabletopSim, dx: float = 0.0, dy: float = 0.0, grip: float = 0.0, terminate: float = 0.0
+) -> None:
+    sim.step(np.array([dx, dy, grip, terminate], dtype=np.float32))
+
+
+def spec(family: str, **kw) -> TaskSpec:
+    return TaskSpec(family=family, split="seen", seed=0, instruction="x", key=kw.pop("key", 0), **kw)
+
+
+# --------------------------------------------------------------------------- dynamics
+
+
+def test_grasp_carry_release():
+    scene = Scene(
+        "grey",
+        [obj("red", "circle", 0.5, 0.5), obj("blue", "square", 0.2, 0.2)],
+        gripper_x=0.8,
+        gripper_y=0.5,
+    )
+    sim = sim_with(scene, spec("place-location", target=0, goal=(0.15, 0.5)))
+    act(sim, grip=1)  # closing far from everything grasps nothing
+    assert sim.scene.closed and sim.scene.held is None
+    act(sim, grip=0)
+    act(sim, dx=-0.5)  # motion is clipped to 0.1 per step
+    assert sim.scene.gripper_x == pytest.approx(0.7)
+    act(sim, dx=-0.1)
+    act(sim, dx=-0.08, grip=1)  # move then close: within radius + tolerance of the red circle
+    assert sim.scene.held == 0
+    assert (sim.scene.objects[0].x, sim.scene.objects[0].y) == (sim.scene.gripper_x, sim.scene.gripper_y)
+    for _ in range(4):
+        act(sim, dx=-0.1, grip=1)
+    assert sim.scene.objects[0].x == pytest.approx(0.12)
+    assert not sim.success()  # still held
+    act(sim, grip=0, terminate=1)
+    assert sim.scene.held is None and sim.terminated and sim.success()
+    assert sim.scene.objects[1].x == 0.2  # the other object never moved
+
+
+def test_gripper_stays_on_table():
+    sim = sim_with(
+        Scene("grey", [obj("red", "circle", 0.5, 0.5)], gripper_x=0.05, gripper_y=0.95),
+        spec("pick", target=0),
+    )
+    act(sim, dx=-0.1, dy=0.1)
+    assert (sim.scene.gripper_x, sim.scene.gripper_y) == (0.0, 1.0)
+
+
+# ------------------------------------------------------------------ success, by hand
+
+
+def test_success_pick_families():
+    for family in ("pick", "pick-size", "pick-closest"):
+        scene = Scene("grey", [obj("red", "circle", 0.3, 0.3), obj("blue", "star", 0.7, 0.7)])
+        s = spec(family, target=1, anchor=0 if family == "pick-closest" else None)
+        assert not is_success(scene, s)
+        scene.closed, scene.held = True, 0
+        assert not is_success(scene, s), "holding the wrong object"
+        scene.held = 1
+        assert is_success(scene, s)
+
+
+def test_success_place_location():
+    s = spec("place-location", target=0, goal=(0.15, 0.15))
+    scene = Scene("grey", [obj("red", "circle", 0.22, 0.2), obj("blue", "star", 0.17, 0.17)])
+    assert is_success(scene, s)  # within 0.12 of the corner (others may be there too)
+    scene.objects[0].x = 0.4
+    assert not is_success(scene, s)
+    scene.objects[0].x, scene.held, scene.closed = 0.15, 0, True
+    assert not is_success(scene, s), "still held"
+
+
+def test_success_next_to():
+    s = spec("place-next-to", target=0, anchor=1)
+    scene = Scene("grey", [obj("red", "circle", 0.5, 0.5), obj("blue", "star", 0.7, 0.5, size="large")])
+    assert is_success(scene, s)  # distance 0.2 <= 0.085 + 0.13 + 0.1
+    scene.objects[0].x = 0.35  # distance 0.35 > 0.315
+    assert not is_success(scene, s)
+    scene.objects[0].x = 0.66  # on top of the anchor is not next to it
+    assert not is_success(scene, s)
+
+
+def test_success_on_number():
+    s = spec("place-on-number", target=0, marker=1, goal=(0.8, 0.8))
+    markers = [Marker("1", 0.2, 0.2), Marker("3", 0.8, 0.8)]
+    scene = Scene("grey", [obj("red", "circle", 0.75, 0.85)], markers=markers)
+    assert is_success(scene, s)
+    scene.objects[0].x, scene.objects[0].y = 0.2, 0.2  # on the wrong digit
+    assert not is_success(scene, s)
+
+
+def test_make_task_semantics_hold():
+    for seed in range(60):
+        scene, s = make_task(seed, "seen", family="pick-size")
+        sizes = [o.size for o in scene.objects]
+        odd = scene.objects[s.target].size
+        assert sizes.count(odd) == 1
+        assert ("smallest" in s.instruction) == (odd == "small")
+        scene, s = make_task(seed, "seen", family="pick-closest")
+        anchor = scene.objects[s.anchor]
+        d = {i: o.distance(anchor.x, anchor.y) for i, o in enumerate(scene.objects) if i != s.anchor}
+        assert min(d, key=d.get) == s.target and anchor.name in s.instruction
+        scene, s = make_task(seed, "seen", family="place-on-number")
+        assert f" {scene.markers[s.marker].digit}" in s.instruction
+        for family in FAMILIES:
+            scene, s = make_task(seed, "seen", family=family)
+            assert not is_success(scene, s), f"{family} seed {seed} starts solved"
+            names = [o.name for o in scene.objects]
+            assert len(set(names)) == len(names), "colour x shape must be unique in a scene"
+
+
+# --------------------------------------------------------------------------- the expert
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_expert_solves_every_family(split):
+    sim, expert = TabletopSim(), ScriptedExpert(noise=0.01)
+    families = NAMED_FAMILIES if split == "vqa-only" else FAMILIES
+    for family in families:
+        wins, lengths = 0, []
+        for seed in range(100):
+            scene, s = make_task(seed, split, family=family)
+            ep = expert.rollout(sim, scene, s, np.random.default_rng(seed), max_steps=40)
+            wins += ep.success
+            lengths.append(len(ep.actions))
+        assert wins >= 99, f"expert solved {wins}/100 {family} tasks in {split}"
+        assert max(lengths) <= 30, f"{family}: expert episodes too long ({max(lengths)})"
+
+
+def test_expert_labels_are_in_the_action_space():
+    sim, expert = TabletopSim(), ScriptedExpert(noise=0.02)
+    for seed in range(30):
+        scene, s = make_task(seed, "seen")
+        ep = expert.rollout(sim, scene, s, np.random.default_rng(seed))
+        assert np.all(ep.actions >= ACTION_SPACE.low_array) and np.all(ep.actions <= ACTION_SPACE.high_array)
+        assert ep.actions[-1, 3] == 1.0 and np.all(ep.actions[:-1, 3] == 0.0)
+
+
+# ------------------------------------------------------------------------------ splits
+
+
+def test_split_vocabularies_are_disjoint():
+    assert HELD_OUT_COMBOS.isdisjoint(SEEN_COMBOS)
+    assert {c for c, _ in SEEN_COMBOS} == set(ROBOT_COLOURS), "every robot colour is seen in some pair"
+    assert {s for _, s in SEEN_COMBOS} == set(SHAPES), "every shape is seen in some pair"
+    assert not set(SEEN_TABLES) & set(UNSEEN_TABLES)
+    assert set(VQA_ONLY_COLOURS).isdisjoint(ROBOT_COLOURS)
+    assert VQA_ONLY_CONCEPTS == VQA_ONLY_COLOURS
+    seen_words: set[str] = set()
+    for family, (seen, held_out) in TEMPLATES.items():
+        assert len(seen) >= 3 and len(held_out) >= 2, family
+        assert not set(seen) & set(held_out), f"{family}: a held-out phrasing is also seen"
+        seen_words |= vocabulary(seen)
+    for family, (_, held_out) in TEMPLATES.items():
+        assert vocabulary(held_out) <= seen_words, f"{family}: held-out phrasing uses unseen words"
+
+
+def _template_regex(template: str) -> re.Pattern:
+    return re.compile("^" + re.sub(r"\\\{\w+\\\}", ".+", re.escape(template)) + "$")
+
+
+def test_tasks_respect_their_split():
+    seen_res = {f: [_template_regex(t) for t in TEMPLATES[f][0]] for f in FAMILIES}
+    for seed in range(300):
+        scene, s = make_task(seed, "seen")
+        assert scene.table in SEEN_TABLES
+        assert all((o.colour, o.shape) in SEEN_COMBOS for o in scene.objects)
+        assert not any(c in s.instruction for c in VQA_ONLY_COLOURS)
+        assert any(r.match(s.instruction) for r in seen_res[s.family])
+
+        scene, s = make_task(seed, "unseen")
+        key = scene.objects[s.key]
+        assert scene.table in UNSEEN_TABLES
+        assert (key.colour, key.shape) in HELD_OUT_COMBOS
+        assert all(o.colour not in VQA_ONLY_COLOURS for o in scene.objects)
+        assert not any(r.match(s.instruction) for r in seen_res[s.family]), s.instruction
+
+        scene, s = make_task(seed, "vqa-only")
+        key = scene.objects[s.key]
+        assert s.family != "pick-size" and key.colour in VQA_ONLY_COLOURS and key.name in s.instruction
+        assert scene.table in SEEN_TABLES
+        assert all((o.colour, o.shape) in SEEN_COMBOS for i, o in enumerate(scene.objects) if i != s.key)
+        assert any(r.match(s.instruction) for r in seen_res[s.family])
+        assert s.info(scene)["vqa_only"] is True
+
+
+def test_config_families_match_the_simulator():
+    assert tuple(ALL_FAMILIES) == FAMILIES
+    reg = get_registry().get("robot", "tabletop")
+    with pytest.raises(Exception, match="families"):
+        reg.build({"families": ["juggle"]})
+    with pytest.raises(Exception, match="colour"):
+        reg.build({"colour": "red"})
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_colours_and_tables_are_distinct():
+    rgb = {**{f"o:{k}": v for k, v in COLOURS.items()}, **{f"t:{k}": v for k, v in TABLES.items()}}
+    names = list(rgb)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if a[0] == b[0] == "t":
+                continue
+            dist = np.linalg.norm(np.subtract(rgb[a], rgb[b]))
+            assert dist > 60, f"{a} and {b} are too close in RGB ({dist:.0f})"
+
+
+def test_rendering_draws_objects_and_gripper_state():
+    r = Renderer(64)
+    scene = Scene(
+        "grey",
+        [obj("red", "circle", 0.25, 0.25, "large"), obj("cyan", "star", 0.75, 0.75)],
+        gripper_x=0.5,
+        gripper_y=0.5,
+    )
+    img = r.render(scene)
+    assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+    assert tuple(img[16, 16]) == COLOURS["red"] and tuple(img[48, 48]) == COLOURS["cyan"]
+    assert tuple(img[2, 60]) == TABLES["grey"]
+    assert tuple(img[32, 32]) == TABLES["grey"]  # open gripper: a ring with a hole
+    scene.closed = True
+    assert tuple(r.render(scene)[32, 32]) == (0, 0, 0)  # closed: a dot in the middle
+    for size in (32, 96, 128):  # other image sizes work, at the gripper's edge too
+        scene.gripper_x = scene.gripper_y = 1.0
+        assert Renderer(size).render(scene).shape == (size, size, 3)
+
+
+def test_shapes_differ():
+    from vlakit_tabletop.sprites import shape_mask
+
+    for r_px in (5.44, 8.32):
+        masks = [shape_mask(s, r_px) for s in SHAPES]
+        for i in range(len(masks)):
+            for j in range(i + 1, len(masks)):
+                assert (masks[i] != masks[j]).sum() >= 6, (SHAPES[i], SHAPES[j], r_px)
+
+
+def test_rendering_is_deterministic_by_seed():
+    a, b = TabletopDriver(), TabletopDriver()
+    with a, b:
+        for seed in (0, 5, 123):
+            ta, tb = a.reset_task(seed, "unseen"), b.reset_task(seed, "unseen")
+            assert ta == tb
+            assert np.array_equal(a.observe().images["top"], b.observe().images["top"])
+        a.reset_task(1, "seen")
+        b.reset_task(2, "seen")
+        assert not np.array_equal(a.observe().images["top"], b.observe().images["top"])
+
+
+# ------------------------------------------------------------------------------ driver
+
+
+def test_driver_conforms():
+    check_robot_driver(TabletopDriver(TabletopConfig(max_steps=10)))
+    check_robot_driver(get_registry().get("robot", "tabletop").build({"image_size": 48, "split": "unseen"}))
+
+
+def test_driver_episode_flow():
+    robot = TabletopDriver(TabletopConfig(max_steps=5))
+    with pytest.raises(RobotError, match="connect"):
+        robot.observe()
+    with robot:
+        task = robot.reset_task(3, "vqa-only")
+        assert isinstance(task, Task) and task.split == "vqa-only" and task.info["vqa_only"]
+        assert set(task.info) >= {"target", "key_object", "concepts", "table", "vqa_only"}
+        with pytest.raises(RobotError, match="non-finite"):
+            robot.act(np.array([np.nan, 0, 0, 0]))
+        with pytest.raises(RobotError, match="4 values"):
+            robot.act(np.zeros(3))
+        robot.act(np.array([5.0, 0, 0, 0]))  # clamped to the limit
+        assert robot.steps == 1 and not robot.done
+        robot.act(np.array([0, 0, 0, 1.0]))
+        assert robot.done
+        state = robot.observe().state.copy()
+        robot.act(np.array([0.1, 0.1, 1, 0]))  # ignored after the episode ended
+        assert np.array_equal(robot.observe().state, state) and robot.steps == 2
+        robot.reset_task(4)
+        for _ in range(5):
+            robot.act(np.zeros(4))
+        assert robot.done  # max_steps
+        robot.safe_stop()
+        robot.safe_stop()
+    assert not robot.is_connected
+
+
+def test_driver_expert_success_through_the_public_api():
+    """Eval's view: reset_task, observe/act until done, task_success."""
+    expert = ScriptedExpert(noise=0.0)
+    with TabletopDriver(TabletopConfig(split="unseen")) as robot:
+        wins = 0
+        for seed in range(40):
+            robot.reset_task(seed, "unseen")
+            while not robot.done:
+                robot.observe()
+                robot.act(expert.action(robot.scene, robot.spec))
+            wins += robot.task_success()
+        assert wins == 40
+
+
+def test_families_config_limits_the_task_mix():
+    with TabletopDriver(TabletopConfig(families=["pick", "place-location"])) as robot:
+        fams = {robot.reset_task(s, "seen").family for s in range(40)}
+    assert fams == {"pick", "place-location"}
+    with (
+        TabletopDriver(TabletopConfig(families=["pick-size"])) as robot,
+        pytest.raises(ValueError, match="vqa-only"),
+    ):
+        robot.reset_task(0, "vqa-only")
+
+
+# ---------------------------------------------------------------------------- throughput
+
+
+def test_simulator_throughput():
+    result = bench_simulator(steps=4000)
+    print(f"tabletop simulator: {result['steps_per_s']:.0f} steps/s (act + 64x64 render)")
+    # the target is 5000 steps/s on one core; the bound is loose so a busy CI machine does not flake
+    assert result["steps_per_s"] > 1500, result
