@@ -1,0 +1,108 @@
+"""The timm vision backbone plugin: shapes, preprocessing, local weights, conformance."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest_models import TINY_VIT_CONFIG
+from pydantic import ValidationError
+
+from vlakit import RecipeError, get_registry
+from vlakit.testing import check_vision_backbone
+
+
+def build(**params):
+    return get_registry().get("vision", "timm").build(params)
+
+
+@pytest.fixture(scope="module")
+def tiny_vit():
+    torch.manual_seed(0)
+    return build(**TINY_VIT_CONFIG)
+
+
+def test_registered_with_light_import():
+    reg = get_registry().get("vision", "timm")
+    assert reg.dist == "vlakit"
+    code = "import sys, vlakit_timm; print('torch' in sys.modules, 'timm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_tiny_vit_patch_tokens(tiny_vit):
+    assert (tiny_vit.num_tokens, tiny_vit.feature_dim) == (64, 64)  # (64 / 8) ** 2 patches, no class token
+    images = torch.randint(0, 256, (2, 50, 70, 3), dtype=torch.uint8)
+    pixels = tiny_vit.preprocess(images)
+    assert pixels.shape == (2, 3, 64, 64) and pixels.dtype == torch.float32
+    feats = tiny_vit(pixels)
+    assert feats.shape == (2, 64, 64)
+    full = tiny_vit.model.forward_features(pixels)
+    assert full.shape == (2, 65, 64)
+    assert torch.equal(feats, full[:, 1:])
+
+
+def test_preprocess_normalizes_with_model_statistics(tiny_vit):
+    white = torch.full((1, 64, 64, 3), 255, dtype=torch.uint8)
+    expected = (1.0 - tiny_vit.mean) / tiny_vit.std
+    assert torch.allclose(tiny_vit.preprocess(white), expected.expand(1, 3, 64, 64))
+
+
+def test_conformance(tiny_vit):
+    check_vision_backbone(tiny_vit)
+
+
+def test_frozen_backbone_stays_in_eval_mode():
+    backbone = build(**TINY_VIT_CONFIG, freeze=True)
+    assert not any(p.requires_grad for p in backbone.parameters())
+    backbone.train()
+    assert not backbone.model.training
+    check_vision_backbone(backbone)
+
+
+def test_cnn_feature_map_is_flattened():
+    backbone = build(model="test_resnet", model_args={"drop_rate": 0.0})
+    assert (backbone.num_tokens, backbone.feature_dim) == (25, 96)  # 160 px / 32 = 5
+    feats = backbone(backbone.preprocess(torch.zeros(1, 100, 120, 3, dtype=torch.uint8)))
+    assert feats.shape == (1, 25, 96)
+    check_vision_backbone(backbone)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_weights_from_local_file(tmp_path, tiny_vit, suffix):
+    path = tmp_path / f"vit{suffix}"
+    state = {k: v.clone() for k, v in tiny_vit.model.state_dict().items()}
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(state, str(path))
+    else:
+        torch.save({"state_dict": state, "epoch": 3}, str(path))
+    loaded = build(**TINY_VIT_CONFIG, pretrained_path=str(path))
+    pixels = tiny_vit.preprocess(torch.randint(0, 256, (1, 64, 64, 3), dtype=torch.uint8))
+    tiny_vit.eval()
+    loaded.eval()
+    with torch.no_grad():
+        assert torch.allclose(tiny_vit(pixels), loaded(pixels))
+
+
+def test_pickled_objects_are_refused(tmp_path, tiny_vit):
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": tiny_vit.model.state_dict(), "extra": ValueError("not a tensor")}, str(path))
+    with pytest.raises(Exception, match="(?i)weights.only|unpickl|unsupported"):
+        build(**TINY_VIT_CONFIG, pretrained_path=str(path))
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ValidationError, match="pretrained_path"):
+        build(pretrained=True)
+    with pytest.raises(ValidationError, match="extra|not permitted"):
+        build(img_sise=64)
+    with pytest.raises(ValidationError, match="fields of their own"):
+        build(model_args={"img_size": 64})
+    with pytest.raises(RecipeError, match="vit_tiny_patch16_224"):
+        build(model="vit_tiny_patch16_22")
+    with pytest.raises(RecipeError, match="not a file"):
+        build(**TINY_VIT_CONFIG, pretrained_path=str(tmp_path / "missing.safetensors"))
