@@ -190,7 +190,9 @@ class ActionTokenMapping:
         if _numel(symbols):
             lo, hi = int(symbols.min()), int(symbols.max())
             if lo < 0 or hi >= self.num_symbols:
-                raise InvalidSymbols(f"symbols must lie in [0, {self.num_symbols}); got values in [{lo}, {hi}]")
+                raise InvalidSymbols(
+                    f"symbols must lie in [0, {self.num_symbols}); got values in [{lo}, {hi}]"
+                )
         if self.descending:
             return self.last_id - symbols
         return symbols + self.first_id

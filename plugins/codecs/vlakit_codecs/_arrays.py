@@ -55,17 +55,28 @@ def check_symbols(t: torch.Tensor, num_symbols: int, codec: str, length: int | N
         raise InvalidSymbols(f"{codec}: expected {length} symbols per chunk, got {t.shape[1]}")
     t = t.to(torch.int64)
     if t.numel():
-        lo, hi = int(t.min()), int(t.max())
+        lo, hi = (int(v) for v in torch.aminmax(t))
         if lo < 0 or hi >= num_symbols:
-            raise InvalidSymbols(f"{codec}: symbols must lie in [0, {num_symbols}), got values in [{lo}, {hi}]")
+            raise InvalidSymbols(
+                f"{codec}: symbols must lie in [0, {num_symbols}), got values in [{lo}, {hi}]"
+            )
     return t
+
+
+def numpy_f64(x: Any) -> np.ndarray:
+    """Any array-like (numpy, torch on any device, lists) as a float64 numpy array."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+    return np.asarray(x, dtype=np.float64)
 
 
 def fit_matrix(actions: Any) -> np.ndarray:
     """Training actions ``[N, H, D]`` or ``[N, D]`` -> float64 ``[N * H, D]`` (finite values only)."""
-    arr = np.asarray(actions.detach().cpu() if isinstance(actions, torch.Tensor) else actions, dtype=np.float64)
+    arr = numpy_f64(actions)
     if arr.ndim not in (2, 3) or arr.shape[0] == 0 or arr.shape[-1] == 0:
-        raise ValueError(f"fit: actions must have shape [N, H, D] or [N, D] with N, D >= 1, got {list(arr.shape)}")
+        raise ValueError(
+            f"fit: actions must have shape [N, H, D] or [N, D] with N, D >= 1, got {list(arr.shape)}"
+        )
     flat = arr.reshape(-1, arr.shape[-1])
     if not np.isfinite(flat).all():
         raise ValueError("fit: actions contain NaN or infinity")

@@ -24,6 +24,7 @@ from vlakit_codecs._arrays import (
     compute_dtype,
     fit_matrix,
     like_input,
+    numpy_f64,
     prefix_array,
 )
 
@@ -143,8 +144,9 @@ class BinCodec(ActionCodec):
         t = check_symbols(t, self.bins, self.codec_name, length=self.max_length)
         d = self.action_dim
         table = self._tensor("_flat_values", t.device, torch.float32)
-        offsets = torch.arange(d, device=t.device)
-        out = table[t.reshape(-1, d) * d + offsets]
+        index = t.reshape(-1, d) * d
+        index += torch.arange(d, device=t.device)
+        out = table[index]
         return like_input(out.reshape(t.shape[0], self.horizon, d), was_numpy)
 
     def allowed_next(self, prefix: list[int]) -> np.ndarray:
@@ -152,7 +154,9 @@ class BinCodec(ActionCodec):
         self._require_fitted()
         n = prefix_array(prefix, self.bins, self.codec_name).size
         if n > self.max_length:
-            raise InvalidSymbols(f"{self.codec_name}: prefix of {n} symbols is longer than K = {self.max_length}")
+            raise InvalidSymbols(
+                f"{self.codec_name}: prefix of {n} symbols is longer than K = {self.max_length}"
+            )
         return np.full(self.bins, n < self.max_length, dtype=bool)
 
     def allowed_next_batch(self, prefix: Any) -> Any:
@@ -161,7 +165,9 @@ class BinCodec(ActionCodec):
         t, was_numpy = as_tensor(prefix)
         if t.ndim != 2 or t.shape[1] > self.max_length:
             raise InvalidSymbols(f"{self.codec_name}: prefixes must be [B, P] with P <= {self.max_length}")
-        mask = torch.full((t.shape[0], self.bins), t.shape[1] < self.max_length, dtype=torch.bool, device=t.device)
+        mask = torch.full(
+            (t.shape[0], self.bins), t.shape[1] < self.max_length, dtype=torch.bool, device=t.device
+        )
         return like_input(mask, was_numpy)
 
     def roundtrip_tolerance(self, actions: Any) -> np.ndarray:
@@ -172,7 +178,7 @@ class BinCodec(ActionCodec):
         the range is added. float64, the shape of ``actions``.
         """
         self._require_fitted()
-        a = np.asarray(actions.detach().cpu() if isinstance(actions, torch.Tensor) else actions, dtype=np.float64)
+        a = numpy_f64(actions)
         assert self._lower is not None and self._upper is not None
         lo, hi = self._lower[0], self._upper[-1]
         outside = np.maximum(np.maximum(lo - a, a - hi), 0.0)

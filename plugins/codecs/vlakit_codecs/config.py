@@ -74,8 +74,12 @@ class FastConfig(ComponentConfig):
 
     horizon: int = Field(10, ge=1, le=1024, description="Action steps H per chunk.")
     scale: float = Field(10.0, gt=0.0, description="DCT coefficients are multiplied by this, then rounded.")
-    vocab_size: int = Field(1024, ge=2, le=65536, description="BPE vocabulary size (the end symbol comes on top).")
-    normalize: bool = Field(True, description="Map each dimension's quantile range to [-1, 1] (clipped) first.")
+    vocab_size: int = Field(
+        1024, ge=2, le=65536, description="BPE vocabulary size (the end symbol comes on top)."
+    )
+    normalize: bool = Field(
+        True, description="Map each dimension's quantile range to [-1, 1] (clipped) first."
+    )
     low_quantile: float = Field(0.01, ge=0.0, lt=0.5, description="Quantile mapped to -1 when normalizing.")
     high_quantile: float = Field(0.99, gt=0.5, le=1.0, description="Quantile mapped to +1 when normalizing.")
     min_frequency: int = Field(2, ge=1, description="Least count of a pair for a BPE merge.")

@@ -37,6 +37,7 @@ from vlakit_codecs._arrays import (
     check_actions,
     check_symbols,
     fit_matrix,
+    numpy_f64,
     prefix_array,
 )
 from vlakit_codecs.config import FastConfig
@@ -60,7 +61,7 @@ def dct_matrix(h: int) -> np.ndarray:
 
 def chunk_view(actions: Any, horizon: int) -> np.ndarray:
     """Training actions as chunks ``[N, H, D]`` float64; ``[N, D]`` is one trajectory cut into windows."""
-    arr = np.asarray(actions.detach().cpu() if isinstance(actions, torch.Tensor) else actions, dtype=np.float64)
+    arr = numpy_f64(actions)
     fit_matrix(arr)  # shape and finiteness checks
     if arr.ndim == 3:
         if arr.shape[1] != horizon:
@@ -181,7 +182,9 @@ class FastCodec(ActionCodec):
         lens = np.array([len(t) for t in by_id], dtype=np.int64)
         chars = np.full((v, int(lens.max())), -1, dtype=np.int64)
         for i, token in enumerate(by_id):
-            chars[i, : len(token)] = np.frombuffer(token.encode("utf-32-le"), dtype=np.uint32).astype(np.int64) - _BASE
+            chars[i, : len(token)] = (
+                np.frombuffer(token.encode("utf-32-le"), dtype=np.uint32).astype(np.int64) - _BASE
+            )
         alphabet = 2 * self._bound + 1
         if (chars[lens > 0] >= alphabet).any() or (chars[:, 0] < 0).any():
             raise ValueError("fast: the BPE vocabulary holds characters outside the coefficient alphabet")
@@ -240,7 +243,9 @@ class FastCodec(ActionCodec):
         if len(rows):
             flat = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(lengths.sum()))
             out[np.arange(k)[None, :] < lengths[:, None]] = flat
-            spelled = np.add.reduceat(self._lens[flat], np.r_[0, np.cumsum(lengths)[:-1]]) if flat.size else lengths
+            spelled = (
+                np.add.reduceat(self._lens[flat], np.r_[0, np.cumsum(lengths)[:-1]]) if flat.size else lengths
+            )
             if not np.array_equal(spelled, np.full(len(rows), self.coefficients)):
                 raise RuntimeError("fast: the BPE dropped coefficients (corrupt tokenizer state)")
         if was_numpy:
@@ -325,7 +330,7 @@ class FastCodec(ActionCodec):
         """
         self._require_fitted()
         assert self._low is not None and self._high is not None
-        a = np.asarray(actions.detach().cpu() if isinstance(actions, torch.Tensor) else actions, dtype=np.float64)
+        a = numpy_f64(actions)
         step = np.abs(self._dct).sum(axis=0) * 0.5 / self.config.scale  # [H]
         unit = (self._high - self._low) / 2.0 if self.config.normalize else np.ones_like(self._low)
         outside = np.maximum(np.maximum(self._low - a, a - self._high), 0.0)

@@ -83,6 +83,9 @@ class UniformBinsCodec(RangeBinCodec):
             return super()._encode_flat(x)
         # np.digitize(np.clip(x, low, high), edges) - 1; digitize is searchsorted(side="right").
         x = x.to(torch.float64)
-        x = torch.minimum(torch.maximum(x, self._tensor("_low", x.device, x.dtype)), self._tensor("_high", x.device, x.dtype))
+        x = torch.minimum(
+            torch.maximum(x, self._tensor("_low", x.device, x.dtype)),
+            self._tensor("_high", x.device, x.dtype),
+        )
         idx = torch.searchsorted(self._tensor("_edges_t", x.device, x.dtype), x.T.contiguous(), right=True)
         return (idx - 1).clamp_(0, self.bins - 1).T

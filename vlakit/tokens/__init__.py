@@ -1,0 +1,35 @@
+"""Action symbols in a language model's vocabulary, and decoding constrained to them.
+
+* :class:`ActionTokenMapping` (``append`` / ``tail``), :class:`TokenMappingError`;
+* :func:`constrained_greedy`, vlakit's KV-cached greedy loop, and :class:`ActionLogitsProcessor`
+  for ``transformers`` ``generate`` (imported lazily: they need torch and transformers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vlakit.tokens.mapping import MODES, ActionTokenMapping, TokenMappingError
+
+__all__ = [
+    "MODES",
+    "ActionLogitsProcessor",
+    "ActionTokenMapping",
+    "SymbolConstraint",
+    "TokenMappingError",
+    "constrained_greedy",
+]
+
+_LAZY = {
+    "ActionLogitsProcessor": "vlakit.tokens.constrained",
+    "SymbolConstraint": "vlakit.tokens.constrained",
+    "constrained_greedy": "vlakit.tokens.constrained",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vlakit.tokens' has no attribute {name!r}")

@@ -1,0 +1,265 @@
+"""Constrained decoding: the language model may only write what the action codec can decode.
+
+At every generated position the logits are restricted to the token ids of the symbols
+:meth:`ActionCodec.allowed_next` permits after the symbols written so far (RT-2 does this;
+OpenVLA does not). A fixed-length codec (bins) allows its bins for ``K`` positions; a
+variable-length codec (FAST) allows what keeps the sequence decodable and its end symbol; once a
+sequence is complete only the stop token (EOS, or pad when there is no EOS) is allowed.
+Following the constraint therefore always yields a sequence that ``codec.decode`` accepts.
+
+Two entry points:
+
+* :func:`constrained_greedy`: vlakit's own batched, KV-cached greedy loop over any model with the
+  :meth:`vlakit.interfaces.LanguageModel.forward` signature;
+* :class:`ActionLogitsProcessor`: the same constraint as a ``transformers`` ``LogitsProcessor``
+  for ``model.generate``.
+
+Fixed-length codecs are assumed to allow a set that depends on the position only, not on the
+symbols chosen (``vlakit.testing.check_action_codec`` checks this); their masks are computed once.
+A codec may provide ``allowed_next_batch(prefix [B, P]) -> bool [B, num_symbols]`` (torch in,
+torch out) to make variable-length masks vectorized; otherwise :meth:`allowed_next` is called per
+row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import LogitsProcessor
+
+from vlakit.errors import VlakitError
+from vlakit.interfaces.codec import ActionCodec, InvalidSymbols
+from vlakit.tokens.mapping import ActionTokenMapping
+
+Step = Callable[..., Any]
+EmbedFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class SymbolConstraint:
+    """The symbols a codec allows next, batched, on one device.
+
+    ``mask(prefix)`` maps symbols written so far ``[B, P]`` int64 to ``[B, num_symbols]`` bool;
+    an all-False row is a complete sequence.
+    """
+
+    def __init__(self, codec: ActionCodec, device: torch.device | str = "cpu") -> None:
+        self.codec = codec
+        self.device = torch.device(device)
+        self.num_symbols = int(codec.num_symbols)
+        self.max_length = int(codec.max_length)
+        self.fixed = codec.end_symbol is None
+        #: Symbol written after a row is complete (the end symbol, or 0 for fixed-length codecs).
+        self.pad_symbol = 0 if codec.end_symbol is None else int(codec.end_symbol)
+        self.table: torch.Tensor | None = None
+        if self.fixed:
+            self.table = self._position_table()
+
+    def _position_table(self) -> torch.Tensor:
+        """``[K + 1, num_symbols]`` bool: row ``p`` is the mask after ``p`` symbols (row ``K`` all False)."""
+        rows, prefix = [], []
+        for _ in range(self.max_length + 1):
+            allowed = np.asarray(self.codec.allowed_next(list(prefix)), dtype=bool)
+            rows.append(allowed)
+            if not allowed.any():
+                break
+            prefix.append(int(np.flatnonzero(allowed)[0]))
+        if len(rows) != self.max_length + 1 or rows[-1].any():
+            raise VlakitError(
+                f"{type(self.codec).__name__}: a fixed-length codec must complete after exactly "
+                f"max_length = {self.max_length} symbols"
+            )
+        return torch.from_numpy(np.stack(rows)).to(self.device)
+
+    def mask(self, prefix: torch.Tensor) -> torch.Tensor:
+        """Symbols ``[B, P]`` written so far -> allowed next symbols ``[B, num_symbols]`` bool."""
+        b, p = prefix.shape
+        if self.table is not None:
+            return self.table[min(p, self.max_length)].expand(b, -1)
+        batched = getattr(self.codec, "allowed_next_batch", None)
+        if batched is not None:
+            return torch.as_tensor(batched(prefix), device=prefix.device)
+        return self._mask_per_row(prefix)
+
+    def _mask_per_row(self, prefix: torch.Tensor) -> torch.Tensor:
+        rows = []
+        for row in prefix.tolist():
+            try:
+                rows.append(np.asarray(self.codec.allowed_next(row), dtype=bool))
+            except InvalidSymbols:
+                rows.append(np.zeros(self.num_symbols, dtype=bool))
+        return torch.from_numpy(np.stack(rows)).to(prefix.device)
+
+
+def _symbol_ids(mapping: ActionTokenMapping, device: torch.device) -> torch.Tensor:
+    """Token id of every symbol, ``[num_symbols]`` int64."""
+    return torch.tensor(mapping.token_ids(), dtype=torch.long, device=device)
+
+
+def _check_sizes(codec: ActionCodec, mapping: ActionTokenMapping, vocab: int | None = None) -> None:
+    if mapping.num_symbols != codec.num_symbols:
+        raise VlakitError(
+            f"token mapping holds {mapping.num_symbols} symbols but the codec has {codec.num_symbols}"
+        )
+    if vocab is not None and mapping.last_id >= vocab:
+        raise VlakitError(
+            f"action token ids reach {mapping.last_id} but the model has {vocab} logits; resize the "
+            f"embeddings to {mapping.vocab_size}"
+        )
+
+
+def _default_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions counting attended tokens only (left padding), ``[B, T]`` int64."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp_(min=0)
+
+
+@torch.no_grad()
+def constrained_greedy(
+    step: Step,
+    prefix_embeds: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    codec: ActionCodec,
+    mapping: ActionTokenMapping,
+    embed_fn: EmbedFn,
+    use_cache: bool = True,
+) -> torch.Tensor:
+    """Greedy action symbols for a batch of prompts, constrained to what ``codec`` can decode.
+
+    ``step(inputs_embeds=, attention_mask=, past_key_values=, use_cache=, position_ids=)`` has the
+    signature of :meth:`vlakit.interfaces.LanguageModel.forward` and returns logits ``[B, T, V]``
+    (and ``past_key_values``); ``embed_fn`` maps ids ``[B, T]`` to embeddings ``[B, T, E]``.
+    ``prefix_embeds`` ``[B, T, E]`` is the prompt (image tokens, text), left-padded with
+    ``attention_mask`` ``[B, T]`` (1 = attend; ``None`` = all ones); positions count attended
+    tokens only. With ``use_cache`` one new token is run per step against the KV cache; without
+    it the whole sequence is run again each step (same result, slower).
+
+    Returns symbols ``[B, K]`` int64 on the prompt's device: ``K = max_length`` for fixed-length
+    codecs; for variable-length ones ``K`` is the longest row, shorter rows padded after their end
+    symbol with the end symbol. Every row is accepted by ``codec.decode``.
+    """
+    b, device = prefix_embeds.shape[0], prefix_embeds.device
+    _check_sizes(codec, mapping)
+    constraint = SymbolConstraint(codec, device)
+    ids = _symbol_ids(mapping, device)
+    if attention_mask is None:
+        attention_mask = torch.ones(prefix_embeds.shape[:2], dtype=torch.long, device=device)
+    attention_mask = attention_mask.to(device=device, dtype=torch.long)
+    positions = _default_positions(attention_mask)
+    next_position = positions[:, -1:] + 1
+    out = step(
+        inputs_embeds=prefix_embeds,
+        attention_mask=attention_mask,
+        past_key_values=None,
+        use_cache=use_cache,
+        position_ids=positions,
+    )
+    _check_sizes(codec, mapping, out.logits.shape[-1])
+    logits, past = out.logits[:, -1], out.past_key_values
+    embeds = prefix_embeds
+    symbols = torch.full((b, constraint.max_length), constraint.pad_symbol, dtype=torch.long, device=device)
+    allowed = constraint.mask(symbols[:, :0])
+    written = 0
+    for p in range(constraint.max_length):
+        done = ~allowed.any(dim=1)
+        scores = logits.index_select(-1, ids).float().masked_fill(~allowed, float("-inf"))
+        chosen = torch.where(done, constraint.pad_symbol, scores.argmax(dim=-1))
+        symbols[:, p] = chosen
+        written = p + 1
+        allowed = constraint.mask(symbols[:, :written])
+        if written == constraint.max_length or (not constraint.fixed and not bool(allowed.any())):
+            break
+        new = embed_fn(ids[chosen][:, None]).to(prefix_embeds.dtype)
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones(b, 1)], dim=1)
+        if use_cache:
+            out = step(
+                inputs_embeds=new,
+                attention_mask=attention_mask,
+                past_key_values=past,
+                use_cache=True,
+                position_ids=next_position + p,
+            )
+            past = out.past_key_values
+        else:
+            embeds = torch.cat([embeds, new], dim=1)
+            positions = torch.cat([positions, next_position + p], dim=1)
+            out = step(
+                inputs_embeds=embeds,
+                attention_mask=attention_mask,
+                past_key_values=None,
+                use_cache=False,
+                position_ids=positions,
+            )
+        logits = out.logits[:, -1]
+    return symbols[:, :written]
+
+
+class ActionLogitsProcessor(LogitsProcessor):
+    """A ``transformers`` logits processor restricting ``generate`` to decodable action tokens.
+
+    ``prompt_length`` is the number of ids in ``input_ids`` before the first generated token; by
+    default it is taken from the first call (0 when generating from ``inputs_embeds``). Use a new
+    processor for each ``generate`` call. Complete sequences may only emit ``stop_ids`` (default:
+    the mapping's EOS, else its pad token), so generation ends right after the action.
+    """
+
+    def __init__(
+        self,
+        codec: ActionCodec,
+        mapping: ActionTokenMapping,
+        prompt_length: int | None = None,
+        stop_ids: list[int] | None = None,
+    ) -> None:
+        _check_sizes(codec, mapping)
+        if stop_ids is None:
+            stop = mapping.eos_token_id if mapping.eos_token_id is not None else mapping.pad_token_id
+            if stop is None:
+                raise VlakitError(
+                    "ActionLogitsProcessor: the tokenizer has no EOS or pad token; pass stop_ids"
+                )
+            stop_ids = [stop]
+        self.codec = codec
+        self.mapping = mapping
+        self.prompt_length = prompt_length
+        self.stop_ids = [int(i) for i in stop_ids]
+        self._constraint: SymbolConstraint | None = None
+        self._lm_table: torch.Tensor | None = None
+
+    def _setup(self, vocab: int, device: torch.device) -> SymbolConstraint:
+        if self._constraint is None or self._constraint.device != device:
+            _check_sizes(self.codec, self.mapping, vocab)
+            self._constraint = SymbolConstraint(self.codec, device)
+            self._ids = _symbol_ids(self.mapping, device)
+            self._stop = torch.zeros(vocab, dtype=torch.bool, device=device)
+            self._stop[self.stop_ids] = True
+            self._lm_table = None
+            if self._constraint.table is not None:
+                self._lm_table = self._lm_mask(self._constraint.table)
+        return self._constraint
+
+    def _lm_mask(self, symbol_mask: torch.Tensor) -> torch.Tensor:
+        """Symbol masks ``[N, num_symbols]`` -> vocabulary masks ``[N, V]`` (complete rows -> stop ids)."""
+        lm = torch.zeros(
+            symbol_mask.shape[0], self._stop.shape[0], dtype=torch.bool, device=symbol_mask.device
+        )
+        lm[:, self._ids] = symbol_mask
+        complete = ~symbol_mask.any(dim=1)
+        lm[complete] = self._stop
+        return lm
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        constraint = self._setup(scores.shape[-1], scores.device)
+        if self.prompt_length is None:
+            self.prompt_length = input_ids.shape[1]
+        generated = input_ids[:, self.prompt_length :]
+        closed = (~self.mapping.is_action_id(generated)).any(dim=1)
+        if self._lm_table is not None:
+            allowed = self._lm_table[min(generated.shape[1], constraint.max_length)].expand(
+                scores.shape[0], -1
+            )
+        else:
+            symbols = self.mapping.ids_to_symbols(generated).clamp(min=0)
+            allowed = self._lm_mask(constraint.mask(symbols))
+        allowed = torch.where(closed[:, None], self._stop, allowed)
+        return scores.masked_fill(~allowed, float("-inf"))
