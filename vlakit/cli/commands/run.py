@@ -1,0 +1,114 @@
+"""``vlakit run``: one episode of a bundle's policy on a robot, through the safety layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vlakit.cli.main import cli
+from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
+
+
+@cli.command("run")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--instruction", "-i", help="What to do. Default on a task environment: the instruction of its task."
+)
+@click.option(
+    "--robot",
+    metavar="TYPE|YAML",
+    help="Robot type (e.g. tabletop) or a YAML file holding the robot block. Default: the recipe's eval.robot.",
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    help="Longest episode, in control ticks (default: the task's budget, else 100).",
+)
+@click.option(
+    "--hz",
+    type=click.FloatRange(min=0),
+    help="Control rate in Hz (default: the robot's; 0: as fast as possible).",
+)
+@click.option(
+    "--stall-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_STALL_TIMEOUT,
+    show_default=True,
+    help="Seconds one policy call may take before the robot is stopped.",
+)
+@click.option(
+    "--max-delta",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Largest change of any action dimension per tick, robot units (default: unbounded).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Task seed, on a task environment.")
+@click.option("--split", help="Task split, on a task environment (default: its first).")
+@click.option(
+    "--gif",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the episode's camera frames as an animated GIF.",
+)
+@click.option("--device", default="cpu", show_default=True, help="Torch device of the policy.")
+def run_command(
+    bundle: Path,
+    instruction: str | None,
+    robot: str | None,
+    max_steps: int | None,
+    hz: float | None,
+    stall_timeout: float,
+    max_delta: float | None,
+    seed: int,
+    split: str | None,
+    gif: Path | None,
+    device: str,
+) -> None:
+    """Run BUNDLE's policy on a robot for one episode.
+
+    The policy's action space is checked against the robot's before anything is sent; every
+    command passes the safety layer; Ctrl-C, an error or a stalled policy stops the robot safely.
+    """
+    from vlakit.errors import VlakitError
+    from vlakit.evaluation.media import save_gif
+    from vlakit.interfaces.robot import TaskEnvironment
+    from vlakit.policy.policy import Policy
+    from vlakit.runtime.loop import check_action_space, run_episode
+    from vlakit.runtime.robots import build_robot, parse_robot_option
+
+    policy = Policy.load(bundle, device=device)
+    if robot:
+        block = parse_robot_option(robot)
+    elif policy.recipe.eval is not None:
+        block = policy.recipe.eval.robot
+    else:
+        raise VlakitError(
+            "the bundle's recipe names no robot (no eval block); pass --robot TYPE or a YAML file"
+        )
+    driver = build_robot(block, where="robot")
+    check_action_space(policy.action_space, driver.action_space, who=f"the policy of {bundle}")
+    task = None
+    with driver:
+        if isinstance(driver, TaskEnvironment):
+            task = driver.reset_task(seed, split or driver.splits[0])
+            click.echo(f"task ({task.split}, {task.family}, seed {seed}): {task.instruction}")
+        elif split is not None:
+            raise VlakitError(f"--split needs a task environment; {block['type']!r} is not one")
+        text = instruction or (task.instruction if task is not None else None)
+        if not text:
+            raise VlakitError("--instruction is required for a robot that sets up no tasks")
+        steps = max_steps or (driver.max_steps if isinstance(driver, TaskEnvironment) else 100)
+        result = run_episode(
+            driver, policy, text, steps, hz=hz, stall_timeout=stall_timeout, max_delta=max_delta
+        )
+        click.echo(
+            f"{result.steps} steps in {result.seconds:.1f} s ({result.reason}); "
+            f"policy {1000 * result.policy_seconds / max(1, result.steps):.0f} ms per step"
+        )
+        if task is not None and text == task.instruction:
+            click.echo(f"success: {'yes' if driver.task_success() else 'no'}")
+    if gif is not None:
+        if result.frames:
+            save_gif(result.frames, gif, fps=driver.control_hz if hz is None or hz == 0 else hz)
+            click.echo(f"gif: {gif}")
+        else:
+            click.echo("no camera frames to save", err=True)
