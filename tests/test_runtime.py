@@ -318,3 +318,23 @@ def test_failing_safe_stop_does_not_hide_the_cause(caplog) -> None:
     with pytest.raises(UnsafeAction):
         run_episode(robot, ScriptedPolicy(lambda t, obs: [np.inf, 0]), "go", 3, hz=0)
     assert "safe_stop() failed" in caplog.text
+
+
+def test_loop_drives_the_tabletop_simulator() -> None:
+    """The loop on the real simulator driver, with the scripted expert as the policy."""
+    pytest.importorskip("vlakit_tabletop")
+    from vlakit_tabletop.config import TabletopConfig
+    from vlakit_tabletop.driver import TabletopDriver
+    from vlakit_tabletop.expert import ScriptedExpert
+    from vlakit_tabletop.sim import ACTION_SPACE
+
+    robot = TabletopDriver(TabletopConfig(image_size=32))
+    expert = ScriptedExpert(noise=0.0)
+    policy = ScriptedPolicy(lambda t, obs: expert.action(robot.scene, robot.spec), space=ACTION_SPACE)
+    with robot:
+        task = robot.reset_task(3, "seen")
+        result = run_episode(robot, policy, task.instruction, robot.max_steps, hz=0, max_delta={"dx": 0.05})
+        assert robot.task_success()
+    assert result.steps <= robot.max_steps and len(result.frames) == result.steps + 1
+    assert np.abs(np.diff(result.actions[:, 0])).max() <= 0.05 + 1e-6
+    assert result.frames[0].shape == (32, 32, 3) and result.frames[0].dtype == np.uint8
