@@ -236,3 +236,29 @@ def test_quantization_needs_bitsandbytes(saved):
             build(path=str(saved["llama"]), load_in_8bit=True)
     else:  # pragma: no cover - only where bitsandbytes is installed
         pytest.skip("bitsandbytes is installed")
+
+
+def test_gradient_checkpointing_with_lora_trains_adapters():
+    lm = build(gradient_checkpointing=True)
+    setup_actions(lm)
+    lm.train()
+    logits = lm(lm.embed_tokens(torch.tensor([[1, 70, 71, 261]]))).logits
+    logits.logsumexp(-1).mean().backward()
+    grads = {n: p.grad for n, p in lm.named_parameters() if p.requires_grad}
+    assert getattr(lm.model, "is_activation_checkpointing", None) or lm.model.is_gradient_checkpointing
+    # lora_B starts at zero, so only lora_A's gradient is zero on the first step.
+    assert all(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n or "vlakit" in n)
+
+
+def test_language_check_catches_a_model_that_ignores_its_cache():
+    from vlakit_hf.model import HFLanguageModel
+
+    class Forgetful(HFLanguageModel):
+        def forward(self, inputs_embeds, attention_mask=None, past_key_values=None, use_cache=False, position_ids=None):
+            out = super().forward(inputs_embeds, None, None, use_cache, None)
+            return out
+
+    lm = build()
+    broken = Forgetful(lm.model, lm.tokenizer, lm.settings, lm.source)
+    with pytest.raises(AssertionError, match="KV cache"):
+        check_language_model(broken)

@@ -106,3 +106,15 @@ def test_config_errors(tmp_path):
         build(model="vit_tiny_patch16_22")
     with pytest.raises(RecipeError, match="not a file"):
         build(**TINY_VIT_CONFIG, pretrained_path=str(tmp_path / "missing.safetensors"))
+
+
+def test_vision_check_catches_size_dependent_preprocessing():
+    from vlakit_timm.backbone import TimmBackbone
+
+    class NoResize(TimmBackbone):
+        def preprocess(self, images):
+            return images.permute(0, 3, 1, 2).float() / 255.0
+
+    backbone = NoResize(get_registry().get("vision", "timm").config.model_validate(TINY_VIT_CONFIG))
+    with pytest.raises(AssertionError, match="one shape"):
+        check_vision_backbone(backbone)

@@ -13,6 +13,15 @@ from vlakit_hf.lora import inject_lora, lora_targets
 from vlakit_hf.token_rows import TokenRows
 
 
+def enable_checkpointing(model: nn.Module) -> None:
+    """Activation checkpointing, non-reentrant (gradients reach LoRA even with frozen inputs)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 class HFLanguageModel(LanguageModel):
     """A transformers causal LM (``self.model``) with its tokenizer.
 
@@ -35,7 +44,7 @@ class HFLanguageModel(LanguageModel):
         self._row_ids: list[int] = []
         self._rows: TokenRows | None = None
         if settings.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_checkpointing(model)
 
     @classmethod
     def build(cls, settings: HFConfig) -> HFLanguageModel:
@@ -141,6 +150,8 @@ class HFLanguageModel(LanguageModel):
         bad = sorted(i for i in new if not 0 <= i < self.vocab_size)
         if bad:
             raise ValueError(f"token ids {bad[:5]} are outside the vocabulary (0..{self.vocab_size - 1})")
+        if self._rows is not None and new <= set(self._rows.ids):
+            return  # already trainable: keep the same parameters (an optimizer may hold them)
         self._row_ids = sorted(set(self._row_ids) | new)
         self._drop_rows(bake=True)
         self._install_rows()
