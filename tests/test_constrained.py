@@ -222,3 +222,14 @@ def test_without_the_constraint_the_random_model_writes_other_tokens(tokenizer):
     ids = torch.tensor([tokenizer(p)["input_ids"][:4] for p in PROMPTS])
     free = model.generate(input_ids=ids, max_new_tokens=8, do_sample=False, pad_token_id=0, eos_token_id=None)
     assert not mapping.is_action_id(free[:, ids.shape[1] :]).all()
+
+
+def test_embed_fn_defaults_to_embed_tokens_and_positions_to_the_mask(tokenizer):
+    codec = fitted_codec("quantile-bins")
+    mapping = ActionTokenMapping.build(codec.num_symbols, tokenizer, "tail")
+    lm = TinyLM(tiny_llama(mapping.vocab_size, tokenizer, seed=5))
+    _, embeds, mask = left_padded(tokenizer, lm, PROMPTS)
+    explicit = constrained_greedy(lm, embeds, mask, codec, mapping, lm.embed_tokens)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    implicit = constrained_greedy(lm, embeds, mask, codec, mapping, position_ids=positions, use_cache=False)
+    assert torch.equal(explicit, implicit)

@@ -122,18 +122,20 @@ def constrained_greedy(
     attention_mask: torch.Tensor | None,
     codec: ActionCodec,
     mapping: ActionTokenMapping,
-    embed_fn: EmbedFn,
+    embed_fn: EmbedFn | None = None,
     use_cache: bool = True,
+    position_ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Greedy action symbols for a batch of prompts, constrained to what ``codec`` can decode.
 
     ``step(inputs_embeds=, attention_mask=, past_key_values=, use_cache=, position_ids=)`` has the
     signature of :meth:`vlakit.interfaces.LanguageModel.forward` and returns logits ``[B, T, V]``
-    (and ``past_key_values``); ``embed_fn`` maps ids ``[B, T]`` to embeddings ``[B, T, E]``.
-    ``prefix_embeds`` ``[B, T, E]`` is the prompt (image tokens, text), left-padded with
-    ``attention_mask`` ``[B, T]`` (1 = attend; ``None`` = all ones); positions count attended
-    tokens only. With ``use_cache`` one new token is run per step against the KV cache; without
-    it the whole sequence is run again each step (same result, slower).
+    (and ``past_key_values``); ``embed_fn`` maps ids ``[B, T]`` to embeddings ``[B, T, E]``
+    (default ``step.embed_tokens``). ``prefix_embeds`` ``[B, T, E]`` is the prompt (image tokens,
+    text), left-padded with ``attention_mask`` ``[B, T]`` (1 = attend; ``None`` = all ones);
+    ``position_ids`` ``[B, T]`` default to counting attended tokens only, and each generated
+    token takes the next position of its row. With ``use_cache`` one new token is run per step
+    against the KV cache; without it the whole sequence is run again each step (same result).
 
     Returns symbols ``[B, K]`` int64 on the prompt's device: ``K = max_length`` for fixed-length
     codecs; for variable-length ones ``K`` is the longest row, shorter rows padded after their end
@@ -146,7 +148,9 @@ def constrained_greedy(
     if attention_mask is None:
         attention_mask = torch.ones(prefix_embeds.shape[:2], dtype=torch.long, device=device)
     attention_mask = attention_mask.to(device=device, dtype=torch.long)
-    positions = _default_positions(attention_mask)
+    if embed_fn is None:
+        embed_fn = step.embed_tokens
+    positions = _default_positions(attention_mask) if position_ids is None else position_ids.to(device)
     next_position = positions[:, -1:] + 1
     out = step(
         inputs_embeds=prefix_embeds,
