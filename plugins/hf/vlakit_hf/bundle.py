@@ -178,9 +178,9 @@ def load_weights(lm: HFLanguageModel, directory: str) -> None:
         tied = {f"{head_name}.weight"} if _tied(lm) else set()
         _load_into(model, state, row_keys | tied)
         return
-    if lm.vocab_size != desc["base_vocab_size"]:
+    if lm.base_vocab_size != desc["base_vocab_size"]:
         raise BundleError(
-            f"the base model has {lm.vocab_size} vocabulary rows but these adapters were trained on a "
+            f"the base model has {lm.base_vocab_size} vocabulary rows but these adapters were trained on a "
             f"base with {desc['base_vocab_size']}: not the same base model"
         )
     state = _load_tensors(os.path.join(directory, ADAPTERS))
