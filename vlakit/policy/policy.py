@@ -46,7 +46,7 @@ class Policy:
 
     # -- inference ---------------------------------------------------------------------------
     def prefix(self, observations: Sequence[Observation], instructions: Sequence[str]):
-        """Left-padded prefix: embeddings ``[B, P, E]``, attention mask and position ids ``[B, P]``."""
+        """Left-padded prefix: embeddings ``[B, P, E]`` and attention mask ``[B, P]``."""
         vla = self.vla
         images = {
             cam: torch.from_numpy(np.stack([np.asarray(o.images[cam]) for o in observations]))
@@ -68,8 +68,7 @@ class Policy:
         tokens = vla.language.embed_tokens(ids.to(device)).to(head.dtype)
         embeds = torch.cat([head, tokens], dim=1)
         mask = torch.cat([torch.ones(b, head.shape[1], dtype=torch.long), text_mask], dim=1).to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        return embeds, mask, positions
+        return embeds, mask
 
     @torch.inference_mode()
     def act_batch(self, observations: Sequence[Observation], instructions: Sequence[str]) -> np.ndarray:
@@ -78,14 +77,14 @@ class Policy:
 
         if len(observations) != len(instructions):
             raise ValueError("one instruction per observation")
-        embeds, mask, positions = self.prefix(observations, instructions)
+        embeds, mask = self.prefix(observations, instructions)
         symbols = constrained_greedy(
             self.vla.language,
             embeds,
             mask,
             self.vla.codec,
             self.vla.mapping,
-            position_ids=positions,
+            self.vla.language.embed_tokens,
             use_cache=self.use_cache,
         )
         actions = np.asarray(self.vla.codec.decode(symbols.cpu().numpy()), dtype=np.float32)
