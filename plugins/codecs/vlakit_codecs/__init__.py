@@ -11,10 +11,12 @@ from typing import Any
 
 from vlakit import hookimpl
 from vlakit_codecs.config import EqualMassBinsConfig, FastConfig, QuantileBinsConfig, UniformBinsConfig
+from vlakit_codecs.errors import NotFittedError
 
 __all__ = [
     "EqualMassBinsConfig",
     "FastConfig",
+    "NotFittedError",
     "QuantileBinsConfig",
     "UniformBinsConfig",
     "register_action_codecs",

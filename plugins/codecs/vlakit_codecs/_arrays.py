@@ -7,11 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vlakit import InvalidSymbols, VlakitError
-
-
-class NotFittedError(VlakitError):
-    """The codec was used before :meth:`fit` (or :meth:`load_state_dict`)."""
+from vlakit import InvalidSymbols
 
 
 def as_tensor(x: Any) -> tuple[torch.Tensor, bool]:

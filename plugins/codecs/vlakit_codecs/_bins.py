@@ -17,7 +17,6 @@ import torch
 
 from vlakit import ActionCodec, InvalidSymbols
 from vlakit_codecs._arrays import (
-    NotFittedError,
     as_tensor,
     check_actions,
     check_symbols,
@@ -27,6 +26,7 @@ from vlakit_codecs._arrays import (
     numpy_f64,
     prefix_array,
 )
+from vlakit_codecs.errors import NotFittedError
 
 STATE_FORMAT = 1
 

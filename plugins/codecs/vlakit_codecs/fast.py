@@ -32,7 +32,6 @@ from tokenizers import Tokenizer, models, trainers
 
 from vlakit import ActionCodec, InvalidSymbols
 from vlakit_codecs._arrays import (
-    NotFittedError,
     as_tensor,
     check_actions,
     check_symbols,
@@ -41,6 +40,7 @@ from vlakit_codecs._arrays import (
     prefix_array,
 )
 from vlakit_codecs.config import FastConfig
+from vlakit_codecs.errors import NotFittedError
 from vlakit_codecs.quantile import quantile_range
 
 STATE_FORMAT = 1
