@@ -84,9 +84,37 @@ class LanguageModel(nn.Module, ABC):
         """Pixels -> image tokens ``[B, N, E]`` already in the LM's embedding space."""
         raise NotImplementedError(f"{type(self).__name__} has no vision tower")
 
+    def apply_lora(self, lora: Any = None) -> bool:
+        """Wrap the model with LoRA adapters (``lora``: settings, or the plugin's own when ``None``).
+
+        Called by vlakit after the vocabulary is resized for action tokens and before the
+        action-token rows are made trainable. Returns whether LoRA is now applied; the default
+        supports no LoRA and refuses settings.
+        """
+        if lora is not None:
+            raise NotImplementedError(f"{type(self).__name__} does not support LoRA")
+        return False
+
     def save_weights(self, directory: str) -> dict[str, Any]:
         """Write the weights a bundle needs into ``directory``; return a JSON description.
 
-        The default writes the whole state dict as ``language.safetensors``.
+        The default writes the whole module as ``language.safetensors``.
         """
-        raise NotImplementedError
+        from pathlib import Path
+
+        from safetensors.torch import save_model
+
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        save_model(self, str(Path(directory) / "language.safetensors"))
+        return {"format": "state_dict", "files": ["language.safetensors"]}
+
+    def load_weights(self, directory: str) -> None:
+        """Load what :meth:`save_weights` wrote into this freshly built model (same config).
+
+        It does whatever set-up the saved weights need (vocabulary size, LoRA, token rows).
+        """
+        from pathlib import Path
+
+        from safetensors.torch import load_model
+
+        load_model(self, str(Path(directory) / "language.safetensors"))

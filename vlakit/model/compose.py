@@ -7,7 +7,7 @@ from typing import Any
 
 from vlakit.data.collate import PromptTokenizer
 from vlakit.errors import RecipeError
-from vlakit.interfaces import ActionCodec
+from vlakit.interfaces import ActionCodec, LanguageModel
 from vlakit.model.projector import build_projector
 from vlakit.model.vla import VLA
 from vlakit.plugins.registry import Registry
@@ -23,6 +23,18 @@ def build_codec(model: ModelSection, registry: Registry, state: dict[str, Any] |
     return codec
 
 
+def prepare_language(language: LanguageModel, mapping: ActionTokenMapping) -> None:
+    """Make room for the action tokens, wrap with LoRA, then make the action rows trainable.
+
+    Order matters: the vocabulary is resized for appended action tokens *before* LoRA wraps the
+    model, then the action-token rows are made trainable.
+    """
+    if mapping.vocab_size > language.vocab_size:
+        language.resize_token_embeddings(mapping.vocab_size)
+    language.apply_lora()
+    language.trainable_token_rows(mapping.token_ids())
+
+
 def build_vla(
     model: ModelSection,
     registry: Registry,
@@ -30,11 +42,12 @@ def build_vla(
     cameras: Sequence[str],
     state_dim: int = 0,
     mapping_state: dict[str, Any] | None = None,
+    language_weights: str | None = None,
 ) -> VLA:
     """Compose the VLA: language model, action-token mapping, LoRA, vision, projector.
 
-    Order matters: the vocabulary is resized for appended action tokens *before* LoRA wraps the
-    model, then the action-token rows are made trainable.
+    With ``language_weights`` (a bundle's language folder) the language model loads its saved
+    weights, which brings its own set-up; otherwise it is prepared for training.
     """
     language = registry.build("language", model.language)
     if language.has_vision and model.vision is not None:
@@ -53,11 +66,10 @@ def build_vla(
         mapping = ActionTokenMapping.build(
             codec.num_symbols, language.tokenizer, model.token_mapping, language.vocab_size
         )
-    if mapping.vocab_size > language.vocab_size:
-        language.resize_token_embeddings(mapping.vocab_size)
-    if hasattr(language, "apply_lora"):
-        language.apply_lora()
-    language.trainable_token_rows(mapping.token_ids())
+    if language_weights is not None:
+        language.load_weights(language_weights)
+    else:
+        prepare_language(language, mapping)
     vision = projector = None
     if not language.has_vision:
         vision = registry.build("vision", model.vision)

@@ -2,13 +2,14 @@
 
 Layout::
 
-    manifest.json      format, file -> sha256, export mode
-    model.safetensors  weights (the whole model, or only what training changed: "adapters")
+    manifest.json      format, file -> sha256
+    model.safetensors  vision backbone, projector, state projector
+    language/          the language model's own save_weights output: full (LoRA merged) or
+                       adapters plus a reference to the base, with its tokenizer
     recipe.yaml        the resolved recipe the weights belong to
     codec.json         fitted codec state        mapping.json   codec symbol -> token id mapping
     robot.json         action space, cameras, state width, action statistics
     versions.json      vlakit and key library versions at export
-    tokenizer/         the language model's tokenizer files
 
 No pickle anywhere. Loading verifies every hash and the versions before any weights are read.
 """
@@ -75,8 +76,8 @@ class BundleContents:
         return self.path / "model.safetensors"
 
     @property
-    def tokenizer_dir(self) -> Path:
-        return self.path / "tokenizer"
+    def language_dir(self) -> Path:
+        return self.path / "language"
 
 
 def write_bundle(
@@ -86,26 +87,23 @@ def write_bundle(
     codec: dict[str, Any],
     mapping: dict[str, Any],
     robot: dict[str, Any],
-    tokenizer: Any,
-    export_mode: str,
 ) -> Path:
     """Write a bundle into ``directory`` atomically (a temp folder renamed into place).
 
-    ``write_weights(path)`` writes ``model.safetensors`` at ``path``.
+    ``write_weights(folder)`` writes ``model.safetensors`` and ``language/`` into ``folder``.
     """
     target = Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        write_weights(tmp / "model.safetensors")
+        write_weights(tmp)
         (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
         for name, data in (("codec", codec), ("mapping", mapping), ("robot", robot), ("versions", library_versions())):
             (tmp / f"{name}.json").write_text(json.dumps(data, indent=2))
-        tokenizer.save_pretrained(str(tmp / "tokenizer"))
         files = {
             str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
         }
-        manifest = {"format": FORMAT, "export": export_mode, "files": files}
+        manifest = {"format": FORMAT, "files": files}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         if target.exists():
             shutil.rmtree(target)
@@ -158,6 +156,8 @@ def read_bundle(directory: str | Path) -> BundleContents:
     for name in required:
         if name not in manifest.get("files", {}):
             raise BundleError(f"{path}: the manifest does not list {name}")
+    if not any(name.startswith("language/") for name in manifest.get("files", {})):
+        raise BundleError(f"{path}: the manifest lists no language model files")
     versions = json.loads((path / "versions.json").read_text())
     check_versions(versions)
     return BundleContents(

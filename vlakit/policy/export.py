@@ -1,70 +1,42 @@
-"""Exporting a trained VLA as a bundle (merged weights, or adapters plus a reference to the base)."""
+"""Exporting a trained VLA as a bundle."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import save_file, save_model
+from safetensors.torch import save_file
 
-from vlakit.errors import BundleError
 from vlakit.model import VLA
 from vlakit.policy.bundle import write_bundle
 from vlakit.recipes.schema import Recipe
 
 
-def export_vla(
-    directory: str | Path,
-    vla: VLA,
-    recipe: Recipe,
-    robot: dict[str, Any],
-    mode: str | None = None,
-) -> Path:
-    """Write ``vla`` as a bundle. ``mode`` (default: the recipe's ``trainer.export``):
+def non_language_state(vla: VLA) -> dict[str, Any]:
+    """Weights of everything but the language model (vision, projector, state projector)."""
+    return {
+        name: tensor.detach().contiguous().clone()
+        for name, tensor in vla.state_dict().items()
+        if not name.startswith("language.")
+    }
 
-    ``merged``: LoRA (if any) is merged into the base weights and the whole model is saved; the
-    bundle's recipe has LoRA removed. ``adapters``: only the parameters training changed (LoRA,
-    action-token rows, projector, ...) are saved; loading rebuilds the base from the recipe's
-    ``path`` (so the base must be a local checkpoint, not an inline config).
+
+def export_vla(directory: str | Path, vla: VLA, recipe: Recipe, robot: dict[str, Any]) -> Path:
+    """Write ``vla`` as a bundle into ``directory``.
+
+    The language model writes its own weights (``LanguageModel.save_weights``): in full with
+    LoRA merged, or as adapters with a reference to its base, as its config says.
     """
-    mode = mode or recipe.trainer.export
-    data = copy.deepcopy(recipe.to_dict())
-    language = vla.language
-    if mode == "merged":
-        if getattr(language, "lora_applied", False):
-            vla = copy.deepcopy(vla)
-            vla.language.merge_lora()
-            data["model"]["language"]["lora"] = None
 
-        def write(path: Path) -> None:
-            save_model(vla, str(path))
+    def write(folder: Path) -> None:
+        save_file(non_language_state(vla), str(folder / "model.safetensors"))
+        vla.language.save_weights(str(folder / "language"))
 
-    elif mode == "adapters":
-        if not data["model"]["language"].get("path"):
-            raise BundleError(
-                "export mode 'adapters' needs a language model loaded from a local `path` "
-                "(an inline config has no base weights to refer to); use trainer.export=merged"
-            )
-
-        def write(path: Path) -> None:
-            tensors = {
-                name: p.detach().to(torch.float32 if p.is_floating_point() else p.dtype).contiguous().clone()
-                for name, p in vla.named_parameters()
-                if p.requires_grad
-            }
-            save_file(tensors, str(path))
-
-    else:
-        raise BundleError(f"unknown export mode {mode!r} (merged or adapters)")
     return write_bundle(
         directory,
         write,
-        recipe=data,
+        recipe=recipe.to_dict(),
         codec=vla.codec.state_dict(),
         mapping=vla.mapping.to_dict(),
         robot=robot,
-        tokenizer=language.tokenizer,
-        export_mode=mode,
     )

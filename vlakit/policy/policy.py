@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, load_model
+from safetensors.torch import load_file
 
 from vlakit.errors import BundleError
 from vlakit.model import VLA, build_codec, build_vla
@@ -102,21 +102,20 @@ def build_from_bundle(contents: BundleContents) -> VLA:
     codec = build_codec(recipe.model, registry, contents.codec)
     robot: dict[str, Any] = contents.robot
     vla = build_vla(
-        recipe.model, registry, codec, robot["cameras"], robot.get("state_dim", 0), mapping_state=contents.mapping
+        recipe.model,
+        registry,
+        codec,
+        robot["cameras"],
+        robot.get("state_dim", 0),
+        mapping_state=contents.mapping,
+        language_weights=str(contents.language_dir),
     )
-    mode = contents.manifest.get("export", "merged")
-    if mode == "merged":
-        missing, unexpected = load_model(vla, str(contents.weights), strict=False)
-        if missing or unexpected:
-            raise BundleError(
-                f"{contents.path}: weights do not fit the recipe's model "
-                f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
-            )
-    else:
-        state = load_file(str(contents.weights))
-        own = vla.state_dict()
-        unknown = sorted(set(state) - set(own))
-        if unknown:
-            raise BundleError(f"{contents.path}: adapter weights name parameters the model lacks: {unknown[:5]}")
-        vla.load_state_dict(state, strict=False)
+    state = load_file(str(contents.weights))
+    missing, unexpected = vla.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("language.")]
+    if missing or unexpected:
+        raise BundleError(
+            f"{contents.path}: weights do not fit the recipe's model "
+            f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
+        )
     return vla

@@ -63,13 +63,12 @@ class TrainerSection(Section):
     log_every: int = Field(10, ge=1)
     checkpoint_every: int | None = Field(None, description="steps between checkpoints (default: at the end)")
     num_threads: int | None = Field(None, description="torch CPU threads (default: torch's choice)")
-    export: Literal["adapters", "merged"] = "merged"
 
 
 class EvalSection(Section):
     robot: Block = Field(..., description="robot driver block (a TaskEnvironment for scoring)")
     episodes: int = Field(100, ge=1, description="episodes per split")
-    split: Literal["seen", "unseen", "all"] = "all"
+    split: str = Field("all", description="a split the robot offers (seen, unseen, ...) or all")
     seed: int = 10_000
     max_steps: int | None = None
     gifs: int = Field(3, ge=0, description="episodes saved as animated GIFs")

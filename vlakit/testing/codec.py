@@ -232,8 +232,9 @@ def check_action_codec(
     )
     symbols = _check_encoding(codec, actions)
     _check_decoding(codec, actions, symbols)
-    single = actions[:1]
-    _check(codec, np.asarray(codec.decode(codec.encode(single))).shape == single.shape, "batch of one")
+    for batch in (actions[:1], actions[:0]):
+        out = np.asarray(codec.decode(codec.encode(batch)))
+        _check(codec, out.shape == batch.shape, f"a batch of {len(batch)} decoded to shape {out.shape}")
     _check_state(codec, actions, symbols, factory)
     _check_walks(codec, np.random.default_rng(seed))
     _check_torch(codec, actions, symbols)

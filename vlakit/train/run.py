@@ -113,9 +113,9 @@ def train(
     return TrainResult(run, bundle, time.perf_counter() - start, recipe)
 
 
-def export_checkpoint(checkpoint: str | Path, output: str | Path, mode: str | None = None) -> Path:
+def export_checkpoint(checkpoint: str | Path, output: str | Path) -> Path:
     """Re-export a training checkpoint as a bundle."""
     path = Path(checkpoint)
     _checkpoint_hparams(path)
     module = VLATrainingModule.load_from_checkpoint(str(path), map_location="cpu", weights_only=False)
-    return export_vla(output, module.vla, module.recipe, robot_info(module), mode)
+    return export_vla(output, module.vla, module.recipe, robot_info(module))

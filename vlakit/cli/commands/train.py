@@ -32,10 +32,9 @@ def train_command(recipe: Path, overrides: tuple[str, ...], resume: Path | None,
 @cli.command("export")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("output", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--mode", type=click.Choice(["merged", "adapters"]), help="Default: the recipe's trainer.export.")
-def export_command(checkpoint: Path, output: Path, mode: str | None) -> None:
+def export_command(checkpoint: Path, output: Path) -> None:
     """Re-export a training CHECKPOINT as a bundle in OUTPUT."""
     from vlakit.train.run import export_checkpoint
 
-    path = export_checkpoint(checkpoint, output, mode)
+    path = export_checkpoint(checkpoint, output)
     click.echo(f"bundle: {path}")
