@@ -135,7 +135,7 @@ class BinCodec(ActionCodec):
         t, was_numpy = as_tensor(actions)
         t = check_actions(t, self.horizon, self.action_dim, self.codec_name)
         symbols = self._encode_flat(t.reshape(-1, self.action_dim))
-        return like_input(symbols.reshape(t.shape[0], -1), was_numpy)
+        return like_input(symbols.reshape(t.shape[0], self.max_length), was_numpy)
 
     def decode(self, symbols: Any) -> Any:
         """Symbols ``[B, H * D]`` int -> actions ``[B, H, D]`` float32 (robot units), same kind/device."""

@@ -213,7 +213,7 @@ class FastCodec(ActionCodec):
         """Chunks ``[B, H, D]`` -> alphabet indices ``[B, H * D]`` int64 in ``[0, 2B]``, frequency-major."""
         coeffs = np.einsum("kh,bhd->bkd", self._dct, self._normalized(chunks))
         q = np.clip(np.rint(coeffs * self.config.scale), -self._bound, self._bound) + self._bound
-        return q.astype(np.int64).reshape(chunks.shape[0], -1)
+        return q.astype(np.int64).reshape(chunks.shape[0], self.coefficients)
 
     def _strings(self, q: np.ndarray) -> list[str]:
         """Alphabet indices ``[B, n]`` -> ``B`` strings of ``n`` characters (no Python loop)."""
