@@ -41,8 +41,13 @@ class MixtureDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.vla is None:
             self.attach(self.trainer.lightning_module.vla)
-        rank = self.trainer.global_rank if self.trainer is not None else 0
-        mixture = WeightedMixture(self.sources.datasets, self.sources.weights, self.seed, rank)
+        trainer = self.trainer
+        rank = trainer.global_rank if trainer is not None else 0
+        # batches already consumed (resume): optimizer steps x accumulation
+        consumed = trainer.global_step * trainer.accumulate_grad_batches if trainer is not None else 0
+        mixture = WeightedMixture(
+            self.sources.datasets, self.sources.weights, self.seed, rank, self.batch_size, consumed
+        )
         return DataLoader(
             mixture,
             batch_size=self.batch_size,
