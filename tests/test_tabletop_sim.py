@@ -317,8 +317,9 @@ def test_driver_episode_flow():
             robot.act(np.zeros(3))
         robot.act(np.array([5.0, 0, 0, 0]))  # clamped to the limit
         assert robot.steps == 1 and not robot.done
+        assert not robot.task_done()
         robot.act(np.array([0, 0, 0, 1.0]))
-        assert robot.done
+        assert robot.done and robot.task_done()
         state = robot.observe().state.copy()
         robot.act(np.array([0.1, 0.1, 1, 0]))  # ignored after the episode ended
         assert np.array_equal(robot.observe().state, state) and robot.steps == 2
@@ -338,7 +339,7 @@ def test_driver_expert_success_through_the_public_api():
         wins = 0
         for seed in range(40):
             robot.reset_task(seed, "unseen")
-            while not robot.done:
+            while not robot.task_done():
                 robot.observe()
                 robot.act(expert.action(robot.scene, robot.spec))
             wins += robot.task_success()

@@ -5,7 +5,7 @@ Evaluation::
 
     with TabletopDriver(TabletopConfig(split="unseen")) as robot:
         task = robot.reset_task(seed, "unseen")      # task.instruction, task.family, task.info
-        while not robot.done:                          # terminate flag or max_steps
+        while not robot.task_done():                   # terminate flag or max_steps
             robot.act(policy(robot.observe(), task.instruction))
         ok = robot.task_success()
 """
@@ -137,6 +137,10 @@ class TabletopDriver(RobotDriver, TaskEnvironment):
     def task_success(self) -> bool:
         """Whether the current task is accomplished, judged from simulator state."""
         return self._running().success()
+
+    def task_done(self) -> bool:
+        """Whether the episode ended: the terminate flag was sent or :attr:`max_steps` actions ran."""
+        return self.done
 
     # ------------------------------------------------------------------- extras
     @property
