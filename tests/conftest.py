@@ -5,9 +5,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from plugin_dist import install_plugin_dist, uninstall
 
 from vlakit.plugins import reset_plugins
+
+# Tiny models on a shared 2-core machine: one thread avoids OpenMP contention (100x slowdowns).
+torch.set_num_threads(1)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

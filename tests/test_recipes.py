@@ -119,7 +119,7 @@ def test_error_names_file_and_line(tmp_path: Path):
     path = write(tmp_path, "bad.yaml", BASE.replace("bins: 256", "bins: many"))
     with pytest.raises(RecipeError) as info:
         load_recipe(path)
-    assert f"{path.resolve()}:4: model.codec.bins" in str(info.value)
+    assert f"{path.resolve()}:5: model.codec.bins" in str(info.value)
     assert "uniform-bins" in str(info.value)
 
 

@@ -85,7 +85,19 @@ def train(
         torch.set_num_threads(t.num_threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
     run = Path(run_dir) if run_dir else new_run_dir(recipe)
-    os.environ[RUN_DIR_ENV] = str(run)
+    previous = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run)  # DDP child processes re-run this command: same run dir
+    try:
+        return _train_in(run, recipe, resume, progress, start)
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = previous
+
+
+def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bool, start: float) -> TrainResult:
+    t = recipe.trainer
     run.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
 

@@ -27,4 +27,5 @@ def register_vision_backbones(register: Any) -> None:
         build_timm,
         config=TimmConfig,
         description="any timm model (ViT, ConvNeXt, ResNet, ...) as patch features; weights from a local file",
+        example=TINY_VIT,
     )

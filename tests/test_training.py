@@ -1,0 +1,205 @@
+"""Compose, train, export, load: tiny real models on the CPU, through vlakit's own code paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest_models import tiny_gpt2_dir, tiny_llava_dir
+from safetensors.torch import load_file
+
+from vlakit.cli.main import main
+from vlakit.errors import BundleError
+from vlakit.plugins import get_registry
+from vlakit.policy import Policy
+from vlakit.policy.bundle import MANIFEST, sha256_file
+from vlakit.recipes import load_recipe
+from vlakit.train.datamodule import MixtureDataModule
+from vlakit.train.module import VLATrainingModule
+from vlakit.train.run import train
+from vlakit.train.sources import build_sources, fit_codec
+from vlakit.types import Observation
+
+TINY_VIT = {"type": "timm", "model": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 8,
+            "embed_dim": 32, "depth": 1, "num_heads": 2}
+TINY_LLAMA = {"type": "hf", "config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}}
+
+
+def make_recipe(tmp_path: Path, language: dict, vision: dict | None = TINY_VIT, **sections) -> Path:
+    data = {
+        "name": "tiny",
+        "model": {"vision": vision, "language": language, "codec": {"type": "uniform-bins", "bins": 32},
+                  "projector": {"kind": "linear"}},
+        "data": {"train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32}],
+                 "cache_dir": str(tmp_path / "cache")},
+        "trainer": {"max_steps": 3, "batch_size": 4, "lr": 1e-3, "accelerator": "cpu", "devices": 1,
+                    "log_every": 1},
+        "output_dir": str(tmp_path / "runs"),
+    }
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def module_for(recipe_path: Path) -> tuple[VLATrainingModule, list]:
+    recipe = load_recipe(recipe_path)
+    registry = get_registry()
+    from vlakit.model import build_codec
+
+    codec = build_codec(recipe.model, registry)
+    sources = build_sources(recipe, registry, codec.horizon)
+    fit_codec(codec, sources)
+    module = VLATrainingModule(recipe.to_dict(), codec.state_dict(), sources.cameras, sources.state_dim,
+                               sources.action_space.to_dict(), sources.action_stats())
+    module.configure_model()
+    data = MixtureDataModule(sources, recipe.trainer.batch_size)
+    data.attach(module.vla)
+    dataset = sources.datasets[0]
+    picked, seen = [], set()
+    for i in range(0, len(dataset), 3):  # distinct inputs, so a fixed batch can be fit exactly
+        s = dataset[i]
+        key = (s.images["top"].tobytes(), s.text)
+        if key not in seen:
+            seen.add(key)
+            picked.append(s)
+        if len(picked) == 8:
+            break
+    batch = data.collator()(picked)
+    return module, batch
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_compose_and_overfit_a_fixed_batch(arch, tmp_path):
+    language = TINY_LLAMA if arch == "llama" else {"type": "hf", "path": str(tiny_gpt2_dir(tmp_path))}
+    module, batch = module_for(make_recipe(tmp_path, language))
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=3e-3)
+    acc = 0.0
+    for _ in range(600):
+        out = module.vla(batch)
+        optimizer.zero_grad()
+        out["loss"].backward()
+        optimizer.step()
+        acc = module.vla.action_metrics(batch, out["logits"], out["labels"])["action_token_acc"]
+        if acc == 1.0:
+            break
+    assert acc == 1.0, f"action-token accuracy {acc} after overfitting a fixed batch"
+
+
+def test_train_export_and_act(tmp_path):
+    result = train(make_recipe(tmp_path, TINY_LLAMA), progress=False)
+    policy = Policy.load(result.bundle)
+    env = get_registry().build("robot", {"type": "tabletop", "image_size": 32})
+    env.connect()
+    task = env.reset_task(0, "seen")
+    obs = env.observe()
+    action = policy.act(obs, task.instruction)
+    space = policy.action_space
+    assert action.shape == (space.dim,) and action.dtype == np.float32
+    assert np.all(action >= space.low_array - 1e-6) and np.all(action <= space.high_array + 1e-6)
+    batch = policy.act_batch([obs, obs], [task.instruction, "pick up the blue circle"])
+    assert batch.shape == (2, space.dim)
+    np.testing.assert_array_equal(batch[0], action)  # batching (left padding) does not change a row
+    no_cache = Policy(policy.vla, space, policy.recipe, use_cache=False)
+    np.testing.assert_array_equal(no_cache.act_batch([obs, obs], [task.instruction, "pick up the blue circle"]), batch)
+    assert (result.run_dir / "recipe.yaml").is_file()
+    assert (result.run_dir / "logs" / "metrics.csv").is_file()
+
+
+def test_llava_lora_from_directory(tmp_path):
+    llava = tiny_llava_dir(tmp_path)
+    language = {"type": "llava", "path": str(llava), "lora": {"r": 4, "alpha": 8, "target_modules": "all-linear"}}
+    result = train(make_recipe(tmp_path, language, vision=None, model={"token_mapping": "tail"}), progress=False)
+    description = json.loads((result.bundle / "language" / "language.json").read_text())
+    assert description["format"] == "adapters" and description["base"]["path"] == str(llava)
+    policy = Policy.load(result.bundle)
+    obs = Observation(images={"top": np.zeros((32, 32, 3), np.uint8)}, state=None)
+    action = policy.act(obs, "pick up the red circle")
+    assert action.shape == (policy.action_space.dim,) and np.isfinite(action).all()
+
+
+def test_resume_continues_exactly(tmp_path):
+    recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 4, "checkpoint_every": 2})
+    full = train(recipe, run_dir=tmp_path / "full", progress=False)
+    ckpt = tmp_path / "full" / "checkpoints" / "step-2.ckpt"
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert saved["global_step"] == 2 and saved["optimizer_states"][0]["state"]
+    resumed = train(recipe, resume=ckpt, run_dir=tmp_path / "resumed", progress=False)
+    last = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == 4
+    a = load_file(str(full.bundle / "model.safetensors"))
+    b = load_file(str(resumed.bundle / "model.safetensors"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+    la = load_file(str(full.bundle / "language" / "model.safetensors"))
+    lb = load_file(str(resumed.bundle / "language" / "model.safetensors"))
+    for key in la:
+        torch.testing.assert_close(la[key], lb[key], rtol=0, atol=1e-6)
+
+
+def test_tampered_bundle_is_refused(tmp_path, capsys):
+    result = train(make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1}), progress=False)
+    weights = result.bundle / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="model.safetensors does not match its hash"):
+        Policy.load(result.bundle)
+    assert main(["eval", str(result.bundle), "--robot", "tabletop", "--episodes", "1"]) == 2
+    assert "does not match its hash" in capsys.readouterr().err
+
+
+def test_bundle_from_other_versions_is_refused(tmp_path):
+    result = train(make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1}), progress=False)
+    versions = result.bundle / "versions.json"
+    data = json.loads(versions.read_text())
+    data["torch"] = "1.13.0"
+    versions.write_text(json.dumps(data))
+    manifest = json.loads((result.bundle / MANIFEST).read_text())
+    manifest["files"]["versions.json"] = sha256_file(versions)
+    (result.bundle / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"torch 1\.13\.0 \(installed"):
+        Policy.load(result.bundle)
+
+
+def test_each_run_gets_its_own_directory(tmp_path):
+    recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1})
+    first = train(recipe, progress=False)
+    second = train(recipe, progress=False)
+    assert first.run_dir != second.run_dir
+    assert first.run_dir.parent == second.run_dir.parent == tmp_path / "runs" / "tiny"
+
+
+def test_export_checkpoint(tmp_path, capsys):
+    result = train(make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1}), progress=False)
+    ckpt = result.run_dir / "checkpoints" / "last.ckpt"
+    assert main(["export", str(ckpt), str(tmp_path / "again")]) == 0
+    a = Policy.load(result.bundle)
+    b = Policy.load(tmp_path / "again")
+    obs = Observation(images={"top": np.full((32, 32, 3), 90, np.uint8)})
+    np.testing.assert_array_equal(a.act(obs, "pick up the red star"), b.act(obs, "pick up the red star"))
+
+
+def test_ddp_two_processes_on_cpu(tmp_path):
+    recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 2, "strategy": "ddp", "devices": 2})
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("VLAKIT_RUN_DIR", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "vlakit", "train", str(recipe), "--no-eval", "--run-dir", str(tmp_path / "ddp")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "world_size=2" in out.stderr or "distributed_backend=gloo" in out.stderr
+    policy = Policy.load(tmp_path / "ddp" / "bundle")
+    obs = Observation(images={"top": np.zeros((32, 32, 3), np.uint8)})
+    assert np.isfinite(policy.act(obs, "pick up the red star")).all()
