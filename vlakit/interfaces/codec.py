@@ -21,7 +21,8 @@ class ActionCodec(ABC):
     Shapes: actions are ``float32`` ``[B, H, D]`` in robot units (``H`` = :attr:`horizon`,
     ``D`` = action dimensions); symbols are ``int64`` ``[B, K]`` with every value in
     ``[0, num_symbols)``. Fixed-length codecs (bins) always produce ``K == max_length``;
-    variable-length codecs pad each row after its :attr:`end_symbol`.
+    variable-length codecs pad each row after its :attr:`end_symbol`. For some codecs
+    (``fast``) :attr:`num_symbols` and :attr:`end_symbol` are only known after :meth:`fit`.
 
     ``encode`` and ``decode`` accept numpy arrays or torch tensors and return the same kind,
     keeping the dtype family (float in, float out) and the device.
@@ -81,6 +82,20 @@ class ActionCodec(ABC):
         An all-False mask means the sequence is complete. Following this mask from an empty
         prefix always yields a sequence that :meth:`decode` accepts.
         """
+
+    def allowed_next_batch(self, prefix: np.ndarray) -> np.ndarray:
+        """Masks ``[B, num_symbols]`` for a batch of prefixes ``[B, P]`` (constrained decoding).
+
+        Prefixes that are not valid get an all-False mask. The default asks :meth:`allowed_next`
+        row by row; codecs can vectorize it (numpy or torch in, same kind out).
+        """
+        rows = []
+        for row in np.asarray(prefix).tolist():
+            try:
+                rows.append(np.asarray(self.allowed_next(row), dtype=bool))
+            except InvalidSymbols:
+                rows.append(np.zeros(self.num_symbols, dtype=bool))
+        return np.stack(rows)
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:

@@ -16,9 +16,8 @@ Two entry points:
 
 Fixed-length codecs are assumed to allow a set that depends on the position only, not on the
 symbols chosen (``vlakit.testing.check_action_codec`` checks this); their masks are computed once.
-A codec may provide ``allowed_next_batch(prefix [B, P]) -> bool [B, num_symbols]`` (torch in,
-torch out) to make variable-length masks vectorized; otherwise :meth:`allowed_next` is called per
-row.
+Variable-length masks come from the codec's ``allowed_next_batch(prefix [B, P]) -> bool
+[B, num_symbols]``.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ import torch
 from transformers import LogitsProcessor
 
 from vlakit.errors import VlakitError
-from vlakit.interfaces.codec import ActionCodec, InvalidSymbols
+from vlakit.interfaces.codec import ActionCodec
 from vlakit.tokens.mapping import ActionTokenMapping
 
 Step = Callable[..., Any]
@@ -78,19 +77,7 @@ class SymbolConstraint:
         b, p = prefix.shape
         if self.table is not None:
             return self.table[min(p, self.max_length)].expand(b, -1)
-        batched = getattr(self.codec, "allowed_next_batch", None)
-        if batched is not None:
-            return torch.as_tensor(batched(prefix), device=prefix.device)
-        return self._mask_per_row(prefix)
-
-    def _mask_per_row(self, prefix: torch.Tensor) -> torch.Tensor:
-        rows = []
-        for row in prefix.tolist():
-            try:
-                rows.append(np.asarray(self.codec.allowed_next(row), dtype=bool))
-            except InvalidSymbols:
-                rows.append(np.zeros(self.num_symbols, dtype=bool))
-        return torch.from_numpy(np.stack(rows)).to(prefix.device)
+        return torch.as_tensor(self.codec.allowed_next_batch(prefix), device=prefix.device)
 
 
 def _symbol_ids(mapping: ActionTokenMapping, device: torch.device) -> torch.Tensor:
