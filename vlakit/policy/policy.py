@@ -30,6 +30,7 @@ class Policy:
         self.action_space = action_space
         self.recipe = recipe
         self.use_cache = use_cache
+        self._constraint: Any = None
 
     @property
     def horizon(self) -> int:
@@ -73,11 +74,13 @@ class Policy:
     @torch.inference_mode()
     def act_batch(self, observations: Sequence[Observation], instructions: Sequence[str]) -> np.ndarray:
         """``B`` observations and instructions -> actions ``[B, D]`` (or chunks ``[B, H, D]``)."""
-        from vlakit.tokens import constrained_greedy
+        from vlakit.tokens.constrained import SymbolConstraint, constrained_greedy
 
         if len(observations) != len(instructions):
             raise ValueError("one instruction per observation")
         embeds, mask = self.prefix(observations, instructions)
+        if self._constraint is None or self._constraint.device != embeds.device:
+            self._constraint = SymbolConstraint(self.vla.codec, embeds.device)
         symbols = constrained_greedy(
             self.vla.language,
             embeds,
@@ -86,6 +89,7 @@ class Policy:
             self.vla.mapping,
             self.vla.language.embed_tokens,
             use_cache=self.use_cache,
+            constraint=self._constraint,
         )
         actions = np.asarray(self.vla.codec.decode(symbols.cpu().numpy()), dtype=np.float32)
         return actions[:, 0] if self.horizon == 1 else actions

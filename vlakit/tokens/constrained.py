@@ -112,6 +112,7 @@ def constrained_greedy(
     embed_fn: EmbedFn | None = None,
     use_cache: bool = True,
     position_ids: torch.Tensor | None = None,
+    constraint: SymbolConstraint | None = None,
 ) -> torch.Tensor:
     """Greedy action symbols for a batch of prompts, constrained to what ``codec`` can decode.
 
@@ -124,13 +125,16 @@ def constrained_greedy(
     token takes the next position of its row. With ``use_cache`` one new token is run per step
     against the KV cache; without it the whole sequence is run again each step (same result).
 
+    ``constraint`` is a reusable :class:`SymbolConstraint` of ``codec`` (built when not given).
+
     Returns symbols ``[B, K]`` int64 on the prompt's device: ``K = max_length`` for fixed-length
     codecs; for variable-length ones ``K`` is the longest row, shorter rows padded after their end
     symbol with the end symbol. Every row is accepted by ``codec.decode``.
     """
     b, device = prefix_embeds.shape[0], prefix_embeds.device
     _check_sizes(codec, mapping)
-    constraint = SymbolConstraint(codec, device)
+    if constraint is None or constraint.codec is not codec or constraint.device != device:
+        constraint = SymbolConstraint(codec, device)
     ids = _symbol_ids(mapping, device)
     if attention_mask is None:
         attention_mask = torch.ones(prefix_embeds.shape[:2], dtype=torch.long, device=device)
