@@ -6,11 +6,12 @@ listing plugins or validating recipes does not import torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vlakit.interfaces.codec import ActionCodec, InvalidSymbols
 from vlakit.interfaces.dataset import Dataset
 from vlakit.interfaces.robot import RobotDriver, Task, TaskEnvironment
+from vlakit.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from vlakit.interfaces.language import LanguageModel, LMOutput
@@ -35,9 +36,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'vlakit.interfaces' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

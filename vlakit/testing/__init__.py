@@ -11,7 +11,7 @@ vlakit's own test suite runs them over every registered component.
 
 from __future__ import annotations
 
-from typing import Any
+from vlakit.lazy import lazy_attributes
 
 __all__ = [
     "check_action_codec",
@@ -30,9 +30,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'vlakit.testing' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -7,8 +7,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from vlakit.lazy import lazy_attributes
 from vlakit.tokens.mapping import MODES, ActionTokenMapping, TokenMappingError
 
 __all__ = [
@@ -27,9 +26,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'vlakit.tokens' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
