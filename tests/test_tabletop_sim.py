@@ -10,7 +10,7 @@ import pytest
 from vlakit_tabletop.bench import bench_simulator
 from vlakit_tabletop.config import ALL_FAMILIES, TabletopConfig
 from vlakit_tabletop.driver import TabletopDriver
-from vlakit_tabletop.expert import ScriptedExpert
+from vlakit_tabletop.expert import MOVES, ScriptedExpert
 from vlakit_tabletop.language import TEMPLATES, vocabulary
 from vlakit_tabletop.render import Renderer
 from vlakit_tabletop.scene import Marker, Scene, SceneObject
@@ -158,9 +158,10 @@ def test_make_task_semantics_hold():
 # --------------------------------------------------------------------------- the expert
 
 
+@pytest.mark.parametrize("moves", MOVES)
 @pytest.mark.parametrize("split", SPLITS)
-def test_expert_solves_every_family(split):
-    sim, expert = TabletopSim(), ScriptedExpert(noise=0.01)
+def test_expert_solves_every_family(split, moves):
+    sim, expert = TabletopSim(), ScriptedExpert(noise=0.01, moves=moves)
     families = NAMED_FAMILIES if split == "vqa-only" else FAMILIES
     for family in families:
         wins, lengths = 0, []
@@ -173,13 +174,28 @@ def test_expert_solves_every_family(split):
         assert max(lengths) <= 30, f"{family}: expert episodes too long ({max(lengths)})"
 
 
-def test_expert_labels_are_in_the_action_space():
-    sim, expert = TabletopSim(), ScriptedExpert(noise=0.02)
+@pytest.mark.parametrize("moves", MOVES)
+def test_expert_labels_are_in_the_action_space(moves):
+    sim, expert = TabletopSim(), ScriptedExpert(noise=0.02, moves=moves)
     for seed in range(30):
         scene, s = make_task(seed, "seen")
         ep = expert.rollout(sim, scene, s, np.random.default_rng(seed))
         assert np.all(ep.actions >= ACTION_SPACE.low_array) and np.all(ep.actions <= ACTION_SPACE.high_array)
         assert ep.actions[-1, 3] == 1.0 and np.all(ep.actions[:-1, 3] == 0.0)
+        assert set(np.unique(ep.actions[:, 2:])) <= {0.0, 1.0}
+        if moves == "sign":  # three levels per axis
+            assert set(np.unique(ep.actions[:, :2]).tolist()) <= set(np.float32([-0.1, 0.0, 0.1]).tolist())
+
+
+def test_expert_recovers_from_a_bad_grasp():
+    scene = Scene(
+        "grey", [obj("red", "circle", 0.3, 0.3), obj("blue", "star", 0.7, 0.7)], gripper_x=0.7, gripper_y=0.7
+    )
+    scene.closed, scene.held = True, 1  # holding the wrong object
+    sim, expert = sim_with(scene, spec("pick", target=0)), ScriptedExpert(noise=0.0)
+    while not sim.terminated and sim.steps < 20:
+        act(sim, *expert.action(sim.scene, sim.spec))
+    assert sim.success()
 
 
 # ------------------------------------------------------------------------------ splits

@@ -48,6 +48,11 @@ class TabletopDemosConfig(ComponentConfig):
         0.01, ge=0.0, le=0.05, description="std of the expert's executed motion noise, table units"
     )
     max_steps: int = Field(40, ge=5, description="longest demonstration, steps")
+    moves: Literal["sign", "clipped"] = Field(
+        "sign",
+        description="expert motion per axis: sign = exactly 0 or +-max step (3 levels, easiest to learn); "
+        "clipped = clip(goal - position, +-max step)",
+    )
 
 
 class TabletopVQAConfig(ComponentConfig):

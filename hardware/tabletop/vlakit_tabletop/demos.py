@@ -30,7 +30,7 @@ from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
 from vlakit_tabletop.tasks import make_task
 
 #: Bump when generation changes, so old caches are not reused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Demonstration task seeds start here; evaluate with seeds below it to never replay a demo.
 DEMO_SEED_BASE = 1 << 40
 CAMERA = "top"
@@ -50,7 +50,7 @@ def cache_key(config: TabletopDemosConfig) -> str:
 def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np.ndarray]:
     """Roll out the expert for ``config.episodes`` successful seen-split episodes (failures skipped)."""
     sim = TabletopSim(config.image_size)
-    expert = ScriptedExpert(noise=config.noise)
+    expert = ScriptedExpert(noise=config.noise, moves=config.moves)
     families = tuple(config.families)
     images, states, actions = [], [], []
     instructions, fams, seeds, lengths = [], [], [], []

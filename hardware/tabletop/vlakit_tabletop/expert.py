@@ -30,22 +30,36 @@ class ExpertEpisode:
     success: bool
 
 
+#: How the expert moves each axis: ``sign`` steps by exactly ``-MAX_STEP``, ``0`` or ``+MAX_STEP``
+#: (a dead zone of ``MAX_STEP / 2``; three action levels, the easiest to learn), ``clipped`` by
+#: ``clip(goal - position, +-MAX_STEP)`` (continuous values, lands exactly).
+MOVES = ("sign", "clipped")
+
+
 class ScriptedExpert:
     """A closed-loop scripted policy that solves every task family.
 
-    ``noise`` is the standard deviation (table units) added to executed motion; ``arrive_tol``
-    the per-axis distance under which the gripper counts as arrived.
+    ``noise`` is the standard deviation (table units) added to executed motion; ``moves`` one
+    of :data:`MOVES`. The gripper counts as arrived when it is within the dead zone on both axes
+    (``MAX_STEP / 2`` for ``sign``, ``0.02`` for ``clipped``).
     """
 
-    def __init__(self, noise: float = 0.01, arrive_tol: float = 0.02) -> None:
+    def __init__(self, noise: float = 0.01, moves: str = "sign") -> None:
+        if moves not in MOVES:
+            raise ValueError(f"unknown expert moves {moves!r}; choose from {', '.join(MOVES)}")
         self.noise = noise
-        self.arrive_tol = arrive_tol
+        self.moves = moves
+        self.arrive_tol = MAX_STEP / 2 if moves == "sign" else 0.02
 
     def _toward(self, scene: Scene, x: float, y: float, grip: float) -> np.ndarray | None:
         dx, dy = x - scene.gripper_x, y - scene.gripper_y
-        if abs(dx) <= self.arrive_tol and abs(dy) <= self.arrive_tol:
+        tol = self.arrive_tol
+        if abs(dx) <= tol and abs(dy) <= tol:
             return None
-        step = np.clip([dx, dy], -MAX_STEP, MAX_STEP)
+        if self.moves == "sign":
+            step = [MAX_STEP * np.sign(v) if abs(v) > tol else 0.0 for v in (dx, dy)]
+        else:
+            step = np.clip([dx, dy], -MAX_STEP, MAX_STEP)
         return np.array([step[0], step[1], grip, 0.0], dtype=np.float32)
 
     def action(self, scene: Scene, spec: TaskSpec) -> np.ndarray:

@@ -7,6 +7,7 @@ both in ``[0, 1]``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -88,7 +89,7 @@ class Scene:
 def sample_positions(
     rng: np.random.Generator,
     radii: list[float],
-    keepout: list[tuple[float, float, float]] = (),  # type: ignore[assignment]
+    keepout: Sequence[tuple[float, float, float]] = (),
     margin: float = 0.02,
     tries: int = 200,
 ) -> list[tuple[float, float]] | None:

@@ -19,7 +19,7 @@ The *key* object is the one whose name carries the split's concept: held-out col
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +39,11 @@ from vlakit_tabletop.vocab import DIGITS, FAMILIES, PLACES, SIZES, SPLITS
 #: place-location: the target's centre must end within this distance of the place (table units).
 PLACE_TOL = 0.12
 #: place-on-number: the target's centre must end within this distance of the pad's centre.
-NUMBER_TOL = 0.1
+NUMBER_TOL = 0.11
 #: place-next-to: allowed free space between the target and the anchor (table units).
-NEXT_TO_SLACK = 0.1
+NEXT_TO_SLACK = 0.12
 #: place-next-to: the expert drops the target this far apart from the anchor (edge to edge).
-NEXT_TO_GAP = 0.03
+NEXT_TO_GAP = 0.02
 #: pick-closest: the closest object is nearer to the anchor than the second by at least this.
 CLOSEST_MARGIN = 0.1
 
@@ -162,7 +162,7 @@ def _build(
     split: str,
     combos: list[tuple[str, str]],
     sizes: list[str],
-    keepout: list[tuple[float, float, float]] = (),  # type: ignore[assignment]
+    keepout: Sequence[tuple[float, float, float]] = (),
 ) -> Scene | None:
     radii = [SIZES[s] for s in sizes]
     positions = sample_positions(rng, radii, keepout=keepout)
