@@ -40,7 +40,8 @@ def region(x: float, y: float) -> str | None:
 
 
 def vqa_scene(rng: np.random.Generator) -> Scene:
-    """A random scene for questions: 3-5 objects, digit pads 30% of the time, any gripper state."""
+    """A random scene for questions: 3-5 objects, digit pads 30% of the time, any gripper state
+    (carrying 30%, hovering over an object 20%, elsewhere 50%)."""
     while True:
         markers: list[Marker] = []
         if rng.random() < 0.3:
@@ -67,9 +68,15 @@ def vqa_scene(rng: np.random.Generator) -> Scene:
         held = int(rng.integers(n))
         scene.held, scene.closed = held, True
         scene.gripper_x, scene.gripper_y = objects[held].x, objects[held].y
+    elif u < 0.5:  # hovering over an object, open or closed on nothing
+        o = objects[int(rng.integers(n))]
+        scene.gripper_x, scene.gripper_y = (
+            float(np.clip(v, 0, 1)) for v in (o.x, o.y) + rng.uniform(-0.04, 0.04, 2)
+        )
+        scene.closed = u < 0.35
     else:
         scene.gripper_x, scene.gripper_y = (float(v) for v in rng.uniform(0.05, 0.95, size=2))
-        scene.closed = u < 0.4
+        scene.closed = u < 0.55
     return scene
 
 
@@ -179,6 +186,20 @@ def q_gripper(rng: np.random.Generator, s: Scene) -> QA | None:
     return "what is the gripper holding?", held
 
 
+def q_from_gripper(rng: np.random.Generator, s: Scene) -> QA | None:
+    """Direction from the gripper to an object, in the expert's dead zone (``here`` when within it)."""
+    o = _pick(rng, [o for i, o in enumerate(s.objects) if i != s.held])
+    dx, dy = o.x - s.gripper_x, o.y - s.gripper_y
+    tol = 0.05
+    if min(abs(abs(dx) - tol), abs(abs(dy) - tol)) < 0.01:
+        return None  # too close to the dead zone's edge to answer
+    vertical = "up" if dy < -tol else "down" if dy > tol else ""
+    horizontal = "left" if dx < -tol else "right" if dx > tol else ""
+    answer = f"{vertical} {horizontal}".strip() or "here"
+    q = _pick(rng, ("which way is the {} from the gripper?", "where should the gripper go to reach the {}?"))
+    return q.format(o.name), answer
+
+
 def q_number(rng: np.random.Generator, s: Scene) -> QA | None:
     if not s.markers:
         return None
@@ -205,6 +226,7 @@ QUESTIONS: dict[str, Callable[[np.random.Generator, Scene], QA | None]] = {
     "closest": q_closest,
     "where": q_where,
     "gripper": q_gripper,
+    "from-gripper": q_from_gripper,
     "number": q_number,
 }
 
