@@ -38,5 +38,7 @@ def test_component_conforms(reg, tmp_path):
     check = getattr(conformance, CHECKS[reg.kind])
     if reg.kind == "dataset":
         check(component, tmp_path)
+    elif reg.kind == "codec":
+        check(component, factory=lambda: reg.build(reg.example or {}))
     else:
         check(component)

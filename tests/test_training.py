@@ -203,3 +203,23 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     policy = Policy.load(tmp_path / "ddp" / "bundle")
     obs = Observation(images={"top": np.zeros((32, 32, 3), np.uint8)})
     assert np.isfinite(policy.act(obs, "pick up the red star")).all()
+
+
+CODECS = {
+    "uniform-bins": {"type": "uniform-bins", "bins": 32},
+    "quantile-bins": {"type": "quantile-bins", "bins": 32, "fixed_dims": [2, 3], "fixed_range": [0.0, 1.0]},
+    "equal-mass-bins": {"type": "equal-mass-bins", "bins": 16},
+    "fast": {"type": "fast", "horizon": 4, "vocab_size": 64},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CODECS))
+def test_every_codec_trains_exports_and_acts(name, tmp_path):
+    recipe = make_recipe(tmp_path, TINY_LLAMA, model={"codec": CODECS[name]}, trainer={"max_steps": 2})
+    result = train(recipe, progress=False)
+    policy = Policy.load(result.bundle)
+    obs = Observation(images={"top": np.full((32, 32, 3), 120, np.uint8)})
+    action = policy.act(obs, "pick up the red star")
+    space = policy.action_space
+    expected = (space.dim,) if policy.horizon == 1 else (policy.horizon, space.dim)
+    assert action.shape == expected and np.isfinite(action).all()

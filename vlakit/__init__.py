@@ -21,6 +21,7 @@ from vlakit.interfaces import (
     RobotDriver,
     Task,
     TaskEnvironment,
+    numpy_view,
 )
 from vlakit.plugins import ComponentConfig, get_registry, hookimpl
 from vlakit.types import ActionSpace, CameraSpec, Episode, Observation, Sample
@@ -49,4 +50,5 @@ __all__ = [
     "__version__",
     "get_registry",
     "hookimpl",
+    "numpy_view",
 ]

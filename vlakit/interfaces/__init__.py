@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vlakit.interfaces.codec import ActionCodec, InvalidSymbols
+from vlakit.interfaces.codec import ActionCodec, InvalidSymbols, numpy_view
 from vlakit.interfaces.dataset import Dataset
 from vlakit.interfaces.robot import RobotDriver, Task, TaskEnvironment
 from vlakit.lazy import lazy_attributes
@@ -27,6 +27,7 @@ __all__ = [
     "Task",
     "TaskEnvironment",
     "VisionBackbone",
+    "numpy_view",
 ]
 
 _LAZY = {

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+
+def numpy_view(x: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+    """``x`` (numpy array or torch tensor) as numpy, and a function that turns a numpy result
+    back into the caller's kind (a tensor on ``x``'s device when ``x`` was a tensor).
+
+    For codecs written with numpy that must honour "same kind in, same kind out".
+    """
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        device = x.device
+        return x.detach().cpu().numpy(), lambda r: torch.as_tensor(r, device=device)
+    return np.asarray(x), lambda r: r
 
 
 class InvalidSymbols(ValueError):

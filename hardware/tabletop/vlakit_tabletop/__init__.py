@@ -79,3 +79,10 @@ def register_datasets(register: Any) -> None:
         example={"samples": 64},
         description="questions with short answers about tabletop scenes, incl. the VQA-only colour",
     )
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from vlakit_tabletop.commands import add_commands
+
+    add_commands(cli)
