@@ -53,8 +53,11 @@ class SymbolConstraint:
         #: Symbol written after a row is complete (the end symbol, or 0 for fixed-length codecs).
         self.pad_symbol = 0 if codec.end_symbol is None else int(codec.end_symbol)
         self.table: torch.Tensor | None = None
+        #: per position of a fixed-length codec: whether every symbol is allowed there
+        self.unrestricted: list[bool] = []
         if self.fixed:
             self.table = self._position_table()
+            self.unrestricted = [bool(row.all()) for row in self.table]
 
     def _position_table(self) -> torch.Tensor:
         """``[K + 1, num_symbols]`` bool: row ``p`` is the mask after ``p`` symbols (row ``K`` all False)."""
@@ -157,9 +160,13 @@ def constrained_greedy(
     allowed = constraint.mask(symbols[:, :0])
     written = 0
     for p in range(constraint.max_length):
-        done = ~allowed.any(dim=1)
-        scores = logits.index_select(-1, ids).float().masked_fill(~allowed, float("-inf"))
-        chosen = torch.where(done, constraint.pad_symbol, scores.argmax(dim=-1))
+        scores = logits.index_select(-1, ids).float()
+        if constraint.table is not None and constraint.unrestricted[p]:
+            chosen = scores.argmax(dim=-1)  # fixed-length codec, every symbol allowed here
+        else:
+            done = ~allowed.any(dim=1)
+            scores = scores.masked_fill(~allowed, float("-inf"))
+            chosen = torch.where(done, constraint.pad_symbol, scores.argmax(dim=-1))
         symbols[:, p] = chosen
         written = p + 1
         allowed = constraint.mask(symbols[:, :written])
