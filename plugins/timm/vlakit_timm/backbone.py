@@ -52,6 +52,33 @@ def input_size(model: torch.nn.Module, settings: TimmConfig) -> tuple[int, int]:
     return int(h), int(w)
 
 
+def sincos_2d(height: int, width: int, dim: int) -> torch.Tensor:
+    """Fixed 2-D sine-cosine embeddings ``[height * width, dim]`` (half the channels per axis)."""
+    if dim % 4:
+        raise ValueError(f"sincos position embeddings need a width divisible by 4, got {dim}")
+    quarter = dim // 4
+    freqs = 1.0 / (10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter))
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij")
+    parts = []
+    for coord in (ys.reshape(-1), xs.reshape(-1)):
+        angles = coord[:, None] * freqs[None, :]
+        parts += [angles.sin(), angles.cos()]
+    return torch.cat(parts, dim=1).float()
+
+
+def fix_sincos_pos_embed(model: torch.nn.Module, num_prefix_tokens: int) -> None:
+    """Overwrite a ViT's learned ``pos_embed`` with fixed 2-D sine-cosine values (frozen)."""
+    pos = getattr(model, "pos_embed", None)
+    grid = getattr(getattr(model, "patch_embed", None), "grid_size", None)
+    if pos is None or grid is None:
+        raise ValueError(f"{type(model).__name__} has no ViT position embedding to replace")
+    table = sincos_2d(int(grid[0]), int(grid[1]), pos.shape[-1])
+    with torch.no_grad():
+        pos.zero_()
+        pos[0, pos.shape[1] - table.shape[0] :] = table.to(pos.dtype)
+    pos.requires_grad_(False)
+
+
 class TimmBackbone(VisionBackbone):
     """Patch tokens ``[B, N, D]`` of any timm model.
 
@@ -75,6 +102,8 @@ class TimmBackbone(VisionBackbone):
         self.channels_last_output = getattr(self.model, "output_fmt", "NCHW") == "NHWC"
         if settings.grad_checkpointing:
             self.model.set_grad_checkpointing(True)
+        if settings.sincos_pos_embed:
+            fix_sincos_pos_embed(self.model, self.num_prefix_tokens)
         self._num_tokens, self._feature_dim = self._probe()
         if settings.freeze:
             self.model.requires_grad_(False)

@@ -41,6 +41,11 @@ class TimmConfig(ComponentConfig):
     num_heads: int | None = Field(None, description="attention heads (ViT-style models)")
     model_args: dict[str, Any] = Field(default_factory=dict, description="other keyword arguments of the model")
     freeze: bool = Field(False, description="no gradients, always in eval mode")
+    sincos_pos_embed: bool = Field(
+        False,
+        description="ViT-style models: fixed 2-D sine-cosine position embeddings (as MAE) instead of "
+        "learned ones, so patch coordinates are readable from the first step",
+    )
     grad_checkpointing: bool = False
 
     @model_validator(mode="after")
