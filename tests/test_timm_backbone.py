@@ -122,10 +122,10 @@ def test_vision_check_catches_size_dependent_preprocessing():
 
 def test_sincos_position_embeddings_are_fixed_and_readable():
     import torch
+    from vlakit_timm.backbone import sincos_2d
 
     from vlakit import get_registry
     from vlakit.testing import check_vision_backbone
-    from vlakit_timm.backbone import sincos_2d
 
     backbone = get_registry().build(
         "vision", {"type": "timm", "img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2,
