@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlakit import hookimpl
 from vlakit_tabletop.config import TabletopConfig, TabletopDemosConfig, TabletopVQAConfig
 from vlakit_tabletop.splits import HELD_OUT_COMBOS, VQA_ONLY_CONCEPTS
 from vlakit_tabletop.vocab import FAMILIES, SPLITS
+
+from vlakit import hookimpl
 
 __all__ = [
     "FAMILIES",

@@ -6,7 +6,6 @@ import sys
 import time
 
 import numpy as np
-
 from vlakit_tabletop.config import TabletopConfig
 from vlakit_tabletop.driver import TabletopDriver
 

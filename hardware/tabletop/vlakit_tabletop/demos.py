@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 from tqdm import tqdm
-
-from vlakit import ActionSpace, Dataset, Episode, Sample
 from vlakit_tabletop.config import TabletopDemosConfig
 from vlakit_tabletop.expert import ScriptedExpert
 from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
 from vlakit_tabletop.tasks import make_task
+
+from vlakit import ActionSpace, Dataset, Episode, Sample
 
 #: Bump when generation changes, so old caches are not reused.
 FORMAT_VERSION = 2

@@ -13,14 +13,14 @@ Evaluation::
 from __future__ import annotations
 
 import numpy as np
-
-from vlakit import ActionSpace, CameraSpec, Observation, RobotDriver, RobotError, Task, TaskEnvironment
 from vlakit_tabletop.config import TabletopConfig
 from vlakit_tabletop.scene import Scene
 from vlakit_tabletop.sim import ACTION_SPACE, STATE_NAMES, TabletopSim
 from vlakit_tabletop.splits import VQA_ONLY_CONCEPTS, check_split
 from vlakit_tabletop.tasks import TaskSpec, families_for, make_task
 from vlakit_tabletop.vocab import SPLITS
+
+from vlakit import ActionSpace, CameraSpec, Observation, RobotDriver, RobotError, Task, TaskEnvironment
 
 CAMERA = "top"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from vlakit_tabletop.scene import Scene
 from vlakit_tabletop.sim import MAX_STEP, TabletopSim
 from vlakit_tabletop.tasks import TaskSpec, drop_point

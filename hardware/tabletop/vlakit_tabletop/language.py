@@ -11,7 +11,6 @@ scratch cannot know a word it never read); no held-out template is a seen templa
 from __future__ import annotations
 
 import numpy as np
-
 from vlakit_tabletop.splits import check_split
 
 #: family -> (seen templates, held-out templates)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from vlakit_tabletop.scene import Scene
 from vlakit_tabletop.sprites import gripper_layers, marker_sprite, shape_mask
 from vlakit_tabletop.vocab import COLOURS, SIZES, TABLES

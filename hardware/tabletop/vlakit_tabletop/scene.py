@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-
 from vlakit_tabletop.vocab import SIZES
 
 #: Half extent of a marker pad in table units (used to keep objects off markers).

@@ -13,11 +13,11 @@ One step applies an action ``[dx, dy, grip, terminate]`` (see :data:`ACTION_SPAC
 from __future__ import annotations
 
 import numpy as np
-
-from vlakit.types import ActionSpace
 from vlakit_tabletop.render import Renderer
 from vlakit_tabletop.scene import Scene
 from vlakit_tabletop.tasks import TaskSpec, is_success
+
+from vlakit.types import ActionSpace
 
 #: Largest gripper displacement per step and axis, table units.
 MAX_STEP = 0.1

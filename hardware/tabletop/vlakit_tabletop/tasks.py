@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from vlakit_tabletop.language import phrase
 from vlakit_tabletop.scene import MARKER_RADIUS, Marker, Scene, SceneObject, sample_positions
 from vlakit_tabletop.splits import (

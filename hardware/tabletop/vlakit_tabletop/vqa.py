@@ -14,13 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from vlakit import Dataset, Sample
 from vlakit_tabletop.config import TabletopVQAConfig
 from vlakit_tabletop.render import Renderer
 from vlakit_tabletop.scene import MARKER_RADIUS, Marker, Scene, SceneObject, sample_positions
 from vlakit_tabletop.splits import SEEN_TABLES, VQA_COMBOS
 from vlakit_tabletop.vocab import COLOURS, DIGITS, NUMBER_WORDS, SIZES
+
+from vlakit import Dataset, Sample
 
 CAMERA = "top"
 QA = tuple[str, str]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlakit import hookimpl
 from vlakit_codecs.config import EqualMassBinsConfig, FastConfig, QuantileBinsConfig, UniformBinsConfig
 from vlakit_codecs.errors import NotFittedError
+
+from vlakit import hookimpl
 
 __all__ = [
     "EqualMassBinsConfig",

@@ -14,8 +14,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-
-from vlakit import ActionCodec, InvalidSymbols
 from vlakit_codecs._arrays import (
     as_tensor,
     check_actions,
@@ -27,6 +25,8 @@ from vlakit_codecs._arrays import (
     prefix_array,
 )
 from vlakit_codecs.errors import NotFittedError
+
+from vlakit import ActionCodec, InvalidSymbols
 
 STATE_FORMAT = 1
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from vlakit_codecs._bins import BinCodec, compute_view
 from vlakit_codecs.config import EqualMassBinsConfig
 

@@ -29,8 +29,6 @@ from typing import Any
 import numpy as np
 import torch
 from tokenizers import Tokenizer, models, trainers
-
-from vlakit import ActionCodec, InvalidSymbols
 from vlakit_codecs._arrays import (
     as_tensor,
     check_actions,
@@ -42,6 +40,8 @@ from vlakit_codecs._arrays import (
 from vlakit_codecs.config import FastConfig
 from vlakit_codecs.errors import NotFittedError
 from vlakit_codecs.quantile import quantile_range
+
+from vlakit import ActionCodec, InvalidSymbols
 
 STATE_FORMAT = 1
 #: Coefficient ``q`` (after the ``+B`` offset) is written as ``chr(_BASE + q)``: the CJK Unified

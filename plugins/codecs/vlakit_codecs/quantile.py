@@ -15,7 +15,6 @@ no division by zero.
 from __future__ import annotations
 
 import numpy as np
-
 from vlakit_codecs._bins import RangeBinCodec
 from vlakit_codecs.config import QuantileBinsConfig
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from vlakit_codecs._bins import RangeBinCodec
 from vlakit_codecs.config import UniformBinsConfig
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlakit import hookimpl
 from vlakit_hf.config import TINY_LLAMA, TINY_LLAVA, HFConfig, LlavaSettings, LoraSettings
+
+from vlakit import hookimpl
 
 __all__ = ["TINY_LLAMA", "TINY_LLAVA", "HFConfig", "LlavaSettings", "LoraSettings", "build_hf", "build_llava"]
 

@@ -19,10 +19,10 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import torch
-
-from vlakit import BundleError
 from vlakit_hf.lora import merged_state_dict
 from vlakit_hf.token_rows import HEAD_BIAS, HEAD_ROWS, ROWS
+
+from vlakit import BundleError
 
 if TYPE_CHECKING:
     from vlakit_hf.config import HFConfig

@@ -8,12 +8,12 @@ from typing import Any
 
 import torch
 from torch import nn
-
-from vlakit import RecipeError
 from vlakit_hf.config import LlavaSettings, LoraSettings
 from vlakit_hf.images import ImageSpec, preprocess_images
 from vlakit_hf.lora import lora_targets
 from vlakit_hf.model import HFLanguageModel
+
+from vlakit import RecipeError
 
 IMAGE_SPEC = "image_preprocess.json"
 IMAGE_TOKEN = "<image>"
@@ -22,7 +22,6 @@ IMAGE_TOKEN = "<image>"
 def build_llava_parts(settings: LlavaSettings) -> tuple[Any, Any, ImageSpec, dict[str, Any]]:
     """``(model, tokenizer, image_spec, source)`` from a local directory or an inline LlavaConfig."""
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, LlavaConfig
-
     from vlakit_hf.loading import fill_token_config, load_tokenizer, local_dir, pretrained_kwargs
     from vlakit_hf.tokenizer import byte_tokenizer
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from vlakit import RecipeError
 from vlakit_hf.config import HFConfig
 from vlakit_hf.tokenizer import byte_tokenizer
+
+from vlakit import RecipeError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import torch
 from torch import nn
-
 from vlakit_hf.config import LoraSettings
 
 ADAPTER = "default"

@@ -6,11 +6,11 @@ from typing import Any
 
 import torch
 from torch import nn
-
-from vlakit.interfaces.language import LanguageModel, LMOutput
 from vlakit_hf.config import HFConfig, LoraSettings
 from vlakit_hf.lora import inject_lora, lora_targets
 from vlakit_hf.token_rows import TokenRows
+
+from vlakit.interfaces.language import LanguageModel, LMOutput
 
 
 def enable_checkpointing(model: nn.Module) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlakit import hookimpl
 from vlakit_timm.config import TINY_VIT, TimmConfig
+
+from vlakit import hookimpl
 
 __all__ = ["TINY_VIT", "TimmConfig", "build_timm"]
 

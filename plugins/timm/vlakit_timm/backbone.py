@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from vlakit_timm.config import TimmConfig
 
 from vlakit import RecipeError
 from vlakit.interfaces.vision import VisionBackbone
-from vlakit_timm.config import TimmConfig
 
 
 def create_model(settings: TimmConfig) -> torch.nn.Module:
