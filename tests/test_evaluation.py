@@ -330,3 +330,13 @@ def test_evaluate_policy_errors(tmp_path: Path) -> None:
     with pytest.raises(RobotError, match="action space"):
         evaluate_policy(wrong, section, tmp_path / "x", echo=None)
     assert not (tmp_path / "x").exists()
+
+
+def test_wilson_interval_always_contains_the_rate() -> None:
+    """Regression: rounding put 100 % just above its interval and the CI plot refused it."""
+    from vlakit.evaluation.stats import wilson_interval
+
+    for n in range(1, 400):
+        for k in (0, 1, n // 2, n - 1, n):
+            low, high = wilson_interval(k, n)
+            assert low <= k / n <= high, (k, n, low, high)
