@@ -381,3 +381,15 @@ def test_simulator_throughput():
     print(f"tabletop simulator: {result['steps_per_s']:.0f} steps/s (act + 64x64 render)")
     # the target is 5000 steps/s on one core; the bound is loose so a busy CI machine does not flake
     assert result["steps_per_s"] > 1500, result
+
+
+def test_object_count_options():
+    sim, expert = TabletopSim(), ScriptedExpert()
+    for seed in range(60):
+        for family in FAMILIES:
+            scene, s = make_task(seed, "seen", family=family, objects=(1, 2))
+            need = {"place-next-to": 2, "pick-size": 2, "pick-closest": 3}.get(family, 1)
+            assert len(scene.objects) == max(need, len(scene.objects)) <= max(need, 2)
+            assert expert.rollout(sim, scene, s, np.random.default_rng(seed)).success
+    with pytest.raises(ValueError, match="min_objects"):
+        TabletopConfig(min_objects=4, max_objects=3)

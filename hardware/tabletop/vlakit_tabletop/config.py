@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vlakit import ComponentConfig
 
@@ -25,7 +25,24 @@ def _all_families() -> list[Family]:
     return list(ALL_FAMILIES)
 
 
-class TabletopConfig(ComponentConfig):
+class _SceneOptions(ComponentConfig):
+    """Scene options shared by the simulator and the demonstrations (keep them equal in a recipe)."""
+
+    min_objects: int = Field(
+        3, ge=1, le=5, description="fewest objects in a scene (families needing more get more)"
+    )
+    max_objects: int = Field(5, ge=1, le=5, description="most objects in a scene")
+
+    @model_validator(mode="after")
+    def _objects_range(self) -> _SceneOptions:
+        if self.min_objects > self.max_objects:
+            raise ValueError(
+                f"min_objects ({self.min_objects}) is larger than max_objects ({self.max_objects})"
+            )
+        return self
+
+
+class TabletopConfig(_SceneOptions):
     """The ``tabletop`` simulator driver."""
 
     image_size: int = Field(64, ge=32, le=512, description="side of the square top camera image, pixels")
@@ -37,7 +54,7 @@ class TabletopConfig(ComponentConfig):
     seed: int = Field(0, description="seed of the task set up by connect()")
 
 
-class TabletopDemosConfig(ComponentConfig):
+class TabletopDemosConfig(_SceneOptions):
     """The ``tabletop-demos`` dataset: scripted-expert demonstrations on the seen split."""
 
     episodes: int = Field(2000, ge=1, description="number of demonstrations")

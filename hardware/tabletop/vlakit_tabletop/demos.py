@@ -52,6 +52,7 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
     sim = TabletopSim(config.image_size)
     expert = ScriptedExpert(noise=config.noise, moves=config.moves)
     families = tuple(config.families)
+    objects = (config.min_objects, config.max_objects)
     images, states, actions = [], [], []
     instructions, fams, seeds, lengths = [], [], [], []
     attempt = 0
@@ -61,7 +62,7 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
             attempt += 1
             if attempt > 2 * config.episodes + 100:
                 raise RuntimeError("the tabletop expert keeps failing; this is a bug")
-            scene, spec = make_task(task_seed, "seen", families)
+            scene, spec = make_task(task_seed, "seen", families, objects=objects)
             ep = expert.rollout(sim, scene, spec, np.random.default_rng([task_seed, 1]), config.max_steps)
             if not ep.success:
                 continue

@@ -123,7 +123,9 @@ class TabletopDriver(RobotDriver, TaskEnvironment):
         sim = self._running()
         split = check_split(split or self.config.split)
         families = families_for(split, self.families) if family is None else (family,)
-        scene, spec = make_task(seed, split, families)
+        scene, spec = make_task(
+            seed, split, families, objects=(self.config.min_objects, self.config.max_objects)
+        )
         sim.load(scene, spec)
         self._task = Task(
             instruction=spec.instruction,

@@ -284,18 +284,30 @@ def families_for(split: str, families: tuple[str, ...] | list[str] = FAMILIES) -
     return usable
 
 
-def make_task(
-    seed: int, split: str, families: tuple[str, ...] | list[str] = FAMILIES, family: str | None = None
-) -> tuple[Scene, TaskSpec]:
-    """The task for ``seed`` in ``split``: deterministic in ``(seed, split, families)``.
+#: Fewest objects each family needs (pick-closest: the anchor and two candidates).
+FAMILY_MIN_OBJECTS: dict[str, int] = {"place-next-to": 2, "pick-size": 2, "pick-closest": 3}
 
-    The family is drawn from ``families`` unless ``family`` is given.
+
+def make_task(
+    seed: int,
+    split: str,
+    families: tuple[str, ...] | list[str] = FAMILIES,
+    family: str | None = None,
+    objects: tuple[int, int] = (MIN_OBJECTS, MAX_OBJECTS),
+) -> tuple[Scene, TaskSpec]:
+    """The task for ``seed`` in ``split``: deterministic in ``(seed, split, families, objects)``.
+
+    The family is drawn from ``families`` unless ``family`` is given; the number of objects
+    uniformly from ``objects = (least, most)`` (raised to what the family needs).
     """
     usable = families_for(split, families if family is None else (family,))
+    least, most = objects
+    if not 1 <= least <= most <= MAX_OBJECTS:
+        raise ValueError(f"objects must satisfy 1 <= least <= most <= {MAX_OBJECTS}, got {objects}")
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, SPLITS.index(split), 0x7AB1E])
     chosen = family or _choice(rng, usable)
     for _ in range(1000):
-        n = int(rng.integers(MIN_OBJECTS, MAX_OBJECTS + 1))
+        n = max(int(rng.integers(least, most + 1)), FAMILY_MIN_OBJECTS.get(chosen, 1))
         made = SAMPLERS[chosen](rng, split, n, int(seed))
         if made is not None:
             return made
