@@ -127,3 +127,13 @@ def test_region_names():
     assert region(0.5, 0.5) == "centre"
     assert region(0.9, 0.5) == "right"
     assert region(0.34, 0.5) is None  # too close to a border to answer
+
+
+def test_demos_show_recoveries(demos):
+    """With mistakes on, some steps see a closed gripper whose clean label opens it mid-episode."""
+    data = np.stack([demos[i].state for i in range(len(demos))])
+    labels = demos.actions()[:, 0]
+    reopen = (data[:, 2] == 1.0) & (labels[:, 2] == 0.0) & (labels[:, 3] == 0.0)
+    assert reopen.any()
+    clean = TabletopDemos(TabletopDemosConfig(episodes=60, seed=3, mistakes=0.0))
+    assert cache_key(clean.config) != cache_key(demos.config)

@@ -161,7 +161,7 @@ def test_make_task_semantics_hold():
 @pytest.mark.parametrize("moves", MOVES)
 @pytest.mark.parametrize("split", SPLITS)
 def test_expert_solves_every_family(split, moves):
-    sim, expert = TabletopSim(), ScriptedExpert(noise=0.01, moves=moves)
+    sim, expert = TabletopSim(), ScriptedExpert(noise=0.01, moves=moves, mistakes=0.05)
     families = NAMED_FAMILIES if split == "vqa-only" else FAMILIES
     for family in families:
         wins, lengths = 0, []
@@ -171,7 +171,7 @@ def test_expert_solves_every_family(split, moves):
             wins += ep.success
             lengths.append(len(ep.actions))
         assert wins >= 99, f"expert solved {wins}/100 {family} tasks in {split}"
-        assert max(lengths) <= 30, f"{family}: expert episodes too long ({max(lengths)})"
+        assert max(lengths) <= 30 and np.mean(lengths) <= 15, f"{family}: expert episodes too long"
 
 
 @pytest.mark.parametrize("moves", MOVES)

@@ -65,6 +65,13 @@ class TabletopDemosConfig(_SceneOptions):
         0.01, ge=0.0, le=0.05, description="std of the expert's executed motion noise, table units"
     )
     max_steps: int = Field(40, ge=5, description="longest demonstration, steps")
+    mistakes: float = Field(
+        0.05,
+        ge=0.0,
+        le=0.5,
+        description="probability per step that the expert executes a random action (labels stay clean), "
+        "so demonstrations show recoveries",
+    )
     moves: Literal["sign", "clipped"] = Field(
         "sign",
         description="expert motion per axis: sign = exactly 0 or +-max step (3 levels, easiest to learn); "

@@ -50,7 +50,7 @@ def cache_key(config: TabletopDemosConfig) -> str:
 def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np.ndarray]:
     """Roll out the expert for ``config.episodes`` successful seen-split episodes (failures skipped)."""
     sim = TabletopSim(config.image_size)
-    expert = ScriptedExpert(noise=config.noise, moves=config.moves)
+    expert = ScriptedExpert(noise=config.noise, moves=config.moves, mistakes=config.mistakes)
     families = tuple(config.families)
     objects = (config.min_objects, config.max_objects)
     images, states, actions = [], [], []

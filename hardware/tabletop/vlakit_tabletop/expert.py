@@ -39,15 +39,20 @@ class ScriptedExpert:
     """A closed-loop scripted policy that solves every task family.
 
     ``noise`` is the standard deviation (table units) added to executed motion; ``moves`` one
-    of :data:`MOVES`. The gripper counts as arrived when it is within the dead zone on both axes
+    of :data:`MOVES`; ``mistakes`` the probability per step that a random action is executed
+    instead (a random move, half the time with the gripper toggled; never terminate), so that
+    demonstrations show how to recover: open an empty grip, drop a wrong object, pick up again. The gripper counts as arrived when it is within the dead zone on both axes
     (``MAX_STEP / 2`` for ``sign``, ``0.02`` for ``clipped``).
     """
 
-    def __init__(self, noise: float = 0.01, moves: str = "sign") -> None:
+    def __init__(self, noise: float = 0.01, moves: str = "sign", mistakes: float = 0.0) -> None:
         if moves not in MOVES:
             raise ValueError(f"unknown expert moves {moves!r}; choose from {', '.join(MOVES)}")
+        if not 0.0 <= mistakes < 1.0:
+            raise ValueError(f"mistakes is a probability in [0, 1), got {mistakes}")
         self.noise = noise
         self.moves = moves
+        self.mistakes = mistakes
         self.arrive_tol = MAX_STEP / 2 if moves == "sign" else 0.02
 
     def _toward(self, scene: Scene, x: float, y: float, grip: float) -> np.ndarray | None:
@@ -78,7 +83,11 @@ class ScriptedExpert:
         return move if move is not None else np.array([0, 0, 0, 1], dtype=np.float32)
 
     def perturb(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """The action actually executed: motion steps get noise, grip/terminate steps none."""
+        """The action actually executed: sometimes a mistake; motion steps get noise."""
+        if self.mistakes > 0 and rng.random() < self.mistakes and action[3] == 0:
+            grip = 1.0 - action[2] if rng.random() < 0.5 else action[2]
+            dx, dy = rng.uniform(-MAX_STEP, MAX_STEP, size=2)
+            return np.array([dx, dy, grip, 0.0], dtype=np.float32)
         if self.noise <= 0 or (action[0] == 0 and action[1] == 0):
             return action
         out = action.copy()
