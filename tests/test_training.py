@@ -223,3 +223,13 @@ def test_every_codec_trains_exports_and_acts(name, tmp_path):
     space = policy.action_space
     expected = (space.dim,) if policy.horizon == 1 else (policy.horizon, space.dim)
     assert action.shape == expected and np.isfinite(action).all()
+
+
+def test_bench_recipe_measures_a_composition_with_state(tmp_path):
+    """Regression: the benchmark's bare-model path ignored the state token of use_state recipes."""
+    from vlakit.bench.recipe import bench_recipe, format_result
+
+    recipe = make_recipe(tmp_path, TINY_LLAMA, model={"use_state": True})
+    result = bench_recipe(recipe, steps=2, warmup=1, act_calls=2)
+    assert result["params_trainable"] > 0 and result["train_ratio"] > 0 and result["act_over_bare"] > 0
+    assert "ratio" in format_result(result)

@@ -108,9 +108,11 @@ def _percentile_ms(values: list[float], q: float) -> float:
 
 
 @torch.inference_mode()
-def bare_model_work(vla: VLA, embeds: torch.Tensor, mask: torch.Tensor, images: dict[str, torch.Tensor]) -> None:
+def bare_model_work(
+    vla: VLA, embeds: torch.Tensor, mask: torch.Tensor, images: dict[str, torch.Tensor], state: torch.Tensor | None
+) -> None:
     """Vision forward, prefill and ``K`` cached decode steps with a plain argmax (no constraint)."""
-    vla.prefix_embeddings(images, None)
+    vla.prefix_embeddings(images, state)
     out = vla.language(embeds, attention_mask=mask, use_cache=True)
     past = out.past_key_values
     ids = out.logits[:, -1].argmax(-1, keepdim=True)
@@ -122,9 +124,11 @@ def bare_model_work(vla: VLA, embeds: torch.Tensor, mask: torch.Tensor, images: 
 
 
 @torch.inference_mode()
-def hf_generate(vla: VLA, embeds: torch.Tensor, mask: torch.Tensor, images: dict[str, torch.Tensor]) -> None:
+def hf_generate(
+    vla: VLA, embeds: torch.Tensor, mask: torch.Tensor, images: dict[str, torch.Tensor], state: torch.Tensor | None
+) -> None:
     """transformers ``generate`` (greedy, no constraint) from the same prefix, OpenVLA's way."""
-    vla.prefix_embeddings(images, None)
+    vla.prefix_embeddings(images, state)
     model = getattr(vla.language, "model", None)
     model.generate(
         inputs_embeds=embeds,
@@ -201,15 +205,16 @@ def bench_recipe(
     instruction = sample.text
     embeds, mask = policy.prefix([obs], [instruction])
     images = {cam: torch.from_numpy(np.asarray(obs.images[cam]))[None] for cam in vla.cameras}
+    state = None if obs.state is None else torch.from_numpy(np.asarray(obs.state, dtype=np.float32))[None]
     for _ in range(3):
         policy.act(obs, instruction)
-        bare_model_work(vla, embeds, mask, images)
+        bare_model_work(vla, embeds, mask, images, state)
     act_t, bare_t, gen_t = [], [], []
     for _ in range(act_calls):  # interleaved so machine noise hits all three alike
         act_t += _time_calls(lambda: policy.act(obs, instruction), 1)
-        bare_t += _time_calls(lambda: bare_model_work(vla, embeds, mask, images), 1)
+        bare_t += _time_calls(lambda: bare_model_work(vla, embeds, mask, images, state), 1)
         if getattr(vla.language, "model", None) is not None:
-            gen_t += _time_calls(lambda: hf_generate(vla, embeds, mask, images), 1)
+            gen_t += _time_calls(lambda: hf_generate(vla, embeds, mask, images, state), 1)
     result = {
         "recipe": recipe.name,
         "params_total": total,
