@@ -23,8 +23,7 @@ from vlakit.policy.bundle import MANIFEST, sha256_file
 from vlakit.recipes import load_recipe
 from vlakit.train.datamodule import MixtureDataModule
 from vlakit.train.module import VLATrainingModule
-from vlakit.train.run import train
-from vlakit.train.sources import build_sources, fit_codec
+from vlakit.train.run import prepare_training, train
 from vlakit.types import Observation
 
 TINY_VIT = {"type": "timm", "model": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 8,
@@ -53,14 +52,7 @@ def make_recipe(tmp_path: Path, language: dict, vision: dict | None = TINY_VIT, 
 
 def module_for(recipe_path: Path) -> tuple[VLATrainingModule, list]:
     recipe = load_recipe(recipe_path)
-    registry = get_registry()
-    from vlakit.model import build_codec
-
-    codec = build_codec(recipe.model, registry)
-    sources = build_sources(recipe, registry, codec.horizon)
-    fit_codec(codec, sources)
-    module = VLATrainingModule(recipe.to_dict(), codec.state_dict(), sources.cameras, sources.state_dim,
-                               sources.action_space.to_dict(), sources.action_stats())
+    module, sources = prepare_training(recipe)
     module.configure_model()
     data = MixtureDataModule(sources, recipe.trainer.batch_size)
     data.attach(module.vla)

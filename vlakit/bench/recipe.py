@@ -27,13 +27,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from vlakit.data.mixture import WeightedMixture
-from vlakit.model import VLA, build_codec
-from vlakit.plugins import get_registry
+from vlakit.model import VLA
 from vlakit.policy.policy import Policy
 from vlakit.recipes import load_recipe
 from vlakit.train.datamodule import MixtureDataModule
 from vlakit.train.module import VLATrainingModule
-from vlakit.train.sources import build_sources, fit_codec
+from vlakit.train.run import prepare_training
 from vlakit.types import ActionSpace, Observation
 
 
@@ -161,19 +160,8 @@ def bench_recipe(
     if threads:
         torch.set_num_threads(threads)
     recipe = load_recipe(recipe_path, overrides)
-    registry = get_registry()
     torch.manual_seed(recipe.trainer.seed)
-    codec = build_codec(recipe.model, registry)
-    sources = build_sources(recipe, registry, codec.horizon)
-    fit_codec(codec, sources)
-    module = VLATrainingModule(
-        recipe=recipe.to_dict(),
-        codec_state=codec.state_dict(),
-        cameras=sources.cameras,
-        state_dim=sources.state_dim,
-        action_space=sources.action_space.to_dict(),
-        action_stats={},
-    )
+    module, sources = prepare_training(recipe)
     module.configure_model()
     vla = module.vla
     total = sum(p.numel() for p in vla.parameters())

@@ -21,7 +21,7 @@ from vlakit.recipes import load_recipe
 from vlakit.recipes.schema import Recipe
 from vlakit.train.datamodule import MixtureDataModule
 from vlakit.train.module import VLATrainingModule
-from vlakit.train.sources import build_sources, fit_codec
+from vlakit.train.sources import Sources, build_sources, fit_codec
 from vlakit.train.trainer import build_trainer
 
 RUN_DIR_ENV = "VLAKIT_RUN_DIR"
@@ -96,16 +96,16 @@ def train(
             os.environ[RUN_DIR_ENV] = previous
 
 
-def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bool, start: float) -> TrainResult:
-    t = recipe.trainer
-    run.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
-
+def prepare_training(
+    recipe: Recipe, codec_state: dict[str, Any] | None = None
+) -> tuple[VLATrainingModule, Sources]:
+    """Prepare the recipe's data sources, fit its codec (or load ``codec_state``) and make the
+    LightningModule (its model is built later, in ``configure_model``)."""
     registry = get_registry()
     codec = build_codec(recipe.model, registry)
     sources = build_sources(recipe, registry, codec.horizon)
-    if resume is not None:
-        codec.load_state_dict(_checkpoint_hparams(Path(resume))["codec_state"])
+    if codec_state is not None:
+        codec.load_state_dict(codec_state)
     else:
         fit_codec(codec, sources)
     module = VLATrainingModule(
@@ -116,6 +116,16 @@ def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bo
         action_space=sources.action_space.to_dict(),
         action_stats=sources.action_stats(),
     )
+    return module, sources
+
+
+def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bool, start: float) -> TrainResult:
+    t = recipe.trainer
+    run.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+
+    codec_state = _checkpoint_hparams(Path(resume))["codec_state"] if resume is not None else None
+    module, sources = prepare_training(recipe, codec_state)
     data = MixtureDataModule(sources, t.batch_size, recipe.data.num_workers, recipe.data.seed)
     trainer = build_trainer(t, run, progress=progress)
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
