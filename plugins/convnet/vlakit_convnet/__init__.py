@@ -1,0 +1,42 @@
+"""vlakit plugin: ``convnet``, a small CNN with coordinate channels as a vision backbone.
+
+Built for CPU-sized policies trained from scratch: strided convolutions keep a spatial grid of
+tokens, and two extra input channels holding each pixel's (x, y) make positions easy to read
+(CoordConv). Importing this package is light: torch loads when a backbone is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from vlakit import ComponentConfig, hookimpl
+
+
+class ConvNetConfig(ComponentConfig):
+    """A stack of 3x3 convolutions; each ``strides`` entry halves the grid when it is 2."""
+
+    img_size: int = Field(64, ge=8, description="input side, pixels (images are resized to it)")
+    channels: list[int] = Field([32, 64, 128, 128], min_length=1, description="output channels per layer")
+    strides: list[int] = Field([2, 2, 2, 1], min_length=1, description="stride per layer (1 or 2)")
+    coords: bool = Field(True, description="append (x, y) coordinate channels to the input (CoordConv)")
+    freeze: bool = Field(False, description="no gradients, always in eval mode")
+
+
+def build_convnet(config: ConvNetConfig) -> Any:
+    """Factory of ``convnet``."""
+    from vlakit_convnet.backbone import ConvNetBackbone
+
+    return ConvNetBackbone(config)
+
+
+@hookimpl
+def register_vision_backbones(register: Any) -> None:
+    register(
+        "convnet",
+        build_convnet,
+        config=ConvNetConfig,
+        description="small CNN with coordinate channels: a grid of patch tokens, for from-scratch CPU policies",
+        example={"img_size": 32, "channels": [8, 16], "strides": [2, 2]},
+    )
