@@ -98,17 +98,10 @@ def tiny_gpt2_dir(tmp_path: Path, seed: int = 0) -> Path:
 def tiny_llava_config(tokenizer: Any) -> Any:
     """A LlavaConfig: CLIP vision tower (32 px, 8 px patches, 16 tokens) + 2-layer Llama."""
     from transformers import LlavaConfig
+    from vlakit_hf.config import TINY_LLAVA
 
     return LlavaConfig(
-        vision_config={
-            "model_type": "clip_vision_model",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        vision_config=dict(TINY_LLAVA["vision_config"]),
         text_config={"model_type": "llama", **TINY_LLAMA_CONFIG, **_token_ids(tokenizer)},
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
     )
