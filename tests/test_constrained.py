@@ -52,15 +52,6 @@ class TinyLM(torch.nn.Module):
         return LMOutput(logits=out.logits, past_key_values=out.past_key_values)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread avoids OpenMP spin-waiting on a loaded machine (100x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
     return tiny_tokenizer(tmp_path_factory.mktemp("tok"), extra_words=120)

@@ -99,6 +99,7 @@ class PluginLoader:
         except BaseException as exc:  # noqa: BLE001
             self._fail(name, dist, version, exc)
             return False
+        staged: list[Registration] = []
         try:
             self._check_hooks(obj, name)
             staged = self._collect(name, dist, version)
@@ -107,7 +108,7 @@ class PluginLoader:
         except BaseException as exc:  # noqa: BLE001
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            for reg in locals().get("staged", []) or []:
+            for reg in staged:  # drop what this plugin added before it failed
                 if self.registry.components[reg.kind].get(reg.name) is reg:
                     del self.registry.components[reg.kind][reg.name]
             self.pm.unregister(name=name)

@@ -177,9 +177,8 @@ class Registry:
         if guess:
             message += f"; did you mean {guess!r}?"
         message += f" (registered: {', '.join(known) if known else 'none'})"
-        failed = [f for f in self.failures]
-        if failed:
-            message += f"; {len(failed)} plugin(s) failed to load, see `vlakit plugins`"
+        if self.failures:
+            message += f"; {len(self.failures)} plugin(s) failed to load, see `vlakit plugins`"
         raise UnknownComponentError(message)
 
     def build(self, kind: str, block: dict[str, Any]) -> Any:
