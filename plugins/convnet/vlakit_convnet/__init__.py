@@ -1,4 +1,4 @@
-"""vlakit plugin: ``convnet``, a small CNN with coordinate channels as a vision backbone.
+"""vlakit plugin: ``convnet``, a small CNN as a vision backbone.
 
 Built for CPU-sized policies trained from scratch: strided convolutions keep a spatial grid of
 tokens, and two extra input channels holding each pixel's (x, y) make positions easy to read
@@ -7,7 +7,7 @@ tokens, and two extra input channels holding each pixel's (x, y) make positions 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -21,6 +21,13 @@ class ConvNetConfig(ComponentConfig):
     channels: list[int] = Field([32, 64, 128, 128], min_length=1, description="output channels per layer")
     strides: list[int] = Field([2, 2, 2, 1], min_length=1, description="stride per layer (1 or 2)")
     coords: bool = Field(True, description="append (x, y) coordinate channels to the input (CoordConv)")
+    readout: Literal["grid", "flat"] = Field(
+        "grid",
+        description="grid: one token per cell of the final feature map (plus a learned position); "
+        "flat: flatten the whole map and project it to flat_tokens tokens, so every token reads "
+        "positions through its weights (learns to localize much faster from scratch)",
+    )
+    flat_tokens: int = Field(8, ge=1, description="number of tokens of the flat readout")
     freeze: bool = Field(False, description="no gradients, always in eval mode")
 
 
@@ -37,6 +44,6 @@ def register_vision_backbones(register: Any) -> None:
         "convnet",
         build_convnet,
         config=ConvNetConfig,
-        description="small CNN with coordinate channels: a grid of patch tokens, for from-scratch CPU policies",
+        description="small CNN (optional coordinate channels): a grid of patch tokens or flat projected tokens, for from-scratch CPU policies",
         example={"img_size": 32, "channels": [8, 16], "strides": [2, 2]},
     )

@@ -12,7 +12,8 @@ from vlakit.interfaces import VisionBackbone
 
 
 class ConvNetBackbone(VisionBackbone):
-    """Conv3x3-GroupNorm-GELU layers; tokens are the final feature map, row by row."""
+    """Conv3x3-GroupNorm-GELU layers; tokens are the final feature map row by row (``grid``) or
+    ``flat_tokens`` projections of the whole flattened map (``flat``)."""
 
     def __init__(self, config: ConvNetConfig) -> None:
         super().__init__()
@@ -31,8 +32,14 @@ class ConvNetBackbone(VisionBackbone):
         for s in config.strides:
             scale *= s
         self.grid = -(-config.img_size // scale)
-        self.pos = nn.Parameter(torch.zeros(1, self.grid * self.grid, width))
-        nn.init.trunc_normal_(self.pos, std=0.02)
+        cells = self.grid * self.grid
+        if config.readout == "flat":
+            self.pos = None
+            self.flat = nn.Linear(cells * width, config.flat_tokens * width)
+            self.norm = nn.LayerNorm(width)
+        else:
+            self.pos = nn.Parameter(torch.zeros(1, cells, width))
+            nn.init.trunc_normal_(self.pos, std=0.02)
         self._width = width
         if config.freeze:
             self.requires_grad_(False)
@@ -43,7 +50,7 @@ class ConvNetBackbone(VisionBackbone):
 
     @property
     def num_tokens(self) -> int:
-        return self.grid * self.grid
+        return self.config.flat_tokens if self.config.readout == "flat" else self.grid * self.grid
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """``uint8`` ``[B, H, W, 3]`` -> ``float32`` ``[B, 3 (+2), S, S]`` in ``[-1, 1]``."""
@@ -61,7 +68,10 @@ class ConvNetBackbone(VisionBackbone):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """``[B, C, S, S]`` -> ``[B, N, D]``."""
-        feats = self.body(pixels.to(self.pos.dtype))
+        feats = self.body(pixels.to(self.body[0].weight.dtype))
+        if self.pos is None:
+            tokens = self.flat(feats.flatten(1)).view(feats.shape[0], self.config.flat_tokens, self._width)
+            return self.norm(tokens)
         return feats.flatten(2).transpose(1, 2) + self.pos
 
     def train(self, mode: bool = True) -> ConvNetBackbone:
