@@ -1,8 +1,11 @@
 """vlakit plugin: ``convnet``, a small CNN as a vision backbone.
 
-Built for CPU-sized policies trained from scratch: strided convolutions keep a spatial grid of
-tokens, and two extra input channels holding each pixel's (x, y) make positions easy to read
-(CoordConv). Importing this package is light: torch loads when a backbone is built.
+Built for CPU-sized policies trained from scratch. Strided 3x3 convolutions make a feature map
+that becomes tokens in one of two ways: ``grid`` (one token per cell, like ViT patches) or
+``flat`` (the whole map flattened and projected to a few tokens, so each token reads object
+positions through its weights; from scratch this learns where things are far faster than
+attention over grid tokens). Optional (x, y) input channels (CoordConv). Importing this package
+is light: torch loads when a backbone is built.
 """
 
 from __future__ import annotations
