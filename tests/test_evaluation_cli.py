@@ -7,10 +7,12 @@ these tests check the commands, the files they write and their errors.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import vlakit.cli.commands.evaluate  # noqa: F401  (registers `vlakit eval`)
@@ -52,6 +54,7 @@ def _export(tmp: Path, text: str, name: str) -> Path:
     recipe = load_recipe(tmp / f"{name}.yaml")
     registry = get_registry()
     codec = build_codec(recipe.model, registry)
+    torch.manual_seed(0)  # the untrained policy's weights, so its behaviour does not depend on test order
     rng = np.random.default_rng(0)
     codec.fit(rng.uniform(ACTION_SPACE.low_array, ACTION_SPACE.high_array, size=(64, 4)).astype(np.float32))
     vla = build_vla(recipe.model, registry, codec, ["top"], 0)
@@ -115,7 +118,9 @@ def test_run_one_episode_with_gif(bundles: dict[str, Path], tmp_path: Path, caps
     argv = ["run", str(bundles["eval"]), "--hz", "0", "--max-steps", "3", "--seed", "5", "--gif", str(gif)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "task (seen" in out and "3 steps" in out and "success:" in out
+    assert "task (seen" in out and "success:" in out
+    steps = re.search(r"(\d+) steps in", out)
+    assert steps is not None and 1 <= int(steps.group(1)) <= 3  # an untrained policy may terminate early
     with Image.open(gif) as im:
         assert im.format == "GIF"
 

@@ -58,7 +58,7 @@ class PointArm(RobotDriver):
 
     def observe(self) -> Observation:
         image = np.zeros((8, 8, 3), dtype=np.uint8)
-        image[..., 0] = len(self.commands)
+        image[..., 0] = len(self.commands) % 256  # a loaded machine may run hundreds of steps
         return Observation(images={"top": image}, state=self.position.copy(), timestamp=time.monotonic())
 
     def act(self, action: np.ndarray) -> None:
