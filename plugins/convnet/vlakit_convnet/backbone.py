@@ -1,6 +1,9 @@
-"""The ``convnet`` backbone: uint8 images -> a grid of tokens ``[B, (h/s) * (w/s), C]``."""
+"""The ``convnet`` backbone: uint8 images -> tokens ``[B, N, C]``: ``N = (S/s)^2`` grid cells
+(``s`` the product of the strides) or ``flat_tokens`` projections of the whole map."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -28,10 +31,7 @@ class ConvNetBackbone(VisionBackbone):
             layers += [nn.Conv2d(width, out, 3, stride, 1), nn.GroupNorm(min(8, out), out), nn.GELU()]
             width = out
         self.body = nn.Sequential(*layers)
-        scale = 1
-        for s in config.strides:
-            scale *= s
-        self.grid = -(-config.img_size // scale)
+        self.grid = -(-config.img_size // math.prod(config.strides))
         cells = self.grid * self.grid
         if config.readout == "flat":
             self.pos = None
@@ -69,7 +69,7 @@ class ConvNetBackbone(VisionBackbone):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """``[B, C, S, S]`` -> ``[B, N, D]``."""
         feats = self.body(pixels.to(self.body[0].weight.dtype))
-        if self.pos is None:
+        if self.config.readout == "flat":
             tokens = self.flat(feats.flatten(1)).view(feats.shape[0], self.config.flat_tokens, self._width)
             return self.norm(tokens)
         return feats.flatten(2).transpose(1, 2) + self.pos
