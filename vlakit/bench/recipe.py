@@ -108,10 +108,15 @@ def _percentile_ms(values: list[float], q: float) -> float:
 
 @torch.inference_mode()
 def bare_model_work(
-    vla: VLA, embeds: torch.Tensor, mask: torch.Tensor, images: dict[str, torch.Tensor], state: torch.Tensor | None
+    vla: VLA,
+    embeds: torch.Tensor,
+    mask: torch.Tensor,
+    images: dict[str, torch.Tensor],
+    state: torch.Tensor | None,
+    condition: torch.Tensor | None = None,
 ) -> None:
     """Vision forward, prefill and ``K`` cached decode steps with a plain argmax (no constraint)."""
-    vla.prefix_embeddings(images, state)
+    vla.prefix_embeddings(images, state, condition)
     out = vla.language(embeds, attention_mask=mask, use_cache=True)
     past = out.past_key_values
     ids = out.logits[:, -1].argmax(-1, keepdim=True)
@@ -124,10 +129,15 @@ def bare_model_work(
 
 @torch.inference_mode()
 def hf_generate(
-    vla: VLA, embeds: torch.Tensor, mask: torch.Tensor, images: dict[str, torch.Tensor], state: torch.Tensor | None
+    vla: VLA,
+    embeds: torch.Tensor,
+    mask: torch.Tensor,
+    images: dict[str, torch.Tensor],
+    state: torch.Tensor | None,
+    condition: torch.Tensor | None = None,
 ) -> None:
     """transformers ``generate`` (greedy, no constraint) from the same prefix, OpenVLA's way."""
-    vla.prefix_embeddings(images, state)
+    vla.prefix_embeddings(images, state, condition)
     model = getattr(vla.language, "model", None)
     model.generate(
         inputs_embeds=embeds,
@@ -194,15 +204,18 @@ def bench_recipe(
     embeds, mask = policy.prefix([obs], [instruction])
     images = {cam: torch.from_numpy(np.asarray(obs.images[cam]))[None] for cam in vla.cameras}
     state = None if obs.state is None else torch.from_numpy(np.asarray(obs.state, dtype=np.float32))[None]
+    with torch.inference_mode():
+        prompt = torch.tensor([vla.prompts.prompt_ids(instruction, robot=True)])
+        condition = vla.instruction_condition(vla.language.embed_tokens(prompt), torch.ones_like(prompt))
     for _ in range(3):
         policy.act(obs, instruction)
-        bare_model_work(vla, embeds, mask, images, state)
+        bare_model_work(vla, embeds, mask, images, state, condition)
     act_t, bare_t, gen_t = [], [], []
     for _ in range(act_calls):  # interleaved so machine noise hits all three alike
         act_t += _time_calls(lambda: policy.act(obs, instruction), 1)
-        bare_t += _time_calls(lambda: bare_model_work(vla, embeds, mask, images, state), 1)
+        bare_t += _time_calls(lambda: bare_model_work(vla, embeds, mask, images, state, condition), 1)
         if getattr(vla.language, "model", None) is not None:
-            gen_t += _time_calls(lambda: hf_generate(vla, embeds, mask, images, state), 1)
+            gen_t += _time_calls(lambda: hf_generate(vla, embeds, mask, images, state, condition), 1)
     result = {
         "recipe": recipe.name,
         "params_total": total,

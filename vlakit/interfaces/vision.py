@@ -15,7 +15,14 @@ class VisionBackbone(nn.Module, ABC):
     tensor ``[B, C, h, w]`` the model expects (resized, scaled, normalized with the model's own
     mean and std). :meth:`forward` maps that tensor to patch features ``[B, N, D]`` with
     ``N`` = :attr:`num_tokens` and ``D`` = :attr:`feature_dim`.
+
+    A backbone with :attr:`condition_dim` ``> 0`` is *instruction-conditioned* (RT-1's FiLM
+    EfficientNet): :meth:`forward` then also takes ``condition`` ``[B, condition_dim]``, a summary
+    of the prompt that the VLA computes from the language model's token embeddings.
     """
+
+    #: Width of the ``condition`` vector :meth:`forward` takes; ``0``: the backbone is unconditioned.
+    condition_dim: int = 0
 
     @property
     @abstractmethod
@@ -32,5 +39,6 @@ class VisionBackbone(nn.Module, ABC):
         """``uint8`` ``[B, H, W, 3]`` -> float ``[B, C, h, w]`` ready for :meth:`forward`."""
 
     @abstractmethod
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Float ``[B, C, h, w]`` -> features ``[B, N, D]``."""
+    def forward(self, pixels: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Float ``[B, C, h, w]`` (and ``condition`` ``[B, condition_dim]`` when conditioned) ->
+        features ``[B, N, D]``."""

@@ -19,7 +19,9 @@ class VLA(nn.Module):
 
     Sequence layout: ``[image tokens (per camera)][state token?][BOS prompt][targets]``.
     Robot targets are the codec's symbols mapped to vocabulary ids by ``mapping``; the loss
-    covers target tokens only.
+    covers target tokens only. An instruction-conditioned backbone (``condition_dim > 0``) also
+    gets the prompt's mean token embedding, projected to its ``condition_dim``
+    (:meth:`instruction_condition`).
     """
 
     def __init__(
@@ -44,25 +46,44 @@ class VLA(nn.Module):
         self.prompts = prompts
         self.cameras = list(cameras)
         self.state_proj = nn.Linear(state_dim, language.hidden_size) if state_dim else None
+        cond = vision.condition_dim if vision is not None else 0
+        self.condition_proj = nn.Linear(language.hidden_size, cond) if cond else None
 
     # -- building the prefix -------------------------------------------------------------
-    def image_tokens(self, images: dict[str, torch.Tensor]) -> torch.Tensor:
+    def instruction_condition(self, token_embeds: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor | None:
+        """Prompt token embeddings ``[B, T, E]`` and mask ``[B, T]`` (1 on prompt tokens) ->
+        the backbone's condition ``[B, condition_dim]``; ``None`` for an unconditioned backbone."""
+        if self.condition_proj is None:
+            return None
+        weights = prompt_mask.to(token_embeds.device, token_embeds.dtype)[..., None]
+        pooled = (token_embeds * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return self.condition_proj(pooled)
+
+    def image_tokens(self, images: dict[str, torch.Tensor], condition: torch.Tensor | None = None) -> torch.Tensor:
         """{camera: uint8 ``[B, H, W, 3]``} -> image tokens ``[B, N, E]`` in the LM's space."""
+        if (condition is None) != (self.condition_proj is None):
+            raise ValueError(
+                "this VLA's vision backbone is instruction-conditioned; give a condition"
+                if condition is None
+                else "this VLA's vision backbone takes no condition"
+            )
         parts = []
         for cam in self.cameras:
             img = images[cam].to(self.device)
             if self.vision is None:
                 parts.append(self.language.image_embeddings(self.language.image_preprocess(img)))
+            elif condition is None:
+                parts.append(self.projector(self.vision(self.vision.preprocess(img))))
             else:
-                feats = self.vision(self.vision.preprocess(img))
-                parts.append(self.projector(feats))
+                parts.append(self.projector(self.vision(self.vision.preprocess(img), condition)))
         return torch.cat(parts, dim=1)
 
     def prefix_embeddings(
-        self, images: dict[str, torch.Tensor], state: torch.Tensor | None
+        self, images: dict[str, torch.Tensor], state: torch.Tensor | None, condition: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Image tokens and the optional state token ``[B, P, E]``."""
-        parts = [self.image_tokens(images)]
+        """Image tokens and the optional state token ``[B, P, E]`` (``condition``: see
+        :meth:`instruction_condition`)."""
+        parts = [self.image_tokens(images, condition)]
         if self.state_proj is not None:
             if state is None:
                 raise ValueError("this VLA was trained with the robot state as input; give a state")
@@ -80,9 +101,14 @@ class VLA(nn.Module):
         Returns ``loss`` (mean cross-entropy over target tokens), ``logits`` ``[B, T, V]`` at the
         token positions (each predicting that position's token) and ``labels`` ``[B, T]``.
         """
-        prefix = self.prefix_embeddings(batch["images"], batch.get("state"))
         ids = batch["input_ids"].to(self.device)
         tokens = self.language.embed_tokens(ids)
+        labels = batch["labels"].to(self.device)
+        condition = None
+        if self.condition_proj is not None:
+            prompt_mask = batch["attention_mask"].to(self.device).bool() & (labels == IGNORE)
+            condition = self.instruction_condition(tokens, prompt_mask)
+        prefix = self.prefix_embeddings(batch["images"], batch.get("state"), condition)
         embeds = torch.cat([prefix, tokens.to(prefix.dtype)], dim=1)
         p = prefix.shape[1]
         mask = torch.cat(
@@ -91,7 +117,6 @@ class VLA(nn.Module):
         )
         out = self.language(embeds, attention_mask=mask)
         logits = out.logits[:, p - 1 : -1]
-        labels = batch["labels"].to(self.device)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
         return {"loss": loss, "logits": logits, "labels": labels}
 

@@ -56,7 +56,6 @@ class Policy:
         state = None
         if vla.state_proj is not None:
             state = torch.from_numpy(np.stack([np.asarray(o.state, dtype=np.float32) for o in observations]))
-        head = vla.prefix_embeddings(images, state)
         prompts = [vla.prompts.prompt_ids(text, robot=True) for text in instructions]
         t = max(len(p) for p in prompts)
         b = len(prompts)
@@ -66,7 +65,9 @@ class Policy:
             ids[i, t - len(p) :] = torch.tensor(p)
             text_mask[i, t - len(p) :] = 1
         device = vla.device
-        tokens = vla.language.embed_tokens(ids.to(device)).to(head.dtype)
+        tokens = vla.language.embed_tokens(ids.to(device))
+        head = vla.prefix_embeddings(images, state, vla.instruction_condition(tokens, text_mask))
+        tokens = tokens.to(head.dtype)
         embeds = torch.cat([head, tokens], dim=1)
         mask = torch.cat([torch.ones(b, head.shape[1], dtype=torch.long), text_mask], dim=1).to(device)
         return embeds, mask

@@ -29,7 +29,9 @@ def check_vision_backbone(
     ``preprocess`` maps ``uint8`` ``[2, H, W, 3]`` of every size in ``sizes`` to the same float
     ``[2, C, h, w]``; ``forward`` gives finite ``[2, num_tokens, feature_dim]``, is deterministic in
     eval mode and treats batch rows independently; gradients reach the parameters unless all are
-    frozen. Leaves the backbone in the training mode it had.
+    frozen. An instruction-conditioned backbone (``condition_dim > 0``) gets a fixed random
+    ``condition`` ``[2, condition_dim]`` and must also pass its gradient to it. Leaves the
+    backbone in the training mode it had.
     """
     assert isinstance(backbone, VisionBackbone), f"{type(backbone).__name__} is not a VisionBackbone"
     n, d = backbone.num_tokens, backbone.feature_dim
@@ -54,10 +56,20 @@ def check_vision_backbone(
             shapes.add(tuple(pixels.shape))
         assert len(shapes) == 1, f"preprocess must give one shape whatever the input size, got {sorted(shapes)}"
         assert pixels is not None
+        cond_dim = backbone.condition_dim
+        assert isinstance(cond_dim, int) and cond_dim >= 0, f"condition_dim must be an int >= 0, got {cond_dim!r}"
+        condition = None
+        if cond_dim:
+            generator = torch.Generator().manual_seed(0)
+            condition = torch.randn(2, cond_dim, generator=generator).to(device)
+
+        def run(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+            return backbone(x) if c is None else backbone(x, c)
+
         with torch.no_grad():
-            feats = backbone(pixels)
-            again = backbone(pixels)
-            single = backbone(pixels[:1])
+            feats = run(pixels, condition)
+            again = run(pixels, condition)
+            single = run(pixels[:1], None if condition is None else condition[:1])
         assert tuple(feats.shape) == (2, n, d), (
             f"forward must give [2, num_tokens={n}, feature_dim={d}], got {tuple(feats.shape)}"
         )
@@ -70,9 +82,15 @@ def check_vision_backbone(
         if trainable:
             backbone.train()
             backbone.zero_grad(set_to_none=True)
-            backbone(pixels).float().pow(2).mean().backward()
+            if condition is not None:
+                condition = condition.clone().requires_grad_(True)
+            run(pixels, condition).float().pow(2).mean().backward()
             grads = [p.grad for p in trainable if p.grad is not None]
             assert grads, "no gradient reached the backbone's trainable parameters"
+            if condition is not None:
+                assert condition.grad is not None and torch.isfinite(condition.grad).all(), (
+                    "no finite gradient reached the condition"
+                )
             assert all(torch.isfinite(g).all() for g in grads), "non-finite gradients"
             assert any(g.abs().sum() > 0 for g in grads), "all gradients are zero"
             backbone.zero_grad(set_to_none=True)

@@ -4,7 +4,9 @@ Built for CPU-sized policies trained from scratch. Strided 3x3 convolutions make
 that becomes tokens in one of two ways: ``grid`` (one token per cell, like ViT patches) or
 ``flat`` (the whole map flattened and projected to a few tokens, so each token reads object
 positions through its weights; from scratch this learns where things are far faster than
-attention over grid tokens). Optional (x, y) input channels (CoordConv). Importing this package
+attention over grid tokens). Optional (x, y) input channels (CoordConv). With ``film_dim > 0``
+every layer is FiLM-modulated by the instruction (RT-1), so the features already say which
+object the words mean. Importing this package
 is light: torch loads when a backbone is built.
 """
 
@@ -31,6 +33,12 @@ class ConvNetConfig(ComponentConfig):
         "positions through its weights (learns to localize much faster from scratch)",
     )
     flat_tokens: int = Field(8, ge=1, description="number of tokens of the flat readout")
+    film_dim: int = Field(
+        0,
+        ge=0,
+        description="width of the instruction summary that FiLM-modulates every layer (scale and "
+        "shift per channel after its GroupNorm, as RT-1's FiLM EfficientNet); 0: no conditioning",
+    )
     freeze: bool = Field(False, description="no gradients, always in eval mode")
 
 
@@ -47,6 +55,6 @@ def register_vision_backbones(register: Any) -> None:
         "convnet",
         build_convnet,
         config=ConvNetConfig,
-        description="small CNN (optional coordinate channels): a grid of patch tokens or flat projected tokens, for from-scratch CPU policies",
+        description="small CNN (optional coordinate channels and FiLM instruction conditioning): a grid of patch tokens or flat projected tokens, for from-scratch CPU policies",
         example={"img_size": 32, "channels": [8, 16], "strides": [2, 2]},
     )

@@ -15,8 +15,13 @@ from vlakit.interfaces import VisionBackbone
 
 
 class ConvNetBackbone(VisionBackbone):
-    """Conv3x3-GroupNorm-GELU layers; tokens are the final feature map row by row (``grid``) or
-    ``flat_tokens`` projections of the whole flattened map (``flat``)."""
+    """Conv3x3-GroupNorm-(FiLM)-GELU layers; tokens are the final feature map row by row
+    (``grid``) or ``flat_tokens`` projections of the whole flattened map (``flat``).
+
+    With ``film_dim > 0`` :meth:`forward` takes ``condition`` ``[B, film_dim]``; each layer's
+    normalized features become ``x * (1 + gamma) + beta`` with per-channel ``gamma, beta``
+    predicted from it (zero-initialized, so training starts from the unconditioned network).
+    """
 
     def __init__(self, config: ConvNetConfig) -> None:
         super().__init__()
@@ -25,12 +30,20 @@ class ConvNetBackbone(VisionBackbone):
         if any(s not in (1, 2) for s in config.strides):
             raise RecipeError("convnet: strides are 1 or 2")
         self.config = config
-        layers: list[nn.Module] = []
+        self.condition_dim = config.film_dim
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        self.films = nn.ModuleList()
         width = 3 + (2 if config.coords else 0)
         for out, stride in zip(config.channels, config.strides):
-            layers += [nn.Conv2d(width, out, 3, stride, 1), nn.GroupNorm(min(8, out), out), nn.GELU()]
+            self.convs.append(nn.Conv2d(width, out, 3, stride, 1))
+            self.norms.append(nn.GroupNorm(min(8, out), out))
+            if config.film_dim:
+                film = nn.Linear(config.film_dim, 2 * out)
+                nn.init.zeros_(film.weight)
+                nn.init.zeros_(film.bias)
+                self.films.append(film)
             width = out
-        self.body = nn.Sequential(*layers)
         self.grid = -(-config.img_size // math.prod(config.strides))
         cells = self.grid * self.grid
         if config.readout == "flat":
@@ -66,9 +79,21 @@ class ConvNetBackbone(VisionBackbone):
             x = torch.cat([x, xs.expand(x.shape[0], 1, size, size), ys.expand(x.shape[0], 1, size, size)], 1)
         return x
 
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        """``[B, C, S, S]`` -> ``[B, N, D]``."""
-        feats = self.body(pixels.to(self.body[0].weight.dtype))
+    def forward(self, pixels: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, C, S, S]`` (and ``condition`` ``[B, film_dim]`` when FiLM is on) -> ``[B, N, D]``."""
+        if (condition is None) != (not self.condition_dim):
+            raise ValueError(
+                f"convnet with film_dim={self.condition_dim} needs a condition [B, {self.condition_dim}]"
+                if condition is None
+                else "convnet without FiLM (film_dim 0) takes no condition"
+            )
+        feats = pixels.to(self.convs[0].weight.dtype)
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            feats = norm(conv(feats))
+            if condition is not None:
+                gamma, beta = self.films[i](condition.to(feats.dtype)).chunk(2, dim=-1)
+                feats = feats * (1.0 + gamma[..., None, None]) + beta[..., None, None]
+            feats = F.gelu(feats)
         if self.config.readout == "flat":
             tokens = self.flat(feats.flatten(1)).view(feats.shape[0], self.config.flat_tokens, self._width)
             return self.norm(tokens)
