@@ -232,6 +232,32 @@ def test_config_errors(tmp_path):
         build().apply_lora({"target_modules": ["c_attn"]})
 
 
+def test_word_tokenizer_from_a_fitted_vocabulary():
+    from vlakit_hf.tokenizer import fit_vocabulary
+
+    vocabulary = fit_vocabulary(["pick up the red star", "how many objects are red?", "the the"])
+    assert vocabulary[:2] == ["the", "red"]  # most frequent first, then by spelling
+    assert set(vocabulary) == {"pick", "up", "the", "red", "star", "how", "many", "objects", "are", "?"}
+    lm = build(config={"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                       "num_attention_heads": 2}, tokenizer="words", vocabulary=vocabulary)
+    tok = lm.tokenizer
+    assert len(tok) == 4 + len(vocabulary)
+    ids = tok("how many objects?").input_ids
+    assert ids[0] == tok.bos_token_id and len(ids) == 5  # one token per word and one for "?"
+    assert tok.decode(ids, skip_special_tokens=True) == "how many objects?"
+    assert tok("the purple star").input_ids[2] == tok.unk_token_id  # an unknown word
+    assert lm.vocab_size >= len(tok)
+
+
+def test_tokenizer_settings_errors(tmp_path):
+    with pytest.raises(ValidationError, match="inline-config"):
+        build(path=str(tmp_path), tokenizer="words")
+    with pytest.raises(ValidationError, match="only used with tokenizer: words"):
+        build(vocabulary=["red"])
+    with pytest.raises(RecipeError, match="needs a vocabulary"):
+        build(tokenizer="words")
+
+
 def test_quantization_needs_bitsandbytes(saved):
     pytest.importorskip("torch")
     try:

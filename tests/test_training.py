@@ -136,6 +136,26 @@ def test_instruction_conditioned_vision_trains_exports_and_acts(tmp_path):
     assert not torch.allclose(conds[0], conds[1])
 
 
+def test_word_tokenizer_is_fitted_on_the_training_texts(tmp_path):
+    """tokenizer: words without a vocabulary: vlakit train fits it on the demonstrations' instructions
+    and the prompt; the bundle's recipe keeps it, so the loaded policy tokenizes the same way."""
+    result = train(make_recipe(tmp_path, {**TINY_LLAMA, "tokenizer": "words"}), progress=False)
+    vocabulary = result.recipe.model.language["vocabulary"]
+    dataset = get_registry().build("dataset", {"type": "tabletop-demos", "episodes": 2, "image_size": 32})
+    dataset.prepare(tmp_path / "cache")
+    instructions = list(dataset.texts())
+    assert {w for text in instructions for w in text.split()} <= set(vocabulary)
+    assert {"What", "action", "robot"} <= set(vocabulary)  # from the default prompt template
+    policy = Policy.load(result.bundle)
+    assert policy.recipe.model.language["vocabulary"] == vocabulary
+    tokenizer = policy.vla.language.tokenizer
+    assert len(tokenizer) == 4 + len(vocabulary)
+    ids = policy.vla.prompts.prompt_ids(instructions[0], robot=True)
+    assert tokenizer.unk_token_id not in ids
+    assert len(ids) < len(policy.vla.prompts.template)  # words, not bytes
+    assert load_recipe(result.run_dir / "recipe.yaml").model.language.get("vocabulary") is None
+
+
 def test_llava_lora_from_directory(tmp_path):
     llava = tiny_llava_dir(tmp_path)
     language = {"type": "llava", "path": str(llava), "lora": {"r": 4, "alpha": 8, "target_modules": "all-linear"}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +50,15 @@ class Dataset(ABC):
         if not chunks:
             raise ValueError(f"{type(self).__name__} has no robot actions")
         return np.stack(chunks).astype(np.float32)
+
+    def texts(self) -> Iterator[str]:
+        """Every text of the dataset: instructions, questions and answers (for fitting a tokenizer).
+
+        The default loops over the samples (images included); datasets that hold their texts
+        apart should override it.
+        """
+        for i in range(len(self)):
+            sample = self[i]
+            yield sample.text
+            if sample.answer is not None:
+                yield sample.answer

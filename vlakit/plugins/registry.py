@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,15 @@ class ComponentConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+
+    def fitted_to_texts(self, texts: Callable[[], Iterable[str]]) -> dict[str, Any] | None:
+        """Settings the component learns from the training texts, merged into its recipe block
+        before it is built (for example a tokenizer's word vocabulary); ``None``: nothing to learn.
+
+        ``texts()`` gives every instruction, question, answer and the prompt template; it is only
+        called when needed. ``vlakit train`` calls this for the ``language`` block.
+        """
+        return None
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,8 @@ def check_dataset(
     then reads up to ``max_samples`` samples spread over the dataset: images are ``uint8``
     ``[H, W, 3]``; robot samples carry an action chunk ``[horizon, D]`` ``float32`` within the
     action space; vision-language samples carry an answer string; reading a sample twice gives
-    the same sample; :meth:`actions` of a robot dataset has shape ``[N, horizon, D]``.
+    the same sample; :meth:`actions` of a robot dataset has shape ``[N, horizon, D]``; every
+    sample's text (and answer) is among :meth:`texts`.
     """
     name = type(dataset).__name__
     assert isinstance(dataset, Dataset), f"{name} is not a vlakit Dataset"
@@ -114,3 +115,10 @@ def check_dataset(
                 assert sample.action is None or np.allclose(actions[i], sample.action), (
                     f"{name}.actions()[{i}] differs from {name}[{i}].action"
                 )
+    texts = set(dataset.texts())
+    assert all(isinstance(t, str) for t in texts), f"{name}.texts() must give strings"
+    for i, sample in samples.items():
+        assert sample.text in texts, f"{name}[{i}].text {sample.text!r} is not among {name}.texts()"
+        assert sample.answer is None or sample.answer in texts, (
+            f"{name}[{i}].answer {sample.answer!r} is not among {name}.texts()"
+        )

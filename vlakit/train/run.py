@@ -21,7 +21,7 @@ from vlakit.recipes import load_recipe
 from vlakit.recipes.schema import Recipe
 from vlakit.train.datamodule import MixtureDataModule
 from vlakit.train.module import VLATrainingModule
-from vlakit.train.sources import Sources, build_sources, fit_codec
+from vlakit.train.sources import Sources, build_sources, fit_codec, fit_language_block
 from vlakit.train.trainer import build_trainer
 
 RUN_DIR_ENV = "VLAKIT_RUN_DIR"
@@ -99,11 +99,13 @@ def train(
 def prepare_training(
     recipe: Recipe, codec_state: dict[str, Any] | None = None
 ) -> tuple[VLATrainingModule, Sources]:
-    """Prepare the recipe's data sources, fit its codec (or load ``codec_state``) and make the
-    LightningModule (its model is built later, in ``configure_model``)."""
+    """Prepare the recipe's data sources, fit its codec (or load ``codec_state``) and what its
+    language block learns from the texts, and make the LightningModule (its model is built later,
+    in ``configure_model``; ``module.recipe`` is the fitted recipe)."""
     registry = get_registry()
     codec = build_codec(recipe.model, registry)
     sources = build_sources(recipe, registry, codec.horizon)
+    recipe = fit_language_block(recipe, registry, sources)
     if codec_state is not None:
         codec.load_state_dict(codec_state)
     else:
@@ -131,8 +133,8 @@ def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bo
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
     bundle = None
     if trainer.is_global_zero:
-        bundle = export_vla(run / "bundle", module.vla, recipe, robot_info(module))
-    return TrainResult(run, bundle, time.perf_counter() - start, recipe)
+        bundle = export_vla(run / "bundle", module.vla, module.recipe, robot_info(module))
+    return TrainResult(run, bundle, time.perf_counter() - start, module.recipe)
 
 
 def export_checkpoint(checkpoint: str | Path, output: str | Path) -> Path:

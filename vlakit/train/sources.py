@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,11 @@ class Sources:
     def robot_actions(self) -> np.ndarray:
         """All robot action chunks ``[N, H, D]`` for fitting the codec."""
         return np.concatenate([d.actions() for d in self.datasets if d.action_space is not None])
+
+    def texts(self) -> Iterator[str]:
+        """Every text of every dataset (instructions, questions, answers), for fitting a tokenizer."""
+        for dataset in self.datasets:
+            yield from dataset.texts()
 
     def action_stats(self) -> dict[str, Any]:
         """Per-dimension statistics of the robot actions (robot units), saved in the bundle."""
@@ -76,3 +82,26 @@ def fit_codec(codec: ActionCodec, sources: Sources) -> None:
             f"robot actions have {actions.shape[-1]} dimensions but the action space names {sources.action_space.dim}"
         )
     codec.fit(actions)
+
+
+def fit_language_block(recipe: Recipe, registry: Registry, sources: Sources) -> Recipe:
+    """The recipe with what its language model learns from the training texts merged into the
+    ``model.language`` block (e.g. a word vocabulary; see ``ComponentConfig.fitted_to_texts``).
+
+    The texts are every dataset's texts plus the prompt template without its slot. A block that
+    learns nothing (or already has what it would learn) leaves the recipe as it is.
+    """
+    params = dict(recipe.model.language)
+    config = registry.get("language", params.pop("type")).config.model_validate(params)
+    template = recipe.model.prompt.replace("{instruction}", " ")
+
+    def texts() -> Iterator[str]:
+        yield template
+        yield from sources.texts()
+
+    learned = config.fitted_to_texts(texts)
+    if not learned:
+        return recipe
+    data = recipe.to_dict()
+    data["model"]["language"] = {**data["model"]["language"], **learned}
+    return Recipe.model_validate(data)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,10 @@ class TabletopDemos(Dataset):
         """All action chunks ``[N, horizon, 4]`` ``float32``."""
         data = self._require()
         return data["actions"][self._chunk_index(np.arange(len(self)))]
+
+    def texts(self) -> Iterator[str]:
+        """The instruction of every demonstration (one per episode)."""
+        yield from (str(text) for text in self._require()["instructions"])
 
     def episode(self, e: int) -> Episode:
         """Demonstration ``e`` as a :class:`vlakit.Episode`."""

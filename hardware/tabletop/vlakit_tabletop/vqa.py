@@ -10,7 +10,7 @@ Sample ``i`` is generated on demand from ``(seed, i)``: deterministic, nothing t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -260,3 +260,10 @@ class TabletopVQA(Dataset):
             raise IndexError(f"tabletop-vqa index {index} out of range for {n} samples")
         scene, _, question, answer = make_qa(self.config.seed, int(index) % n)
         return Sample(images={CAMERA: self.renderer.render(scene)}, text=question, answer=answer)
+
+    def texts(self) -> Iterator[str]:
+        """Every question and answer, without rendering the scenes."""
+        for index in range(len(self)):
+            _, _, question, answer = make_qa(self.config.seed, index)
+            yield question
+            yield answer

@@ -26,13 +26,14 @@ class ConvNetConfig(ComponentConfig):
     channels: list[int] = Field([32, 64, 128, 128], min_length=1, description="output channels per layer")
     strides: list[int] = Field([2, 2, 2, 1], min_length=1, description="stride per layer (1 or 2)")
     coords: bool = Field(True, description="append (x, y) coordinate channels to the input (CoordConv)")
-    readout: Literal["grid", "flat"] = Field(
+    readout: Literal["grid", "flat", "keypoints"] = Field(
         "grid",
         description="grid: one token per cell of the final feature map (plus a learned position); "
         "flat: flatten the whole map and project it to flat_tokens tokens, so every token reads "
-        "positions through its weights (learns to localize much faster from scratch)",
+        "positions through its weights (learns to localize much faster from scratch); "
+        "keypoints: each channel's spatial-softmax (x, y) and its mean, projected to flat_tokens tokens",
     )
-    flat_tokens: int = Field(8, ge=1, description="number of tokens of the flat readout")
+    flat_tokens: int = Field(8, ge=1, description="number of tokens of the flat and keypoints readouts")
     film_dim: int = Field(
         0,
         ge=0,

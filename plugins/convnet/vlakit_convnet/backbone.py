@@ -50,6 +50,13 @@ class ConvNetBackbone(VisionBackbone):
             self.pos = None
             self.flat = nn.Linear(cells * width, config.flat_tokens * width)
             self.norm = nn.LayerNorm(width)
+        elif config.readout == "keypoints":
+            self.pos = None
+            ramp = torch.linspace(-1.0, 1.0, self.grid)
+            ys, xs = torch.meshgrid(ramp, ramp, indexing="ij")
+            self.register_buffer("cell_xy", torch.stack([xs.flatten(), ys.flatten()], 1), persistent=False)
+            self.flat = nn.Linear(3 * width, config.flat_tokens * width)
+            self.norm = nn.LayerNorm(width)
         else:
             self.pos = nn.Parameter(torch.zeros(1, cells, width))
             nn.init.trunc_normal_(self.pos, std=0.02)
@@ -63,7 +70,7 @@ class ConvNetBackbone(VisionBackbone):
 
     @property
     def num_tokens(self) -> int:
-        return self.config.flat_tokens if self.config.readout == "flat" else self.grid * self.grid
+        return self.grid * self.grid if self.config.readout == "grid" else self.config.flat_tokens
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """``uint8`` ``[B, H, W, 3]`` -> ``float32`` ``[B, 3 (+2), S, S]`` in ``[-1, 1]``."""
@@ -94,10 +101,16 @@ class ConvNetBackbone(VisionBackbone):
                 gamma, beta = self.films[i](condition.to(feats.dtype)).chunk(2, dim=-1)
                 feats = feats * (1.0 + gamma[..., None, None]) + beta[..., None, None]
             feats = F.gelu(feats)
+        if self.config.readout == "grid":
+            return feats.flatten(2).transpose(1, 2) + self.pos
         if self.config.readout == "flat":
-            tokens = self.flat(feats.flatten(1)).view(feats.shape[0], self.config.flat_tokens, self._width)
-            return self.norm(tokens)
-        return feats.flatten(2).transpose(1, 2) + self.pos
+            summary = feats.flatten(1)
+        else:  # keypoints: where each channel fires (spatial softmax) and how much
+            cells = feats.flatten(2)  # [B, C, h*w]
+            where = torch.softmax(cells, dim=-1) @ self.cell_xy.to(cells.dtype)  # [B, C, 2] in [-1, 1]
+            summary = torch.cat([where.flatten(1), cells.mean(-1)], dim=1)
+        tokens = self.flat(summary).view(feats.shape[0], self.config.flat_tokens, self._width)
+        return self.norm(tokens)
 
     def train(self, mode: bool = True) -> ConvNetBackbone:
         super().train(mode and not self.config.freeze)

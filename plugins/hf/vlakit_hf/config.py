@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -59,6 +60,17 @@ class HFConfig(ComponentConfig):
         description="inline transformers config (needs model_type) for a randomly initialized model; "
         "a byte-level tokenizer is built locally and vocab_size set to match unless given",
     )
+    tokenizer: Literal["bytes", "words"] = Field(
+        "bytes",
+        description="tokenizer of an inline-config model: bytes (one token per byte, any text) or "
+        "words (one token per word of vocabulary, unknown words become <unk>; several times shorter "
+        "sequences)",
+    )
+    vocabulary: list[str] | None = Field(
+        None,
+        description="the words of tokenizer: words; when not given, vlakit train fills it from the "
+        "training texts (instructions, questions, answers, the prompt), and the bundle's recipe keeps it",
+    )
     lora: LoraSettings | None = Field(None, description="LoRA adapters, or null for full fine-tuning")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     load_in_8bit: bool = Field(False, description="8-bit weights (needs bitsandbytes and a GPU)")
@@ -85,7 +97,19 @@ class HFConfig(ComponentConfig):
             raise ValueError("choose one of load_in_8bit and load_in_4bit")
         if (self.load_in_8bit or self.load_in_4bit) and self.path is None:
             raise ValueError("load_in_8bit / load_in_4bit need pretrained weights: set path")
+        if self.tokenizer == "words" and self.path is not None:
+            raise ValueError("tokenizer: words is for inline-config models; a model from path uses its own tokenizer")
+        if self.vocabulary is not None and self.tokenizer != "words":
+            raise ValueError("vocabulary is only used with tokenizer: words")
         return self
+
+    def fitted_to_texts(self, texts: Callable[[], Iterable[str]]) -> dict[str, Any] | None:
+        """``{"vocabulary": [...]}`` fitted on the training texts when ``tokenizer: words`` has none."""
+        if self.tokenizer != "words" or self.vocabulary is not None:
+            return None
+        from vlakit_hf.tokenizer import fit_vocabulary
+
+        return {"vocabulary": fit_vocabulary(texts())}
 
     def _needs_model_type(self) -> bool:
         return True

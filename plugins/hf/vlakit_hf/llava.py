@@ -22,8 +22,7 @@ IMAGE_TOKEN = "<image>"
 def build_llava_parts(settings: LlavaSettings) -> tuple[Any, Any, ImageSpec, dict[str, Any]]:
     """``(model, tokenizer, image_spec, source)`` from a local directory or an inline LlavaConfig."""
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, LlavaConfig
-    from vlakit_hf.loading import fill_token_config, load_tokenizer, local_dir, pretrained_kwargs
-    from vlakit_hf.tokenizer import byte_tokenizer
+    from vlakit_hf.loading import fill_token_config, inline_tokenizer, load_tokenizer, local_dir, pretrained_kwargs
 
     kwargs = pretrained_kwargs(settings)
     inline = settings.inline_config()
@@ -37,7 +36,7 @@ def build_llava_parts(settings: LlavaSettings) -> tuple[Any, Any, ImageSpec, dic
         model = LlavaForConditionalGeneration.from_pretrained(path, local_files_only=True, **kwargs)
         spec = ImageSpec.from_processor(AutoImageProcessor.from_pretrained(path, local_files_only=True))
         return model, load_tokenizer(path), spec, {"path": path}
-    tokenizer = byte_tokenizer([IMAGE_TOKEN])
+    tokenizer = inline_tokenizer(settings, [IMAGE_TOKEN])
     inline["text_config"] = fill_token_config(dict(inline.get("text_config") or {}), tokenizer)
     inline.setdefault("image_token_id", tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
     try:

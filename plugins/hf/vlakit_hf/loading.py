@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from vlakit_hf.config import HFConfig
-from vlakit_hf.tokenizer import byte_tokenizer
+from vlakit_hf.tokenizer import byte_tokenizer, word_tokenizer
 
 from vlakit import RecipeError
 
@@ -83,6 +84,18 @@ def fill_token_config(config: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
     return config
 
 
+def inline_tokenizer(settings: HFConfig, extra_special: Sequence[str] = ()) -> Any:
+    """The locally built tokenizer of an inline-config model: bytes, or words of its vocabulary."""
+    if settings.tokenizer == "bytes":
+        return byte_tokenizer(extra_special)
+    if settings.vocabulary is None:
+        raise RecipeError(
+            "language: tokenizer words needs a vocabulary; vlakit train fits it on the training texts, "
+            "or list the words under language.vocabulary"
+        )
+    return word_tokenizer(settings.vocabulary, extra_special)
+
+
 def build_causal_lm(settings: HFConfig) -> tuple[Any, Any, dict[str, Any]]:
     """``(model, tokenizer, source)`` for the ``hf`` plugin.
 
@@ -98,7 +111,7 @@ def build_causal_lm(settings: HFConfig) -> tuple[Any, Any, dict[str, Any]]:
         tokenizer = load_tokenizer(path)
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **kwargs)
         return model, tokenizer, {"path": path}
-    tokenizer = byte_tokenizer()
+    tokenizer = inline_tokenizer(settings)
     inline = fill_token_config(inline, tokenizer)
     params = dict(inline)
     model_type = params.pop("model_type")
