@@ -22,7 +22,13 @@ IMAGE_TOKEN = "<image>"
 def build_llava_parts(settings: LlavaSettings) -> tuple[Any, Any, ImageSpec, dict[str, Any]]:
     """``(model, tokenizer, image_spec, source)`` from a local directory or an inline LlavaConfig."""
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, LlavaConfig
-    from vlakit_hf.loading import fill_token_config, inline_tokenizer, load_tokenizer, local_dir, pretrained_kwargs
+    from vlakit_hf.loading import (
+        fill_token_config,
+        inline_tokenizer,
+        load_tokenizer,
+        local_dir,
+        pretrained_kwargs,
+    )
 
     kwargs = pretrained_kwargs(settings)
     inline = settings.inline_config()
