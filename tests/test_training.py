@@ -116,7 +116,7 @@ def test_instruction_conditioned_vision_trains_exports_and_acts(tmp_path):
     result = train(make_recipe(tmp_path, TINY_LLAMA, vision=vision, trainer={"max_steps": 3}), progress=False)
     policy = Policy.load(result.bundle)
     vla = policy.vla
-    assert vla.condition_proj is not None and vla.condition_proj.out_features == 8
+    assert vla.condition_proj is not None and vla.condition_proj[-1].out_features == 8
     assert any(film.weight.abs().sum() > 0 for film in vla.vision.films), "FiLM weights got no gradient"
     weights = load_file(str(Path(result.bundle) / "model.safetensors"))
     assert any(name.startswith("condition_proj.") for name in weights)

@@ -20,8 +20,8 @@ class VLA(nn.Module):
     Sequence layout: ``[image tokens (per camera)][state token?][BOS prompt][targets]``.
     Robot targets are the codec's symbols mapped to vocabulary ids by ``mapping``; the loss
     covers target tokens only. An instruction-conditioned backbone (``condition_dim > 0``) also
-    gets the prompt's mean token embedding, projected to its ``condition_dim``
-    (:meth:`instruction_condition`).
+    gets the prompt's mean token embedding, layer-normalized (token embeddings start tiny) and
+    projected to its ``condition_dim`` (:meth:`instruction_condition`).
     """
 
     def __init__(
@@ -47,7 +47,9 @@ class VLA(nn.Module):
         self.cameras = list(cameras)
         self.state_proj = nn.Linear(state_dim, language.hidden_size) if state_dim else None
         cond = vision.condition_dim if vision is not None else 0
-        self.condition_proj = nn.Linear(language.hidden_size, cond) if cond else None
+        self.condition_proj = (
+            nn.Sequential(nn.LayerNorm(language.hidden_size), nn.Linear(language.hidden_size, cond)) if cond else None
+        )
 
     # -- building the prefix -------------------------------------------------------------
     def instruction_condition(self, token_embeds: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor | None:

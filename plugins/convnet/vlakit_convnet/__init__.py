@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vlakit import ComponentConfig, hookimpl
 
@@ -41,6 +41,16 @@ class ConvNetConfig(ComponentConfig):
         "shift per channel after its GroupNorm, as RT-1's FiLM EfficientNet); 0: no conditioning",
     )
     freeze: bool = Field(False, description="no gradients, always in eval mode")
+
+    @model_validator(mode="after")
+    def _layers(self) -> ConvNetConfig:
+        if len(self.channels) != len(self.strides):
+            raise ValueError(
+                f"channels ({len(self.channels)} entries) and strides ({len(self.strides)}) need one entry per layer"
+            )
+        if any(s not in (1, 2) for s in self.strides):
+            raise ValueError(f"strides are 1 or 2, got {self.strides}")
+        return self
 
 
 def build_convnet(config: ConvNetConfig) -> Any:

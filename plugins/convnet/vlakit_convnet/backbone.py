@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 from vlakit_convnet import ConvNetConfig
 
-from vlakit import RecipeError
 from vlakit.interfaces import VisionBackbone
 
 
@@ -25,10 +24,6 @@ class ConvNetBackbone(VisionBackbone):
 
     def __init__(self, config: ConvNetConfig) -> None:
         super().__init__()
-        if len(config.channels) != len(config.strides):
-            raise RecipeError("convnet: channels and strides need one entry per layer")
-        if any(s not in (1, 2) for s in config.strides):
-            raise RecipeError("convnet: strides are 1 or 2")
         self.config = config
         self.condition_dim = config.film_dim
         self.convs = nn.ModuleList()
