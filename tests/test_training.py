@@ -109,17 +109,17 @@ def test_train_export_and_act(tmp_path):
 
 
 def test_instruction_conditioned_vision_trains_exports_and_acts(tmp_path):
-    """A FiLM convnet gets the prompt's mean embedding: it trains, round-trips through the bundle,
-    and the condition sees only the prompt (left padding in a batch changes no row)."""
+    """A FiLM convnet gets the encoded prompt: it trains, round-trips through the bundle, the
+    condition sees only the prompt (left padding in a batch changes no row) and word order."""
     vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2],
               "readout": "flat", "flat_tokens": 2, "film_dim": 8}
     result = train(make_recipe(tmp_path, TINY_LLAMA, vision=vision, trainer={"max_steps": 3}), progress=False)
     policy = Policy.load(result.bundle)
     vla = policy.vla
-    assert vla.condition_proj is not None and vla.condition_proj[-1].out_features == 8
+    assert vla.condition_encoder is not None and vla.condition_encoder.out[-1].out_features == 8
     assert any(film.weight.abs().sum() > 0 for film in vla.vision.films), "FiLM weights got no gradient"
     weights = load_file(str(Path(result.bundle) / "model.safetensors"))
-    assert any(name.startswith("condition_proj.") for name in weights)
+    assert any(name.startswith("condition_encoder.") for name in weights)
     env = get_registry().build("robot", {"type": "tabletop", "image_size": 32})
     env.connect()
     task = env.reset_task(0, "seen")
@@ -134,6 +134,12 @@ def test_instruction_conditioned_vision_trains_exports_and_acts(tmp_path):
             ids = torch.tensor([vla.prompts.prompt_ids(text, robot=True)])
             conds.append(vla.instruction_condition(vla.language.embed_tokens(ids), torch.ones_like(ids)))
     assert not torch.allclose(conds[0], conds[1])
+    with torch.inference_mode():
+        ab, ba = (torch.tensor([vla.prompts.prompt_ids(t, robot=True)]) for t in
+                  ("put the red star next to the blue circle", "put the blue circle next to the red star"))
+        cond_ab = vla.instruction_condition(vla.language.embed_tokens(ab), torch.ones_like(ab))
+        cond_ba = vla.instruction_condition(vla.language.embed_tokens(ba), torch.ones_like(ba))
+    assert not torch.allclose(cond_ab, cond_ba, atol=1e-6)  # the same words in another order
 
 
 def test_word_tokenizer_is_fitted_on_the_training_texts(tmp_path):

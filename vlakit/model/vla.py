@@ -12,6 +12,7 @@ from torch import nn
 
 from vlakit.data.collate import IGNORE, PromptTokenizer
 from vlakit.interfaces import ActionCodec, InvalidSymbols, LanguageModel, VisionBackbone
+from vlakit.model.condition import InstructionEncoder
 
 
 class VLA(nn.Module):
@@ -20,8 +21,8 @@ class VLA(nn.Module):
     Sequence layout: ``[image tokens (per camera)][state token?][BOS prompt][targets]``.
     Robot targets are the codec's symbols mapped to vocabulary ids by ``mapping``; the loss
     covers target tokens only. An instruction-conditioned backbone (``condition_dim > 0``) also
-    gets the prompt's mean token embedding, layer-normalized (token embeddings start tiny) and
-    projected to its ``condition_dim`` (:meth:`instruction_condition`).
+    gets the prompt read by an :class:`~vlakit.model.condition.InstructionEncoder`
+    (:meth:`instruction_condition`).
     """
 
     def __init__(
@@ -47,23 +48,19 @@ class VLA(nn.Module):
         self.cameras = list(cameras)
         self.state_proj = nn.Linear(state_dim, language.hidden_size) if state_dim else None
         cond = vision.condition_dim if vision is not None else 0
-        self.condition_proj = (
-            nn.Sequential(nn.LayerNorm(language.hidden_size), nn.Linear(language.hidden_size, cond)) if cond else None
-        )
+        self.condition_encoder = InstructionEncoder(language.hidden_size, cond) if cond else None
 
     # -- building the prefix -------------------------------------------------------------
     def instruction_condition(self, token_embeds: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor | None:
         """Prompt token embeddings ``[B, T, E]`` and mask ``[B, T]`` (1 on prompt tokens) ->
         the backbone's condition ``[B, condition_dim]``; ``None`` for an unconditioned backbone."""
-        if self.condition_proj is None:
+        if self.condition_encoder is None:
             return None
-        weights = prompt_mask.to(token_embeds.device, token_embeds.dtype)[..., None]
-        pooled = (token_embeds * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        return self.condition_proj(pooled)
+        return self.condition_encoder(token_embeds, prompt_mask)
 
     def image_tokens(self, images: dict[str, torch.Tensor], condition: torch.Tensor | None = None) -> torch.Tensor:
         """{camera: uint8 ``[B, H, W, 3]``} -> image tokens ``[B, N, E]`` in the LM's space."""
-        if (condition is None) != (self.condition_proj is None):
+        if (condition is None) != (self.condition_encoder is None):
             raise ValueError(
                 "this VLA's vision backbone is instruction-conditioned; give a condition"
                 if condition is None
@@ -107,7 +104,7 @@ class VLA(nn.Module):
         tokens = self.language.embed_tokens(ids)
         labels = batch["labels"].to(self.device)
         condition = None
-        if self.condition_proj is not None:
+        if self.condition_encoder is not None:
             prompt_mask = batch["attention_mask"].to(self.device).bool() & (labels == IGNORE)
             condition = self.instruction_condition(tokens, prompt_mask)
         prefix = self.prefix_embeddings(batch["images"], batch.get("state"), condition)
