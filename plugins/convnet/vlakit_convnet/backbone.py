@@ -19,7 +19,8 @@ class ConvNetBackbone(VisionBackbone):
 
     With ``film_dim > 0`` :meth:`forward` takes ``condition`` ``[B, film_dim]``; each layer's
     normalized features become ``x * (1 + gamma) + beta`` with per-channel ``gamma, beta``
-    predicted from it (zero-initialized, so training starts from the unconditioned network).
+    predicted from it (default initialization: the instruction modulates the features from the
+    first step, so training does not settle first on an instruction-blind solution).
     """
 
     def __init__(self, config: ConvNetConfig) -> None:
@@ -34,10 +35,7 @@ class ConvNetBackbone(VisionBackbone):
             self.convs.append(nn.Conv2d(width, out, 3, stride, 1))
             self.norms.append(nn.GroupNorm(min(8, out), out))
             if config.film_dim:
-                film = nn.Linear(config.film_dim, 2 * out)
-                nn.init.zeros_(film.weight)
-                nn.init.zeros_(film.bias)
-                self.films.append(film)
+                self.films.append(nn.Linear(config.film_dim, 2 * out))
             width = out
         self.grid = -(-config.img_size // math.prod(config.strides))
         cells = self.grid * self.grid
