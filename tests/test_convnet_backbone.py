@@ -40,7 +40,7 @@ def two_squares(red: tuple[int, int], blue: tuple[int, int], size: int = 32) -> 
 
 @pytest.mark.parametrize(
     ("readout", "tokens"),
-    [("grid", 16), ("flat", 5)],
+    [("grid", 16), ("flat", 5), ("keypoints", 5)],
 )
 def test_token_shapes(readout, tokens):
     net = build(img_size=32, channels=[8, 16, 16], strides=[2, 2, 2], readout=readout, flat_tokens=5)
@@ -58,11 +58,12 @@ def test_flat_tokens_change_with_object_position():
     assert not torch.allclose(a, b, atol=1e-3)
 
 
-def test_flat_readout_learns_where_an_object_is():
-    """A few dozen steps of regression from the flat tokens to the square's column must beat guessing."""
+@pytest.mark.parametrize("readout", ["flat", "keypoints"])
+def test_readout_learns_where_an_object_is(readout):
+    """A few dozen steps of regression from the tokens to the square's column must beat guessing."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    net = build(img_size=32, channels=[8, 16], strides=[2, 2], readout="flat", flat_tokens=2)
+    net = build(img_size=32, channels=[8, 16], strides=[2, 2], readout=readout, flat_tokens=2)
     head = torch.nn.Linear(2 * 16, 1)
     opt = torch.optim.Adam([*net.parameters(), *head.parameters()], lr=3e-3)
 

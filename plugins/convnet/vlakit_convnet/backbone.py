@@ -48,6 +48,7 @@ class ConvNetBackbone(VisionBackbone):
             ramp = torch.linspace(-1.0, 1.0, self.grid)
             ys, xs = torch.meshgrid(ramp, ramp, indexing="ij")
             self.register_buffer("cell_xy", torch.stack([xs.flatten(), ys.flatten()], 1), persistent=False)
+            self.log_sharpness = nn.Parameter(torch.zeros(width))  # learned softmax temperature per channel
             self.flat = nn.Linear(3 * width, config.flat_tokens * width)
             self.norm = nn.LayerNorm(width)
         else:
@@ -100,7 +101,8 @@ class ConvNetBackbone(VisionBackbone):
             summary = feats.flatten(1)
         else:  # keypoints: where each channel fires (spatial softmax) and how much
             cells = feats.flatten(2)  # [B, C, h*w]
-            where = torch.softmax(cells, dim=-1) @ self.cell_xy.to(cells.dtype)  # [B, C, 2] in [-1, 1]
+            sharp = cells * self.log_sharpness.exp()[:, None].to(cells.dtype)
+            where = torch.softmax(sharp, dim=-1) @ self.cell_xy.to(cells.dtype)  # [B, C, 2] in [-1, 1]
             summary = torch.cat([where.flatten(1), cells.mean(-1)], dim=1)
         tokens = self.flat(summary).view(feats.shape[0], self.config.flat_tokens, self._width)
         return self.norm(tokens)
