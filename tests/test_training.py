@@ -271,11 +271,17 @@ def test_every_codec_trains_exports_and_acts(name, tmp_path):
     assert action.shape == expected and np.isfinite(action).all()
 
 
-def test_bench_recipe_measures_a_composition_with_state(tmp_path):
-    """Regression: the benchmark's bare-model path ignored the state token of use_state recipes."""
+FILM_CONVNET = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2],
+                "readout": "keypoints", "flat_tokens": 2, "film_dim": 8}
+
+
+@pytest.mark.parametrize("vision", [TINY_VIT, FILM_CONVNET], ids=["vit", "film-convnet"])
+def test_bench_recipe_measures_a_composition_with_state(vision, tmp_path):
+    """Regression: the benchmark's bare-model path ignored the state token of use_state recipes
+    (and must give an instruction-conditioned backbone its condition)."""
     from vlakit.bench.recipe import bench_recipe, format_result
 
-    recipe = make_recipe(tmp_path, TINY_LLAMA, model={"use_state": True})
+    recipe = make_recipe(tmp_path, {**TINY_LLAMA, "tokenizer": "words"}, vision=vision, model={"use_state": True})
     result = bench_recipe(recipe, steps=2, warmup=1, act_calls=2)
     assert result["params_trainable"] > 0 and result["train_ratio"] > 0 and result["act_over_bare"] > 0
     assert "ratio" in format_result(result)

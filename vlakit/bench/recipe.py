@@ -106,6 +106,13 @@ def _percentile_ms(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000.0, q))
 
 
+def _condition(vla: VLA, prompt: torch.Tensor) -> torch.Tensor | None:
+    """The FiLM condition of ``prompt`` ids ``[1, T]`` (``None`` for unconditioned backbones)."""
+    if vla.condition_encoder is None:
+        return None
+    return vla.instruction_condition(vla.language.embed_tokens(prompt.to(vla.device)), torch.ones_like(prompt))
+
+
 @torch.inference_mode()
 def bare_model_work(
     vla: VLA,
@@ -113,10 +120,11 @@ def bare_model_work(
     mask: torch.Tensor,
     images: dict[str, torch.Tensor],
     state: torch.Tensor | None,
-    condition: torch.Tensor | None = None,
+    prompt: torch.Tensor,
 ) -> None:
-    """Vision forward, prefill and ``K`` cached decode steps with a plain argmax (no constraint)."""
-    vla.prefix_embeddings(images, state, condition)
+    """Instruction encoding (FiLM backbones), vision forward, prefill and ``K`` cached decode
+    steps with a plain argmax (no constraint). ``prompt``: the prompt's token ids ``[1, T]``."""
+    vla.prefix_embeddings(images, state, _condition(vla, prompt))
     out = vla.language(embeds, attention_mask=mask, use_cache=True)
     past = out.past_key_values
     ids = out.logits[:, -1].argmax(-1, keepdim=True)
@@ -134,10 +142,10 @@ def hf_generate(
     mask: torch.Tensor,
     images: dict[str, torch.Tensor],
     state: torch.Tensor | None,
-    condition: torch.Tensor | None = None,
+    prompt: torch.Tensor,
 ) -> None:
     """transformers ``generate`` (greedy, no constraint) from the same prefix, OpenVLA's way."""
-    vla.prefix_embeddings(images, state, condition)
+    vla.prefix_embeddings(images, state, _condition(vla, prompt))
     model = getattr(vla.language, "model", None)
     model.generate(
         inputs_embeds=embeds,
@@ -204,18 +212,16 @@ def bench_recipe(
     embeds, mask = policy.prefix([obs], [instruction])
     images = {cam: torch.from_numpy(np.asarray(obs.images[cam]))[None] for cam in vla.cameras}
     state = None if obs.state is None else torch.from_numpy(np.asarray(obs.state, dtype=np.float32))[None]
-    with torch.inference_mode():
-        prompt = torch.tensor([vla.prompts.prompt_ids(instruction, robot=True)])
-        condition = vla.instruction_condition(vla.language.embed_tokens(prompt), torch.ones_like(prompt))
+    prompt = torch.tensor([vla.prompts.prompt_ids(instruction, robot=True)])
     for _ in range(3):
         policy.act(obs, instruction)
-        bare_model_work(vla, embeds, mask, images, state, condition)
+        bare_model_work(vla, embeds, mask, images, state, prompt)
     act_t, bare_t, gen_t = [], [], []
     for _ in range(act_calls):  # interleaved so machine noise hits all three alike
         act_t += _time_calls(lambda: policy.act(obs, instruction), 1)
-        bare_t += _time_calls(lambda: bare_model_work(vla, embeds, mask, images, state, condition), 1)
+        bare_t += _time_calls(lambda: bare_model_work(vla, embeds, mask, images, state, prompt), 1)
         if getattr(vla.language, "model", None) is not None:
-            gen_t += _time_calls(lambda: hf_generate(vla, embeds, mask, images, state, condition), 1)
+            gen_t += _time_calls(lambda: hf_generate(vla, embeds, mask, images, state, prompt), 1)
     result = {
         "recipe": recipe.name,
         "params_total": total,
