@@ -83,6 +83,55 @@ def test_grasp_carry_release():
     assert sim.scene.objects[1].x == 0.2  # the other object never moved
 
 
+def test_outcome_tells_how_an_episode_failed():
+    def fresh() -> TabletopSim:
+        scene = Scene("grey", [obj("red", "circle", 0.5, 0.5), obj("blue", "square", 0.2, 0.2)], gripper_x=0.2, gripper_y=0.2)
+        return sim_with(scene, spec("place-location", target=0, goal=(0.85, 0.5)))
+
+    sim = fresh()
+    for _ in range(3):
+        act(sim, dy=0.1)
+    act(sim, grip=1)  # closes on empty table at (0.2, 0.5): not a grasp
+    assert sim.outcome() == "grasped nothing"
+    sim = fresh()
+    act(sim, grip=1)  # on the blue square
+    act(sim, grip=0)
+    for _ in range(3):
+        act(sim, dx=0.1, dy=0.1)
+    act(sim, grip=1)  # now the red circle, the target
+    assert sim.scene.held == 0 and sim.outcome() == "grasped a wrong object first"
+    sim = fresh()
+    for _ in range(3):
+        act(sim, dx=0.1, dy=0.1)
+    act(sim, grip=1)
+    act(sim, dx=0.1, grip=0)  # dropped short of the goal
+    assert sim.outcome() == "grasped the target, then failed"
+    for _ in range(3):
+        act(sim, grip=0)
+    sim.load(sim.scene, sim.spec)  # a new episode forgets the last one's first grasp
+    assert sim.first_grasped is None
+    sim.scene.objects[0].x = 0.85
+    assert sim.outcome() == "success"
+
+
+def test_driver_reports_outcomes_and_evaluation_counts_them(tmp_path):
+    from vlakit.evaluation.lockstep import EpisodeRecord
+    from vlakit.evaluation.report import outcome_table
+
+    with TabletopDriver(TabletopConfig(families=["pick"])) as robot:
+        robot.reset_task(0, "seen")
+        assert robot.task_outcome() == "grasped nothing"
+        robot.act(np.array([0, 0, 1, 1], dtype=np.float32))
+        assert robot.task_outcome() in ("grasped nothing", "grasped a wrong object first", "success")
+    records = [
+        EpisodeRecord(i, "seen", i, fam, "x", out == "success", 3, "done", outcome=out)
+        for i, (fam, out) in enumerate([("pick", "success"), ("pick", "grasped nothing"), ("place", "grasped nothing")])
+    ]
+    table = "\n".join(outcome_table(records))
+    assert "| pick | 1 | 1 |" in table and "| place | 0 | 1 |" in table and "| all | 1 | 2 |" in table
+    assert outcome_table([EpisodeRecord(0, "seen", 0, "pick", "x", False, 3, "done", outcome="failure")]) == []
+
+
 def test_gripper_stays_on_table():
     sim = sim_with(
         Scene("grey", [obj("red", "circle", 0.5, 0.5)], gripper_x=0.05, gripper_y=0.95),

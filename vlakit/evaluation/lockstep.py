@@ -38,7 +38,8 @@ class EpisodeJob:
 class EpisodeRecord:
     """Outcome of one episode. ``ended``: ``"done"`` (the environment said so), ``"max_steps"``
     or ``"unsafe"`` (the safety layer refused a command; ``error`` says why). ``frames`` holds
-    the recorded camera's ``uint8`` ``[H, W, 3]`` images when the job asked for them."""
+    the recorded camera's ``uint8`` ``[H, W, 3]`` images when the job asked for them;
+    ``outcome`` is the environment's :meth:`~vlakit.TaskEnvironment.task_outcome`."""
 
     index: int
     split: str
@@ -49,6 +50,7 @@ class EpisodeRecord:
     steps: int
     ended: str
     error: str | None = None
+    outcome: str = ""
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
     gif: str | None = None
 
@@ -63,6 +65,7 @@ class EpisodeRecord:
             "success": self.success,
             "steps": self.steps,
             "ended": self.ended,
+            "outcome": self.outcome,
             "error": self.error,
             "gif": self.gif,
         }
@@ -156,6 +159,7 @@ def run_lockstep(
         if slot.job.record and camera is not None:
             slot.frames.append(np.array(robots[i].observe().images[camera], copy=True))
         success = envs[i].task_success() if ended != "unsafe" else False
+        outcome = envs[i].task_outcome() if ended != "unsafe" else "unsafe"
         record = EpisodeRecord(
             index=slot.job.index,
             split=slot.task.split,
@@ -166,6 +170,7 @@ def run_lockstep(
             steps=slot.steps,
             ended=ended,
             error=error,
+            outcome=outcome,
             frames=slot.frames,
         )
         records.append(record)

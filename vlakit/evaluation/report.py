@@ -78,6 +78,29 @@ def write_gifs(report: EvalReport, fps: float = 5.0) -> list[str]:
     return written
 
 
+def outcome_table(episodes: list[EpisodeRecord]) -> list[str]:
+    """Markdown lines: episodes per family and outcome (the environment's ``task_outcome``);
+    nothing when the environment only tells success from failure."""
+    outcomes = sorted({e.outcome for e in episodes} - {"", "success"})
+    if not outcomes or outcomes == ["failure"]:
+        return []
+    families = sorted({e.family for e in episodes})
+    counts = Counter((e.family, e.outcome) for e in episodes)
+    columns = ["success", *outcomes]
+    lines = [
+        "## Outcomes",
+        "",
+        "How each episode went, as the environment tells it (all splits together):",
+        "",
+        "| family | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for family in [*families, ALL]:
+        row = [sum(counts[(f, c)] for f in families) if family == ALL else counts[(family, c)] for c in columns]
+        lines.append(f"| {family} | " + " | ".join(str(n) for n in row) + " |")
+    return [*lines, ""]
+
+
 def markdown(report: EvalReport) -> str:
     """The text of ``report.md``."""
     s, t = report.settings, report.timings
@@ -111,6 +134,7 @@ def markdown(report: EvalReport) -> str:
         "Episodes ended by: " + ", ".join(f"{k} {v}" for k, v in sorted(ended.items())) + ".",
         "",
     ]
+    lines += outcome_table(report.episodes)
     unsafe = [e for e in report.episodes if e.ended == "unsafe"]
     if unsafe:
         lines += [

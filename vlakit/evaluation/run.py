@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -177,6 +178,9 @@ def evaluate_policy(
     write_report(report)
     if echo is not None:
         echo(report.table())
+        outcomes = Counter(r.outcome for r in records if r.outcome not in ("", "success"))
+        if outcomes and set(outcomes) != {"failure"}:
+            echo("failures: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()))
         echo(f"report: {out_dir / 'report.md'}")
     return report
 

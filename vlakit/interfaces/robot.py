@@ -117,6 +117,12 @@ class TaskEnvironment(ABC):
         environment ended it). Evaluation also stops at :attr:`max_steps`."""
         return False
 
+    def task_outcome(self) -> str:
+        """How the current task went, in a few words, for failure analysis: ``"success"`` or a
+        kind of failure the environment can tell apart (``"grasped a wrong object first"``).
+        The default says ``"success"`` or ``"failure"``."""
+        return "success" if self.task_success() else "failure"
+
     @property
     def max_steps(self) -> int:
         """Step budget for one task."""

@@ -144,6 +144,11 @@ class TabletopDriver(RobotDriver, TaskEnvironment):
         """Whether the episode ended: the terminate flag was sent or :attr:`max_steps` actions ran."""
         return self.done
 
+    def task_outcome(self) -> str:
+        """``"success"`` or how the episode failed (see :data:`vlakit_tabletop.sim.OUTCOMES`):
+        whether the gripper first closed on the target, on another object or on nothing."""
+        return self._running().outcome()
+
     # ------------------------------------------------------------------- extras
     @property
     def task(self) -> Task | None:

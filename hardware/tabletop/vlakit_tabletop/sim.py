@@ -31,6 +31,9 @@ ACTION_SPACE = ActionSpace(
     high=(MAX_STEP, MAX_STEP, 1.0, 1.0),
 )
 STATE_NAMES = ("x", "y", "grip")
+#: Episode outcomes :meth:`TabletopSim.outcome` tells apart. "first" counts closings of the
+#: gripper on an object; closing on empty table does not count.
+OUTCOMES = ("success", "grasped nothing", "grasped a wrong object first", "grasped the target, then failed")
 
 
 class TabletopSim:
@@ -46,6 +49,7 @@ class TabletopSim:
         self.spec: TaskSpec | None = None
         self.steps = 0
         self.terminated = False
+        self.first_grasped: int | None = None
         self._frame: np.ndarray | None = None
 
     def load(self, scene: Scene, spec: TaskSpec) -> None:
@@ -54,6 +58,7 @@ class TabletopSim:
         self.spec = spec
         self.steps = 0
         self.terminated = False
+        self.first_grasped = None
         self._frame = None
 
     def _require(self) -> Scene:
@@ -76,6 +81,8 @@ class TabletopSim:
         if close and not scene.closed:
             scene.closed = True
             scene.held = self._grasp_candidate(scene)
+            if self.first_grasped is None:
+                self.first_grasped = scene.held
             if scene.held is not None:
                 obj = scene.objects[scene.held]
                 obj.x, obj.y = x, y
@@ -113,3 +120,14 @@ class TabletopSim:
         scene = self._require()
         assert self.spec is not None
         return is_success(scene, self.spec)
+
+    def outcome(self) -> str:
+        """``"success"``, or which way the episode failed: :data:`OUTCOMES`."""
+        if self.success():
+            return "success"
+        assert self.spec is not None
+        if self.first_grasped is None:
+            return "grasped nothing"
+        if self.first_grasped != self.spec.target:
+            return "grasped a wrong object first"
+        return "grasped the target, then failed"
