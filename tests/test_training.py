@@ -109,11 +109,13 @@ def test_train_export_and_act(tmp_path):
 
 
 def test_instruction_conditioned_vision_trains_exports_and_acts(tmp_path):
-    """A FiLM convnet gets the encoded prompt: it trains, round-trips through the bundle, the
-    condition sees only the prompt (left padding in a batch changes no row) and word order."""
+    """A FiLM convnet gets the encoded prompt and state: it trains, round-trips through the bundle,
+    the condition sees only the prompt (left padding in a batch changes no row), word order and
+    whether the gripper is closed."""
     vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2],
               "readout": "flat", "flat_tokens": 2, "film_dim": 8}
-    result = train(make_recipe(tmp_path, TINY_LLAMA, vision=vision, trainer={"max_steps": 3}), progress=False)
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"use_state": True}, trainer={"max_steps": 3})
+    result = train(recipe, progress=False)
     policy = Policy.load(result.bundle)
     vla = policy.vla
     assert vla.condition_encoder is not None and vla.condition_encoder.out[-1].out_features == 8
@@ -128,18 +130,19 @@ def test_instruction_conditioned_vision_trains_exports_and_acts(tmp_path):
     one = policy.act(obs, short)
     both = policy.act_batch([obs, obs], [short, long])
     np.testing.assert_array_equal(both[0], one)
-    with torch.inference_mode():
-        conds = []
-        for text in (short, long):
+    opened = torch.tensor([[0.5, 0.5, 0.0]])
+
+    def condition(text: str, state: torch.Tensor = opened) -> torch.Tensor:
+        with torch.inference_mode():
             ids = torch.tensor([vla.prompts.prompt_ids(text, robot=True)])
-            conds.append(vla.instruction_condition(vla.language.embed_tokens(ids), torch.ones_like(ids)))
-    assert not torch.allclose(conds[0], conds[1])
-    with torch.inference_mode():
-        ab, ba = (torch.tensor([vla.prompts.prompt_ids(t, robot=True)]) for t in
-                  ("put the red star next to the blue circle", "put the blue circle next to the red star"))
-        cond_ab = vla.instruction_condition(vla.language.embed_tokens(ab), torch.ones_like(ab))
-        cond_ba = vla.instruction_condition(vla.language.embed_tokens(ba), torch.ones_like(ba))
-    assert not torch.allclose(cond_ab, cond_ba, atol=1e-6)  # the same words in another order
+            return vla.instruction_condition(vla.language.embed_tokens(ids), torch.ones_like(ids), state)
+
+    assert not torch.allclose(condition(short), condition(long))
+    ab, ba = "put the red star next to the blue circle", "put the blue circle next to the red star"
+    assert not torch.allclose(condition(ab), condition(ba), atol=1e-6)  # the same words in another order
+    assert not torch.allclose(condition(ab), condition(ab, torch.tensor([[0.5, 0.5, 1.0]])), atol=1e-6)
+    with pytest.raises(ValueError, match="give a state"):
+        condition(ab, None)
 
 
 def test_word_tokenizer_is_fitted_on_the_training_texts(tmp_path):

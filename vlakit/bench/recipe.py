@@ -106,11 +106,12 @@ def _percentile_ms(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000.0, q))
 
 
-def _condition(vla: VLA, prompt: torch.Tensor) -> torch.Tensor | None:
+def _condition(vla: VLA, prompt: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor | None:
     """The FiLM condition of ``prompt`` ids ``[1, T]`` (``None`` for unconditioned backbones)."""
     if vla.condition_encoder is None:
         return None
-    return vla.instruction_condition(vla.language.embed_tokens(prompt.to(vla.device)), torch.ones_like(prompt))
+    tokens = vla.language.embed_tokens(prompt.to(vla.device))
+    return vla.instruction_condition(tokens, torch.ones_like(prompt), state)
 
 
 @torch.inference_mode()
@@ -124,7 +125,7 @@ def bare_model_work(
 ) -> None:
     """Instruction encoding (FiLM backbones), vision forward, prefill and ``K`` cached decode
     steps with a plain argmax (no constraint). ``prompt``: the prompt's token ids ``[1, T]``."""
-    vla.prefix_embeddings(images, state, _condition(vla, prompt))
+    vla.prefix_embeddings(images, state, _condition(vla, prompt, state))
     out = vla.language(embeds, attention_mask=mask, use_cache=True)
     past = out.past_key_values
     ids = out.logits[:, -1].argmax(-1, keepdim=True)
@@ -145,7 +146,7 @@ def hf_generate(
     prompt: torch.Tensor,
 ) -> None:
     """transformers ``generate`` (greedy, no constraint) from the same prefix, OpenVLA's way."""
-    vla.prefix_embeddings(images, state, _condition(vla, prompt))
+    vla.prefix_embeddings(images, state, _condition(vla, prompt, state))
     model = getattr(vla.language, "model", None)
     model.generate(
         inputs_embeds=embeds,

@@ -5,6 +5,10 @@ transformer encoder reads the prompt's token embeddings (shared with the languag
 words mean the same in both places) with learned positions, and a learned summary token
 gathers what the vision backbone should look for: order-aware, so "the red star next to the
 blue circle" and "the blue circle next to the red star" condition the backbone differently.
+
+It also reads the robot state when the VLA has one: what to look for changes within an episode
+("put the red star next to the blue circle": the star while the gripper is open, the circle
+while it carries the star), and the instruction alone cannot say which phase it is.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from torch import nn
 
 
 class InstructionEncoder(nn.Module):
-    """Token embeddings ``[B, T, E]`` and mask ``[B, T]`` (1 on prompt tokens, any padding side)
-    -> condition ``[B, out_dim]``.
+    """Token embeddings ``[B, T, E]`` and mask ``[B, T]`` (1 on prompt tokens, any padding side),
+    and optionally the state embedding ``[B, E]`` -> condition ``[B, out_dim]``.
 
     The embeddings are layer-normalized first (language-model embeddings start tiny), get a
     learned position counted from each row's first prompt token, and pass ``layers`` pre-norm
@@ -35,10 +39,15 @@ class InstructionEncoder(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, out_dim))
 
-    def forward(self, token_embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, token_embeds: torch.Tensor, mask: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+        """``state``: the robot state's embedding ``[B, E]`` (the VLA's state token), read as one
+        more token when given."""
         keep = mask.to(token_embeds.device).bool()
         position = (keep.long().cumsum(1) - 1).clamp(0, self.positions.num_embeddings - 1)
         x = self.input_norm(token_embeds) + self.positions(position)
-        x = torch.cat([self.summary.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1)
-        ignore = torch.cat([torch.zeros_like(keep[:, :1]), ~keep], dim=1)
+        head = [self.summary.expand(x.shape[0], -1, -1).to(x.dtype)]
+        if state is not None:
+            head.append(self.input_norm(state.to(x.dtype))[:, None])
+        x = torch.cat([*head, x], dim=1)
+        ignore = torch.cat([torch.zeros_like(keep[:, : len(head)]), ~keep], dim=1)
         return self.out(self.encoder(x, src_key_padding_mask=ignore)[:, 0])

@@ -21,7 +21,7 @@ class VLA(nn.Module):
     Sequence layout: ``[image tokens (per camera)][state token?][BOS prompt][targets]``.
     Robot targets are the codec's symbols mapped to vocabulary ids by ``mapping``; the loss
     covers target tokens only. An instruction-conditioned backbone (``condition_dim > 0``) also
-    gets the prompt read by an :class:`~vlakit.model.condition.InstructionEncoder`
+    gets the prompt and the state read by an :class:`~vlakit.model.condition.InstructionEncoder`
     (:meth:`instruction_condition`).
     """
 
@@ -51,12 +51,20 @@ class VLA(nn.Module):
         self.condition_encoder = InstructionEncoder(language.hidden_size, cond) if cond else None
 
     # -- building the prefix -------------------------------------------------------------
-    def instruction_condition(self, token_embeds: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor | None:
-        """Prompt token embeddings ``[B, T, E]`` and mask ``[B, T]`` (1 on prompt tokens) ->
-        the backbone's condition ``[B, condition_dim]``; ``None`` for an unconditioned backbone."""
+    def instruction_condition(
+        self, token_embeds: torch.Tensor, prompt_mask: torch.Tensor, state: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """Prompt token embeddings ``[B, T, E]``, mask ``[B, T]`` (1 on prompt tokens) and the robot
+        state ``[B, S]`` (for VLAs with a state input) -> the backbone's condition
+        ``[B, condition_dim]``; ``None`` for an unconditioned backbone."""
         if self.condition_encoder is None:
             return None
-        return self.condition_encoder(token_embeds, prompt_mask)
+        state_embed = None
+        if self.state_proj is not None:
+            if state is None:
+                raise ValueError("this VLA was trained with the robot state as input; give a state")
+            state_embed = self.state_proj(state.to(token_embeds.device, token_embeds.dtype))
+        return self.condition_encoder(token_embeds, prompt_mask, state_embed)
 
     def image_tokens(self, images: dict[str, torch.Tensor], condition: torch.Tensor | None = None) -> torch.Tensor:
         """{camera: uint8 ``[B, H, W, 3]``} -> image tokens ``[B, N, E]`` in the LM's space."""
@@ -106,7 +114,7 @@ class VLA(nn.Module):
         condition = None
         if self.condition_encoder is not None:
             prompt_mask = batch["attention_mask"].to(self.device).bool() & (labels == IGNORE)
-            condition = self.instruction_condition(tokens, prompt_mask)
+            condition = self.instruction_condition(tokens, prompt_mask, batch.get("state"))
         prefix = self.prefix_embeddings(batch["images"], batch.get("state"), condition)
         embeds = torch.cat([prefix, tokens.to(prefix.dtype)], dim=1)
         p = prefix.shape[1]

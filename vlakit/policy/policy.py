@@ -66,7 +66,7 @@ class Policy:
             text_mask[i, t - len(p) :] = 1
         device = vla.device
         tokens = vla.language.embed_tokens(ids.to(device))
-        head = vla.prefix_embeddings(images, state, vla.instruction_condition(tokens, text_mask))
+        head = vla.prefix_embeddings(images, state, vla.instruction_condition(tokens, text_mask, state))
         tokens = tokens.to(head.dtype)
         embeds = torch.cat([head, tokens], dim=1)
         mask = torch.cat([torch.ones(b, head.shape[1], dtype=torch.long), text_mask], dim=1).to(device)
