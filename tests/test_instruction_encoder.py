@@ -45,3 +45,15 @@ def test_learns_which_of_two_words_comes_first():
     with torch.no_grad():
         pred = enc(seqs, torch.ones(32, 2)) > 0
     assert (pred.float() == target).all()
+
+
+def test_the_state_token_changes_the_condition_not_the_padding():
+    torch.manual_seed(0)
+    enc = InstructionEncoder(16, 6).eval()
+    tokens, mask = torch.randn(1, 4, 16), torch.ones(1, 4)
+    opened, closed = torch.randn(1, 16), torch.randn(1, 16)
+    assert not torch.allclose(enc(tokens, mask, opened), enc(tokens, mask, closed), atol=1e-4)
+    padded = torch.cat([torch.randn(1, 2, 16), tokens], dim=1)
+    torch.testing.assert_close(
+        enc(padded, torch.tensor([[0, 0, 1, 1, 1, 1]]), opened), enc(tokens, mask, opened), atol=1e-5, rtol=1e-4
+    )
