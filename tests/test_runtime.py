@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
 
@@ -272,8 +273,17 @@ def test_driver_exception_stops_robot_safely() -> None:
     assert robot.mode == "stopped"
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler, also when the tests run in a background job (where SIGINT
+    starts ignored and ``interrupt_main`` does nothing)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("stall_timeout", [None, 5.0])
-def test_ctrl_c_stops_robot_safely(stall_timeout) -> None:
+def test_ctrl_c_stops_robot_safely(stall_timeout, ctrl_c_raises) -> None:
     """A real SIGINT-style interrupt of the main thread while the policy is thinking."""
 
     def fn(t, obs):
