@@ -12,23 +12,14 @@ from typing import Any
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 
 
-def byte_tokenizer(extra_special: Sequence[str] = ()) -> Any:
-    """A transformers fast tokenizer with one token per byte (256) after the special tokens.
-
-    Any UTF-8 text round-trips. ``encode`` prepends BOS like Llama; ``extra_special`` tokens
-    (e.g. ``<image>``) are appended after the bytes. ``len(tokenizer)`` is ``4 + 256 + extras``.
-    """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+def _llama_style(tok: Any, extra_special: Sequence[str]) -> Any:
+    """Wrap a ``tokenizers.Tokenizer`` whose vocabulary starts with :data:`SPECIALS` as a
+    transformers fast tokenizer that prepends BOS (like Llama) and knows ``extra_special``."""
+    from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {tok: i for i, tok in enumerate(SPECIALS)}
-    for char in sorted(pre_tokenizers.ByteLevel.alphabet()):
-        vocab[char] = len(vocab)
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])]
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", SPECIALS.index("<s>"))]
     )
     tok.add_special_tokens([*SPECIALS, *extra_special])
     return PreTrainedTokenizerFast(
@@ -39,6 +30,23 @@ def byte_tokenizer(extra_special: Sequence[str] = ()) -> Any:
         unk_token="<unk>",
         additional_special_tokens=list(extra_special) or None,
     )
+
+
+def byte_tokenizer(extra_special: Sequence[str] = ()) -> Any:
+    """A transformers fast tokenizer with one token per byte (256) after the special tokens.
+
+    Any UTF-8 text round-trips. ``encode`` prepends BOS like Llama; ``extra_special`` tokens
+    (e.g. ``<image>``) are appended after the bytes. ``len(tokenizer)`` is ``4 + 256 + extras``.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {tok: i for i, tok in enumerate(SPECIALS)}
+    for char in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab[char] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    return _llama_style(tok, extra_special)
 
 
 #: How the word-level tokenizer splits text: runs of word characters, and runs of punctuation
@@ -56,8 +64,7 @@ def word_tokenizer(vocabulary: Sequence[str], extra_special: Sequence[str] = ())
     """A transformers fast tokenizer with one token per word of ``vocabulary`` after the special
     tokens; other words become ``<unk>``. ``encode`` prepends BOS like Llama; decoding joins
     words with spaces. ``len(tokenizer)`` is ``4 + len(vocabulary) + extras``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     vocab = {tok: i for i, tok in enumerate(SPECIALS)}
     for word in vocabulary:
@@ -65,15 +72,4 @@ def word_tokenizer(vocabulary: Sequence[str], extra_special: Sequence[str] = ())
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])]
-    )
-    tok.add_special_tokens([*SPECIALS, *extra_special])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        additional_special_tokens=list(extra_special) or None,
-    )
+    return _llama_style(tok, extra_special)
