@@ -116,7 +116,7 @@ def test_outcome_tells_how_an_episode_failed():
 
 def test_driver_reports_outcomes_and_evaluation_counts_them(tmp_path):
     from vlakit.evaluation.lockstep import EpisodeRecord
-    from vlakit.evaluation.report import outcome_table
+    from vlakit.evaluation.report import failure_counts, outcome_table
 
     with TabletopDriver(TabletopConfig(families=["pick"])) as robot:
         robot.reset_task(0, "seen")
@@ -129,7 +129,9 @@ def test_driver_reports_outcomes_and_evaluation_counts_them(tmp_path):
     ]
     table = "\n".join(outcome_table(records))
     assert "| pick | 1 | 1 |" in table and "| place | 0 | 1 |" in table and "| all | 1 | 2 |" in table
-    assert outcome_table([EpisodeRecord(0, "seen", 0, "pick", "x", False, 3, "done", outcome="failure")]) == []
+    assert failure_counts(records) == {"grasped nothing": 2}
+    plain = [EpisodeRecord(0, "seen", 0, "pick", "x", False, 3, "done", outcome="failure")]
+    assert outcome_table(plain) == [] and not failure_counts(plain)
 
 
 def test_gripper_stays_on_table():

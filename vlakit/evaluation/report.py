@@ -78,11 +78,18 @@ def write_gifs(report: EvalReport, fps: float = 5.0) -> list[str]:
     return written
 
 
+def failure_counts(episodes: list[EpisodeRecord]) -> Counter[str]:
+    """Failed episodes per kind of failure the environment told apart (``task_outcome``); empty
+    when it only tells success from (plain) failure."""
+    counts = Counter(e.outcome for e in episodes if e.outcome not in ("", "success"))
+    return Counter() if set(counts) <= {"failure"} else counts
+
+
 def outcome_table(episodes: list[EpisodeRecord]) -> list[str]:
     """Markdown lines: episodes per family and outcome (the environment's ``task_outcome``);
     nothing when the environment only tells success from failure."""
-    outcomes = sorted({e.outcome for e in episodes} - {"", "success"})
-    if not outcomes or outcomes == ["failure"]:
+    outcomes = sorted(failure_counts(episodes))
+    if not outcomes:
         return []
     families = sorted({e.family for e in episodes})
     counts = Counter((e.family, e.outcome) for e in episodes)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,7 +13,7 @@ from pydantic import ValidationError
 
 from vlakit.errors import RecipeError, RobotError, VlakitError
 from vlakit.evaluation.lockstep import EpisodeJob, EpisodeRecord, run_lockstep
-from vlakit.evaluation.report import EvalReport, write_report
+from vlakit.evaluation.report import EvalReport, failure_counts, write_report
 from vlakit.evaluation.stats import ALL, summarize
 from vlakit.interfaces.robot import RobotDriver, TaskEnvironment
 from vlakit.recipes.schema import EvalSection
@@ -178,9 +177,9 @@ def evaluate_policy(
     write_report(report)
     if echo is not None:
         echo(report.table())
-        outcomes = Counter(r.outcome for r in records if r.outcome not in ("", "success"))
-        if outcomes and set(outcomes) != {"failure"}:
-            echo("failures: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()))
+        failures = failure_counts(records)
+        if failures:
+            echo("failures: " + ", ".join(f"{k} {v}" for k, v in failures.most_common()))
         echo(f"report: {out_dir / 'report.md'}")
     return report
 
