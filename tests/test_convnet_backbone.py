@@ -151,3 +151,27 @@ def test_film_learns_where_the_named_object_is():
         err = torch.nn.functional.mse_loss(head(net(test_x, test_c).flatten(1)), test_y).item()
     # Answering the mean of both columns (the best unconditioned guess) leaves about var / 2.
     assert err < 0.2 * test_y.var().item()
+
+
+def test_dilations_keep_the_map_and_widen_what_a_cell_sees():
+    """Top-left cell of a 16x16 map: a pixel 12 rows down is outside its 11-pixel field without
+    dilation (only GroupNorm's statistics reach it) and inside its 27-pixel field with it."""
+
+    def reach(dilations):
+        torch.manual_seed(0)
+        net = build(img_size=32, channels=[8, 8, 8], strides=[2, 1, 1], dilations=dilations, coords=False)
+        pixels = net.preprocess(square_at(20, 20)).requires_grad_(True)
+        tokens = net(pixels)
+        assert tokens.shape == (1, 256, 8)
+        tokens[0, 0].square().sum().backward()
+        grad = pixels.grad.abs().sum(1)[0]  # [32, 32]
+        return (grad[12, 0:4].sum() / grad[0:4, 0:4].sum()).item()
+
+    assert reach([1, 2, 4]) > 20 * reach(None)
+
+
+def test_dilations_need_one_entry_per_layer():
+    with pytest.raises(ValidationError, match="dilations"):
+        build(channels=[8, 16], strides=[2, 2], dilations=[1])
+    with pytest.raises(ValidationError, match="dilations are >= 1"):
+        build(channels=[8], strides=[2], dilations=[0])

@@ -25,6 +25,11 @@ class ConvNetConfig(ComponentConfig):
     img_size: int = Field(64, ge=8, description="input side, pixels (images are resized to it)")
     channels: list[int] = Field([32, 64, 128, 128], min_length=1, description="output channels per layer")
     strides: list[int] = Field([2, 2, 2, 1], min_length=1, description="stride per layer (1 or 2)")
+    dilations: list[int] | None = Field(
+        None,
+        description="dilation per layer (>= 1; default all 1): widens what a cell sees without "
+        "shrinking the map, so a fine final map still relates objects far apart",
+    )
     coords: bool = Field(True, description="append (x, y) coordinate channels to the input (CoordConv)")
     readout: Literal["grid", "flat", "keypoints"] = Field(
         "grid",
@@ -50,6 +55,13 @@ class ConvNetConfig(ComponentConfig):
             )
         if any(s not in (1, 2) for s in self.strides):
             raise ValueError(f"strides are 1 or 2, got {self.strides}")
+        if self.dilations is not None:
+            if len(self.dilations) != len(self.strides):
+                raise ValueError(
+                    f"dilations ({len(self.dilations)} entries) and strides ({len(self.strides)}) need one entry per layer"
+                )
+            if any(d < 1 for d in self.dilations):
+                raise ValueError(f"dilations are >= 1, got {self.dilations}")
         return self
 
 

@@ -31,8 +31,9 @@ class ConvNetBackbone(VisionBackbone):
         self.norms = nn.ModuleList()
         self.films = nn.ModuleList()
         width = 3 + (2 if config.coords else 0)
-        for out, stride in zip(config.channels, config.strides):
-            self.convs.append(nn.Conv2d(width, out, 3, stride, 1))
+        dilations = config.dilations or [1] * len(config.strides)
+        for out, stride, dilation in zip(config.channels, config.strides, dilations):
+            self.convs.append(nn.Conv2d(width, out, 3, stride, padding=dilation, dilation=dilation))
             self.norms.append(nn.GroupNorm(min(8, out), out))
             if config.film_dim:
                 self.films.append(nn.Linear(config.film_dim, 2 * out))
