@@ -49,19 +49,15 @@ class ConvNetConfig(ComponentConfig):
 
     @model_validator(mode="after")
     def _layers(self) -> ConvNetConfig:
-        if len(self.channels) != len(self.strides):
-            raise ValueError(
-                f"channels ({len(self.channels)} entries) and strides ({len(self.strides)}) need one entry per layer"
-            )
+        for name, values in (("channels", self.channels), ("dilations", self.dilations)):
+            if values is not None and len(values) != len(self.strides):
+                raise ValueError(
+                    f"{name} ({len(values)} entries) and strides ({len(self.strides)}) need one entry per layer"
+                )
         if any(s not in (1, 2) for s in self.strides):
             raise ValueError(f"strides are 1 or 2, got {self.strides}")
-        if self.dilations is not None:
-            if len(self.dilations) != len(self.strides):
-                raise ValueError(
-                    f"dilations ({len(self.dilations)} entries) and strides ({len(self.strides)}) need one entry per layer"
-                )
-            if any(d < 1 for d in self.dilations):
-                raise ValueError(f"dilations are >= 1, got {self.dilations}")
+        if self.dilations is not None and any(d < 1 for d in self.dilations):
+            raise ValueError(f"dilations are >= 1, got {self.dilations}")
         return self
 
 
