@@ -23,6 +23,7 @@ from vlakit_tabletop.splits import (
     UNSEEN_TABLES,
     VQA_ONLY_COLOURS,
     VQA_ONLY_CONCEPTS,
+    other_combos_for,
 )
 from vlakit_tabletop.tasks import NAMED_FAMILIES, TaskSpec, is_success, make_task
 from vlakit_tabletop.vocab import COLOURS, FAMILIES, SHAPES, SPLITS, TABLES
@@ -204,6 +205,41 @@ def test_make_task_semantics_hold():
             assert not is_success(scene, s), f"{family} seed {seed} starts solved"
             names = [o.name for o in scene.objects]
             assert len(set(names)) == len(names), "colour x shape must be unique in a scene"
+
+
+def _has_look_alike(scene, s, attribute: str) -> bool:
+    key = scene.objects[s.key]
+    return any(
+        getattr(o, attribute) == getattr(key, attribute) and o.name != key.name
+        for i, o in enumerate(scene.objects)
+        if i != s.key
+    )
+
+
+@pytest.mark.parametrize("split", ["seen", "unseen"])
+def test_confusers_give_the_named_object_look_alikes(split):
+    natural = 0
+    for seed in range(100):
+        for family in NAMED_FAMILIES:
+            scene, s = make_task(seed, split, family=family, confusers=1.0)
+            assert _has_look_alike(scene, s, "colour"), f"{family} seed {seed}: no same-colour distractor"
+            if len(scene.objects) >= 3:
+                assert _has_look_alike(scene, s, "shape"), f"{family} seed {seed}: no same-shape distractor"
+            names = [o.name for o in scene.objects]
+            assert len(set(names)) == len(names)
+            assert scene.objects[s.key].name in s.instruction or family == "pick-size"
+            others = {(o.colour, o.shape) for i, o in enumerate(scene.objects) if i != s.key}
+            assert others <= set(other_combos_for(split))
+            natural += _has_look_alike(*make_task(seed, split, family=family), "colour")
+    assert natural < 0.5 * 100 * len(NAMED_FAMILIES), "natural scenes should mostly lack look-alikes"
+
+
+def test_confusers_zero_keeps_every_seeds_task():
+    # the tasks of a seed were fixed before confusers existed; evaluation seeds must keep them
+    assert make_task(0, "seen", family="pick")[1].instruction == "lift the blue square"
+    assert make_task(1, "seen", family="pick")[1].instruction == "pick up the green triangle"
+    with pytest.raises(ValueError, match="confusers"):
+        make_task(0, "seen", confusers=1.5)
 
 
 # --------------------------------------------------------------------------- the expert

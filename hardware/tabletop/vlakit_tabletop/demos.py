@@ -63,7 +63,7 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
             attempt += 1
             if attempt > 2 * config.episodes + 100:
                 raise RuntimeError("the tabletop expert keeps failing; this is a bug")
-            scene, spec = make_task(task_seed, "seen", families, objects=objects)
+            scene, spec = make_task(task_seed, "seen", families, objects=objects, confusers=config.confusers)
             ep = expert.rollout(sim, scene, spec, np.random.default_rng([task_seed, 1]), config.max_steps)
             if not ep.success:
                 continue

@@ -143,12 +143,30 @@ def _choice(rng: np.random.Generator, options: tuple[Any, ...] | list[Any]) -> A
     return options[int(rng.integers(len(options)))]
 
 
-def _combos(rng: np.random.Generator, split: str, n_other: int) -> list[tuple[str, str]]:
-    """``1 + n_other`` distinct colour x shape pairs; the first is the key object's."""
+def _combos(
+    rng: np.random.Generator, split: str, n_other: int, confusers: float = 0.0
+) -> list[tuple[str, str]]:
+    """``1 + n_other`` distinct colour x shape pairs; the first is the key object's.
+
+    With probability ``confusers`` the others include one pair sharing the key's colour and (with
+    two or more others) one sharing its shape, in random order among the others: scenes where
+    one attribute alone does not tell the key object apart. ``confusers=0`` draws exactly as
+    before it existed (no extra random numbers), so task seeds keep their tasks.
+    """
     key = _choice(rng, key_combos_for(split))
     pool = [c for c in other_combos_for(split) if c != key]
-    picks = rng.choice(len(pool), size=n_other, replace=False)
-    return [key] + [pool[int(i)] for i in picks]
+    if not (confusers > 0 and n_other > 0 and rng.random() < confusers):
+        picks = rng.choice(len(pool), size=n_other, replace=False)
+        return [key] + [pool[int(i)] for i in picks]
+    chosen: list[tuple[str, str]] = []
+    for attribute in (0, 1)[: min(n_other, 2)]:
+        alike = [c for c in pool if c[attribute] == key[attribute] and c not in chosen]
+        if alike:
+            chosen.append(_choice(rng, alike))
+    rest = [c for c in pool if c not in chosen]
+    picks = rng.choice(len(rest), size=n_other - len(chosen), replace=False)
+    others = chosen + [rest[int(i)] for i in picks]
+    return [key] + [others[int(i)] for i in rng.permutation(len(others))]
 
 
 def _sizes(rng: np.random.Generator, n: int) -> list[str]:
@@ -177,29 +195,38 @@ def _build(
     )
 
 
-Sampler = Callable[[np.random.Generator, str, int, int], "tuple[Scene, TaskSpec] | None"]
+#: ``(rng, split, objects, seed, confusers) -> (scene, spec)``, or ``None`` when the draw did not lay out.
+Sampler = Callable[[np.random.Generator, str, int, int, float], "tuple[Scene, TaskSpec] | None"]
 
 
-def _pick(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scene, TaskSpec] | None:
-    scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n))
+def _pick(
+    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
+) -> tuple[Scene, TaskSpec] | None:
+    scene = _build(rng, split, _combos(rng, split, n - 1, confusers), _sizes(rng, n))
     if scene is None:
         return None
     text = phrase(rng, "pick", split, a=scene.objects[0].name)
     return scene, TaskSpec("pick", split, seed, text, target=0, key=0)
 
 
-def _place_location(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scene, TaskSpec] | None:
+def _place_location(
+    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
+) -> tuple[Scene, TaskSpec] | None:
     place = _choice(rng, list(PLACES))
     gx, gy = PLACES[place]
-    scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n), keepout=[(gx, gy, 0.14)])
+    scene = _build(
+        rng, split, _combos(rng, split, n - 1, confusers), _sizes(rng, n), keepout=[(gx, gy, 0.14)]
+    )
     if scene is None:
         return None
     text = phrase(rng, "place-location", split, a=scene.objects[0].name, place=place)
     return scene, TaskSpec("place-location", split, seed, text, target=0, key=0, goal=(gx, gy))
 
 
-def _place_next_to(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scene, TaskSpec] | None:
-    scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n))
+def _place_next_to(
+    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
+) -> tuple[Scene, TaskSpec] | None:
+    scene = _build(rng, split, _combos(rng, split, n - 1, confusers), _sizes(rng, n))
     if scene is None:
         return None
     spec = TaskSpec("place-next-to", split, seed, "", target=0, key=0, anchor=1)
@@ -217,7 +244,7 @@ def _place_next_to(rng: np.random.Generator, split: str, n: int, seed: int) -> t
 
 
 def _place_on_number(
-    rng: np.random.Generator, split: str, n: int, seed: int
+    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
 ) -> tuple[Scene, TaskSpec] | None:
     pads = sample_positions(rng, [MARKER_RADIUS] * N_MARKERS, margin=0.0)
     if pads is None:
@@ -225,7 +252,7 @@ def _place_on_number(
     digits = rng.choice(len(DIGITS), size=N_MARKERS, replace=False)
     markers = [Marker(DIGITS[int(d)], x, y) for d, (x, y) in zip(digits, pads)]
     keepout = [(m.x, m.y, MARKER_RADIUS) for m in markers]
-    scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n), keepout=keepout)
+    scene = _build(rng, split, _combos(rng, split, n - 1, confusers), _sizes(rng, n), keepout=keepout)
     if scene is None:
         return None
     scene.markers = markers
@@ -235,19 +262,23 @@ def _place_on_number(
     return scene, TaskSpec("place-on-number", split, seed, text, target=0, key=0, goal=goal, marker=k)
 
 
-def _pick_size(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scene, TaskSpec] | None:
+def _pick_size(
+    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
+) -> tuple[Scene, TaskSpec] | None:
     sup = _choice(rng, ("smallest", "largest"))
     odd, rest = ("small", "large") if sup == "smallest" else ("large", "small")
-    scene = _build(rng, split, _combos(rng, split, n - 1), [odd] + [rest] * (n - 1))
+    scene = _build(rng, split, _combos(rng, split, n - 1, confusers), [odd] + [rest] * (n - 1))
     if scene is None:
         return None
     text = phrase(rng, "pick-size", split, sup=sup)
     return scene, TaskSpec("pick-size", split, seed, text, target=0, key=0)
 
 
-def _pick_closest(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scene, TaskSpec] | None:
+def _pick_closest(
+    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
+) -> tuple[Scene, TaskSpec] | None:
     # object 0 is the named anchor (the key), object 1 the closest one (the target)
-    scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n))
+    scene = _build(rng, split, _combos(rng, split, n - 1, confusers), _sizes(rng, n))
     if scene is None:
         return None
     anchor = scene.objects[0]
@@ -294,12 +325,18 @@ def make_task(
     families: tuple[str, ...] | list[str] = FAMILIES,
     family: str | None = None,
     objects: tuple[int, int] = (MIN_OBJECTS, MAX_OBJECTS),
+    confusers: float = 0.0,
 ) -> tuple[Scene, TaskSpec]:
-    """The task for ``seed`` in ``split``: deterministic in ``(seed, split, families, objects)``.
+    """The task for ``seed`` in ``split``: deterministic in ``(seed, split, families, objects,
+    confusers)``.
 
     The family is drawn from ``families`` unless ``family`` is given; the number of objects
-    uniformly from ``objects = (least, most)`` (raised to what the family needs).
+    uniformly from ``objects = (least, most)`` (raised to what the family needs). ``confusers``:
+    probability that the key object gets look-alike distractors (see :func:`_combos`); training
+    data may raise it, evaluation keeps the natural scenes (0).
     """
+    if not 0.0 <= confusers <= 1.0:
+        raise ValueError(f"confusers is a probability in [0, 1], got {confusers}")
     usable = families_for(split, families if family is None else (family,))
     least, most = objects
     if not 1 <= least <= most <= MAX_OBJECTS:
@@ -308,7 +345,7 @@ def make_task(
     chosen = family or _choice(rng, usable)
     for _ in range(1000):
         n = max(int(rng.integers(least, most + 1)), FAMILY_MIN_OBJECTS.get(chosen, 1))
-        made = SAMPLERS[chosen](rng, split, n, int(seed))
+        made = SAMPLERS[chosen](rng, split, n, int(seed), confusers)
         if made is not None:
             return made
     raise RuntimeError(f"could not lay out a {chosen!r} task for seed {seed}")  # pragma: no cover
