@@ -175,3 +175,36 @@ def test_dilations_need_one_entry_per_layer():
         build(channels=[8, 16], strides=[2, 2], dilations=[1])
     with pytest.raises(ValidationError, match="dilations are >= 1"):
         build(channels=[8], strides=[2], dilations=[0])
+
+
+def test_relate_maps_measure_each_cells_distance_to_where_a_channel_fires():
+    net = build(img_size=32, channels=[8, 8], strides=[2, 2], relate=2, readout="keypoints", flat_tokens=2)
+    with torch.no_grad():
+        net.relate_log_sharpness.fill_(float(np.log(50.0)))
+    feats = torch.zeros(1, 8, 5, 5)
+    feats[0, 0, 1, 3] = 1.0  # channel 0 fires at row 1, column 3
+    feats[0, 1, 4, 0] = 1.0  # channel 1 at row 4, column 0
+    with torch.no_grad():
+        maps = net.distance_maps(feats)
+    assert maps.shape == (1, 2, 5, 5)
+    ramp = np.linspace(-1.0, 1.0, 5)
+    for k, (row, col) in enumerate([(1, 3), (4, 0)]):
+        assert maps[0, k].flatten().argmin().item() == row * 5 + col
+        expected = np.hypot(ramp[None, :] - ramp[col], ramp[:, None] - ramp[row])
+        np.testing.assert_allclose(maps[0, k].numpy(), expected, atol=0.02)
+
+
+def test_relate_feeds_the_last_layer_and_trains():
+    torch.manual_seed(0)
+    net = build(img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], relate=3, film_dim=4, readout="keypoints")
+    assert net.convs[-1].in_channels == 8 + 3 and net.convs[1].in_channels == 8
+    tokens = net(net.preprocess(two_squares((4, 4), (20, 20))), torch.zeros(1, 4))
+    tokens.square().sum().backward()
+    assert net.relate_log_sharpness.grad is not None and net.relate_log_sharpness.grad.abs().sum() > 0
+
+
+def test_relate_needs_a_next_to_last_layer_wide_enough():
+    with pytest.raises(ValidationError, match="relate"):
+        build(channels=[8], strides=[2], relate=1)
+    with pytest.raises(ValidationError, match="relate"):
+        build(channels=[4, 16], strides=[2, 2], relate=5)

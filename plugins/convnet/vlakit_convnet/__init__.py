@@ -45,6 +45,14 @@ class ConvNetConfig(ComponentConfig):
         description="width of the instruction summary that FiLM-modulates every layer (scale and "
         "shift per channel after its GroupNorm, as RT-1's FiLM EfficientNet); 0: no conditioning",
     )
+    relate: int = Field(
+        0,
+        ge=0,
+        description="relational feedback: where the first `relate` channels of the next-to-last "
+        "layer fire (spatial-softmax points) enters the last layer as maps of each cell's distance "
+        "to those points, so it can weigh objects by how near they are to a found one ('the object "
+        "closest to the red star'); 0: off",
+    )
     freeze: bool = Field(False, description="no gradients, always in eval mode")
 
     @model_validator(mode="after")
@@ -58,6 +66,11 @@ class ConvNetConfig(ComponentConfig):
             raise ValueError(f"strides are 1 or 2, got {self.strides}")
         if self.dilations is not None and any(d < 1 for d in self.dilations):
             raise ValueError(f"dilations are >= 1, got {self.dilations}")
+        if self.relate and (len(self.channels) < 2 or self.relate > self.channels[-2]):
+            raise ValueError(
+                f"relate ({self.relate}) needs two or more layers and at most the next-to-last layer's "
+                f"channels ({self.channels[-2] if len(self.channels) > 1 else 'none'})"
+            )
         return self
 
 

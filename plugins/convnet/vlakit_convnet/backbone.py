@@ -32,13 +32,17 @@ class ConvNetBackbone(VisionBackbone):
         self.films = nn.ModuleList()
         width = 3 + (2 if config.coords else 0)
         dilations = config.dilations or [1] * len(config.strides)
-        for out, stride, dilation in zip(config.channels, config.strides, dilations):
-            self.convs.append(nn.Conv2d(width, out, 3, stride, padding=dilation, dilation=dilation))
+        last = len(config.strides) - 1
+        for i, (out, stride, dilation) in enumerate(zip(config.channels, config.strides, dilations)):
+            extra = config.relate if i == last else 0  # distance maps to the related points
+            self.convs.append(nn.Conv2d(width + extra, out, 3, stride, padding=dilation, dilation=dilation))
             self.norms.append(nn.GroupNorm(min(8, out), out))
             if config.film_dim:
                 self.films.append(nn.Linear(config.film_dim, 2 * out))
             width = out
         self.grid = -(-config.img_size // math.prod(config.strides))
+        if config.relate:
+            self.relate_log_sharpness = nn.Parameter(torch.zeros(config.relate))
         cells = self.grid * self.grid
         if config.readout == "flat":
             self.pos = None
@@ -90,7 +94,10 @@ class ConvNetBackbone(VisionBackbone):
                 else "convnet without FiLM (film_dim 0) takes no condition"
             )
         feats = pixels.to(self.convs[0].weight.dtype)
+        last = len(self.convs) - 1
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            if i == last and self.config.relate:
+                feats = torch.cat([feats, self.distance_maps(feats)], dim=1)
             feats = norm(conv(feats))
             if condition is not None:
                 gamma, beta = self.films[i](condition.to(feats.dtype)).chunk(2, dim=-1)
@@ -107,6 +114,23 @@ class ConvNetBackbone(VisionBackbone):
             summary = torch.cat([where.flatten(1), cells.mean(-1)], dim=1)
         tokens = self.flat(summary).view(feats.shape[0], self.config.flat_tokens, self._width)
         return self.norm(tokens)
+
+    def distance_maps(self, feats: torch.Tensor) -> torch.Tensor:
+        """Relational feedback: features ``[B, C, h, w]`` -> ``[B, relate, h, w]``, each cell's
+        distance (in units of the half map side) to where one of the first ``relate`` channels
+        fires (its spatial-softmax point, learned sharpness)."""
+        b, _, h, w = feats.shape
+        k = self.config.relate
+        ys, xs = torch.meshgrid(
+            torch.linspace(-1.0, 1.0, h, device=feats.device, dtype=feats.dtype),
+            torch.linspace(-1.0, 1.0, w, device=feats.device, dtype=feats.dtype),
+            indexing="ij",
+        )
+        cells = torch.stack([xs.flatten(), ys.flatten()], 1)  # [h*w, 2]
+        logits = feats[:, :k].flatten(2) * self.relate_log_sharpness.exp()[:, None].to(feats.dtype)
+        points = torch.softmax(logits, dim=-1) @ cells  # [B, k, 2]
+        gap = cells[None, None] - points[:, :, None]  # [B, k, h*w, 2]
+        return (gap.square().sum(-1) + 1e-6).sqrt().view(b, k, h, w)
 
     def train(self, mode: bool = True) -> ConvNetBackbone:
         super().train(mode and not self.config.freeze)
