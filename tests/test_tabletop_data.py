@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import get_args
 
 import numpy as np
 import pytest
-from vlakit_tabletop.config import TabletopDemosConfig, TabletopVQAConfig
+from pydantic import ValidationError
+from vlakit_tabletop.config import QuestionKind, TabletopDemosConfig, TabletopVQAConfig
 from vlakit_tabletop.demos import DEMO_SEED_BASE, TabletopDemos, cache_key, demo_task_seed
 from vlakit_tabletop.splits import HELD_OUT_COMBOS, SEEN_TABLES, VQA_ONLY_COLOURS
 from vlakit_tabletop.vocab import COLOURS
-from vlakit_tabletop.vqa import QUESTIONS, TabletopVQA, make_qa, region
+from vlakit_tabletop.vqa import LOCATE_GRID, QUESTIONS, TabletopVQA, make_qa, region
 
 from vlakit.plugins import get_registry
 from vlakit.testing import check_dataset
@@ -120,6 +122,33 @@ def test_vqa_is_deterministic():
     )
     with pytest.raises(IndexError):
         ds[10]
+
+
+def test_locate_answers_the_cell_of_the_named_object():
+    seen = 0
+    for i in range(300):
+        scene, kind, question, answer = make_qa(1, i, ["locate"])
+        assert kind == "locate"
+        obj = next(o for o in scene.objects if o.name in question)
+        col, row = (int(w) for w in answer.split())
+        assert (col, row) == (int(obj.x * LOCATE_GRID), int(obj.y * LOCATE_GRID)), (question, answer)
+        seen += 1
+    assert seen == 300
+
+
+def test_vqa_questions_option_limits_the_kinds(tmp_path):
+    ds = TabletopVQA(TabletopVQAConfig(samples=50, questions=["from-gripper", "where"]))
+    texts = list(ds.texts())
+    assert all("gripper" in q or "where" in q or "part of the table" in q for q in texts[::2])
+    assert {ds[i].text for i in range(50)} <= set(texts[::2])
+    with pytest.raises(ValidationError, match="questions"):
+        TabletopVQAConfig(questions=["teleport"])
+    with pytest.raises(ValueError, match="unknown tabletop-vqa question kinds"):
+        make_qa(0, 0, ["teleport"])
+
+
+def test_question_kinds_of_the_config_are_the_generators():
+    assert set(get_args(QuestionKind)) == set(QUESTIONS)
 
 
 def test_region_names():

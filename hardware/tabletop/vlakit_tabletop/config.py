@@ -86,9 +86,33 @@ class TabletopDemosConfig(_SceneOptions):
     )
 
 
+#: Kinds of ``tabletop-vqa`` questions (see :data:`vlakit_tabletop.vqa.QUESTIONS`).
+QuestionKind = Literal[
+    "colour",
+    "shape",
+    "count",
+    "exists",
+    "relation",
+    "extreme",
+    "size",
+    "closest",
+    "where",
+    "gripper",
+    "from-gripper",
+    "number",
+    "locate",
+]
+
+
 class TabletopVQAConfig(ComponentConfig):
     """The ``tabletop-vqa`` dataset: questions and short answers about rendered tabletop scenes."""
 
     samples: int = Field(20000, ge=1, description="number of question-answer pairs")
     seed: int = Field(0, description="dataset seed")
     image_size: int = Field(64, ge=32, le=512, description="side of the square image, pixels")
+    questions: list[QuestionKind] | None = Field(
+        None,
+        min_length=1,
+        description="question kinds to draw from (default: all), e.g. [from-gripper, where, locate] "
+        "for grounding questions only: where a named object is",
+    )

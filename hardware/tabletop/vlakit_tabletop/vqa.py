@@ -179,6 +179,24 @@ def q_where(rng: np.random.Generator, s: Scene) -> QA | None:
     return _pick(rng, ("where is the {}?", "in which part of the table is the {}?")).format(o.name), where
 
 
+#: ``locate`` answers on a LOCATE_GRID x LOCATE_GRID grid of the table: "column row", each 0-7.
+LOCATE_GRID = 8
+
+
+def q_locate(rng: np.random.Generator, s: Scene) -> QA | None:
+    """The grid cell of a named object, as two words: ``"column row"`` (``"3 5"``); none within
+    0.01 of a cell border."""
+    o = _pick(rng, s.objects)
+    cells = []
+    for v in (o.x, o.y):
+        scaled = v * LOCATE_GRID
+        if abs(scaled - round(scaled)) * (1 / LOCATE_GRID) < 0.01 and 0 < round(scaled) < LOCATE_GRID:
+            return None
+        cells.append(str(min(int(scaled), LOCATE_GRID - 1)))
+    q = _pick(rng, ("where exactly is the {}?", "in which cell is the {}?")).format(o.name)
+    return q, " ".join(cells)
+
+
 def q_gripper(rng: np.random.Generator, s: Scene) -> QA | None:
     if rng.random() < 0.5:
         return "is the gripper open?", "no" if s.closed else "yes"
@@ -228,13 +246,18 @@ QUESTIONS: dict[str, Callable[[np.random.Generator, Scene], QA | None]] = {
     "gripper": q_gripper,
     "from-gripper": q_from_gripper,
     "number": q_number,
+    "locate": q_locate,
 }
 
 
-def make_qa(seed: int, index: int) -> tuple[Scene, str, str, str]:
-    """Scene, question kind, question and answer of sample ``index`` of a dataset with ``seed``."""
+def make_qa(seed: int, index: int, kinds: list[str] | None = None) -> tuple[Scene, str, str, str]:
+    """Scene, question kind, question and answer of sample ``index`` of a dataset with ``seed``,
+    drawing from question ``kinds`` (default: all of :data:`QUESTIONS`)."""
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(index), 0x5A9])
-    kinds = list(QUESTIONS)
+    kinds = list(kinds or QUESTIONS)
+    unknown = [k for k in kinds if k not in QUESTIONS]
+    if unknown:
+        raise ValueError(f"unknown tabletop-vqa question kinds {unknown}; kinds are {', '.join(QUESTIONS)}")
     while True:
         scene = vqa_scene(rng)
         for _ in range(8):
@@ -258,12 +281,12 @@ class TabletopVQA(Dataset):
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"tabletop-vqa index {index} out of range for {n} samples")
-        scene, _, question, answer = make_qa(self.config.seed, int(index) % n)
+        scene, _, question, answer = make_qa(self.config.seed, int(index) % n, self.config.questions)
         return Sample(images={CAMERA: self.renderer.render(scene)}, text=question, answer=answer)
 
     def texts(self) -> Iterator[str]:
         """Every question and answer, without rendering the scenes."""
         for index in range(len(self)):
-            _, _, question, answer = make_qa(self.config.seed, index)
+            _, _, question, answer = make_qa(self.config.seed, index, self.config.questions)
             yield question
             yield answer
