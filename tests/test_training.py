@@ -16,7 +16,7 @@ from conftest_models import tiny_gpt2_dir, tiny_llava_dir
 from safetensors.torch import load_file
 
 from vlakit.cli.main import main
-from vlakit.errors import BundleError
+from vlakit.errors import BundleError, RecipeError
 from vlakit.plugins import get_registry
 from vlakit.policy import Policy
 from vlakit.policy.bundle import MANIFEST, sha256_file
@@ -288,3 +288,25 @@ def test_bench_recipe_measures_a_composition_with_state(vision, tmp_path):
     result = bench_recipe(recipe, steps=2, warmup=1, act_calls=2)
     assert result["params_trainable"] > 0 and result["train_ratio"] > 0 and result["act_over_bare"] > 0
     assert "ratio" in format_result(result)
+
+
+def test_lr_scale_gives_a_part_its_own_step_size(tmp_path):
+    recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"lr_scale": {"vision": 4.0}, "warmup_steps": 0})
+    module, batch = module_for(recipe)
+    optimizer = module.configure_optimizers()["optimizer"]
+    lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    for name, p in module.vla.named_parameters():
+        expected = 4e-3 if name.startswith("vision.") else 1e-3
+        assert lr_of[id(p)] == pytest.approx(expected), name
+    # one AdamW step moves each weight by about its lr: vision weights move 4x as far
+    before = {n: p.detach().clone() for n, p in module.vla.named_parameters()}
+    module.vla(batch)["loss"].backward()
+    optimizer.step()
+    moved = {n: (p.detach() - before[n]).abs().max().item() for n, p in module.vla.named_parameters()}
+    assert moved["vision.model.patch_embed.proj.weight"] == pytest.approx(4e-3, rel=0.05)
+    assert moved["projector.weight"] == pytest.approx(1e-3, rel=0.05)
+
+
+def test_lr_scale_names_must_be_parts_of_the_vla(tmp_path):
+    with pytest.raises(RecipeError, match="lr_scale"):
+        load_recipe(make_recipe(tmp_path, TINY_LLAMA, trainer={"lr_scale": {"vison": 4.0}}))

@@ -49,6 +49,13 @@ class TrainerSection(Section):
     max_steps: int = Field(1000, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(3e-4, gt=0)
+    lr_scale: dict[Literal["vision", "projector", "language", "condition_encoder", "state_proj"], float] = (
+        Field(
+            default_factory=dict,
+            description="learning-rate multiplier per part of the VLA, e.g. {vision: 3.0}: a from-scratch "
+            "vision backbone can take a larger step than a language model (default 1 for every part)",
+        )
+    )
     weight_decay: float = Field(0.0, ge=0)
     schedule: Literal["constant", "cosine", "linear"] = "cosine"
     warmup_steps: int = Field(0, ge=0)

@@ -56,9 +56,7 @@ class VLATrainingModule(L.LightningModule):
             return
         registry = get_registry()
         codec = build_codec(self.recipe.model, registry, self.hparams.codec_state)
-        self.vla = build_vla(
-            self.recipe.model, registry, codec, self.hparams.cameras, self.hparams.state_dim
-        )
+        self.vla = build_vla(self.recipe.model, registry, codec, self.hparams.cameras, self.hparams.state_dim)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self.vla(batch)
@@ -72,11 +70,16 @@ class VLATrainingModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         t = self.recipe.trainer
-        params = [p for p in self.parameters() if p.requires_grad]
-        decay = [p for p in params if p.ndim >= 2]
-        no_decay = [p for p in params if p.ndim < 2]
+        groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
+        for name, p in self.vla.named_parameters():
+            if p.requires_grad:
+                scale = t.lr_scale.get(name.split(".", 1)[0], 1.0)
+                groups.setdefault((scale, p.ndim >= 2), []).append(p)
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            [
+                {"params": params, "lr": t.lr * scale, "weight_decay": t.weight_decay if decay else 0.0}
+                for (scale, decay), params in groups.items()
+            ],
             lr=t.lr,
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(
