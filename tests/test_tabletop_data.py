@@ -158,6 +158,21 @@ def test_region_names():
     assert region(0.34, 0.5) is None  # too close to a border to answer
 
 
+def test_demo_samples_carry_the_experts_aim(demos):
+    """Every frame has an aim on the table; it starts each episode at an object and moves on to a
+    drop point in the place families."""
+    aims = np.stack([demos[i].aim for i in range(len(demos))])
+    assert aims.dtype == np.float32 and aims.shape == (len(demos), 2)
+    assert np.all((aims >= 0.0) & (aims <= 1.0))
+    start = 0
+    for e in range(demos.num_episodes):
+        episode = demos.episode(e)
+        frames = aims[start : start + len(episode)]
+        start += len(episode)
+        if episode.task.startswith("place"):
+            assert not np.allclose(frames[0], frames[-1]), f"demo {e} ({episode.task}) never aims at a goal"
+
+
 def test_demos_show_recoveries(demos):
     """With mistakes on, some steps see a closed gripper whose clean label opens it mid-episode."""
     data = np.stack([demos[i].state for i in range(len(demos))])

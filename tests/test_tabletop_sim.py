@@ -25,7 +25,7 @@ from vlakit_tabletop.splits import (
     VQA_ONLY_CONCEPTS,
     other_combos_for,
 )
-from vlakit_tabletop.tasks import NAMED_FAMILIES, TaskSpec, is_success, make_task
+from vlakit_tabletop.tasks import NAMED_FAMILIES, TaskSpec, drop_point, is_success, make_task
 from vlakit_tabletop.vocab import COLOURS, FAMILIES, SHAPES, SPLITS, TABLES
 
 from vlakit import RobotError, Task
@@ -272,6 +272,24 @@ def test_expert_labels_are_in_the_action_space(moves):
         assert set(np.unique(ep.actions[:, 2:])) <= {0.0, 1.0}
         if moves == "sign":  # three levels per axis
             assert set(np.unique(ep.actions[:, :2]).tolist()) <= set(np.float32([-0.1, 0.0, 0.1]).tolist())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_expert_aims_at_the_target_then_the_goal(family):
+    """The aim of each frame: the named object until the gripper holds it, then the drop point."""
+    sim, expert = TabletopSim(), ScriptedExpert(noise=0.0)
+    for seed in range(10):
+        scene, s = make_task(seed, "seen", family=family)
+        start = (scene.objects[s.target].x, scene.objects[s.target].y)
+        ep = expert.rollout(sim, scene, s, np.random.default_rng(seed))
+        assert ep.aims.shape == (len(ep.actions), 2) and ep.aims.dtype == np.float32
+        np.testing.assert_allclose(ep.aims[0], start, atol=1e-6)
+        end = drop_point(sim.scene, s)
+        if end is None:  # pick families end holding the target, at the gripper
+            end = (sim.scene.gripper_x, sim.scene.gripper_y)
+        np.testing.assert_allclose(ep.aims[-1], end, atol=1e-6)
+        grasp = int(np.argmax(ep.states[:, 2] == 1.0))  # the first frame that sees the target held
+        assert grasp > 0 and np.allclose(ep.aims[:grasp], start, atol=1e-6)
 
 
 def test_expert_recovers_from_a_bad_grasp():

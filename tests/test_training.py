@@ -310,3 +310,49 @@ def test_lr_scale_gives_a_part_its_own_step_size(tmp_path):
 def test_lr_scale_names_must_be_parts_of_the_vla(tmp_path):
     with pytest.raises(RecipeError, match="lr_scale"):
         load_recipe(make_recipe(tmp_path, TINY_LLAMA, trainer={"lr_scale": {"vison": 4.0}}))
+
+
+def test_aim_loss_teaches_the_backbone_where_to_go_and_round_trips(tmp_path):
+    """model.aim_loss adds a head on the image tokens: its L1 error on the demos' aims joins the
+    loss (rows without an aim add nothing), training drives it down, and the bundle keeps it."""
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2],
+              "readout": "keypoints", "flat_tokens": 2, "film_dim": 8}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"use_state": True, "aim_loss": 2.0})
+    module, batch = module_for(recipe)
+    vla = module.vla
+    assert batch["has_aim"].all() and batch["aim"].shape == (len(batch["has_aim"]), 2)
+    out = vla(batch)
+    vla.aim_weight = 0.0
+    action_loss = vla(batch)["loss"]
+    vla.aim_weight = 2.0
+    assert out["aim_l1"] > 0 and torch.allclose(out["loss"], action_loss + 2.0 * out["aim_l1"])
+    unaimed = {**batch, "has_aim": torch.zeros_like(batch["has_aim"])}
+    out_unaimed = vla(unaimed)
+    assert out_unaimed["aim_l1"] == 0 and torch.allclose(out_unaimed["loss"], action_loss)
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW([p for p in vla.parameters() if p.requires_grad], lr=3e-3)
+    first = None
+    for _ in range(150):
+        out = vla(batch)
+        first = out["aim_l1"].item() if first is None else first
+        optimizer.zero_grad()
+        out["loss"].backward()
+        optimizer.step()
+    assert out["aim_l1"].item() < 0.25 * first, (first, out["aim_l1"].item())
+
+    result = train(recipe, progress=False)
+    weights = load_file(str(Path(result.bundle) / "model.safetensors"))
+    assert any(name.startswith("aim_head.") for name in weights)
+    policy = Policy.load(result.bundle)
+    env = get_registry().build("robot", {"type": "tabletop", "image_size": 32})
+    env.connect()
+    task = env.reset_task(0, "seen")
+    assert policy.act(env.observe(), task.instruction).shape == (policy.action_space.dim,)
+    assert "train/aim_l1" in (result.run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_aim_loss_needs_a_separate_vision_backbone(tmp_path):
+    language = {"type": "llava", "path": str(tiny_llava_dir(tmp_path))}
+    recipe = make_recipe(tmp_path, language, vision=None, model={"token_mapping": "tail", "aim_loss": 1.0})
+    with pytest.raises(RecipeError, match="model.aim_loss"):
+        module_for(recipe)

@@ -138,6 +138,10 @@ class Sample:
     units starting at this step, ``answer`` is ``None``.
     Vision-language sample: ``text`` is the question, ``answer`` the answer text, ``action`` is
     ``None``. ``images`` maps camera name to ``uint8`` ``[H, W, 3]``; ``state`` is ``[S]`` or ``None``.
+    ``aim`` (optional, ``float32`` ``[2]``) is the point the robot is heading for at this step, as
+    ``(x, y)`` fractions of the first camera's width and height from its top-left corner: the
+    object to grasp, then where to put it. Only the auxiliary aim loss reads it
+    (``model.aim_loss`` in a recipe).
     """
 
     images: dict[str, np.ndarray]
@@ -145,6 +149,7 @@ class Sample:
     action: np.ndarray | None = None
     answer: str | None = None
     state: np.ndarray | None = None
+    aim: np.ndarray | None = None
 
     @property
     def is_robot(self) -> bool:

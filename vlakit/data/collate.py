@@ -63,13 +63,25 @@ def action_target_ids(codec: ActionCodec, mapping: Any, actions: np.ndarray) -> 
     return rows
 
 
+def aim_targets(samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+    """``aim`` float32 ``[B, 2]`` (zeros where a sample has none) and ``has_aim`` bool ``[B]``."""
+    aim = np.zeros((len(samples), 2), dtype=np.float32)
+    has_aim = np.zeros(len(samples), dtype=bool)
+    for i, s in enumerate(samples):
+        if s.aim is not None:
+            aim[i] = s.aim
+            has_aim[i] = True
+    return {"aim": torch.from_numpy(aim), "has_aim": torch.from_numpy(has_aim)}
+
+
 class Collator:
     """``list[Sample] -> batch dict`` for :class:`vlakit.model.VLA` (right-padded tokens).
 
     Batch keys: ``images`` {camera: uint8 ``[B, H, W, 3]``}, ``input_ids`` / ``attention_mask`` /
     ``labels`` ``[B, T]`` (labels are ``-100`` except on targets), ``actions`` float32 ``[B, H, D]``
     (zeros for vision-language rows), ``is_robot`` bool ``[B]``, ``state`` float32 ``[B, S]`` when
-    states are used.
+    states are used, ``aim`` float32 ``[B, 2]`` and ``has_aim`` bool ``[B]`` (zeros and ``False``
+    for samples without an aim).
     """
 
     def __init__(
@@ -120,6 +132,7 @@ class Collator:
             "labels": labels,
             "actions": torch.from_numpy(actions),
             "is_robot": torch.from_numpy(is_robot),
+            **aim_targets(samples),
         }
         if self.state_dim:
             state = np.zeros((b, self.state_dim), dtype=np.float32)

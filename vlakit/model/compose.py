@@ -8,6 +8,7 @@ from typing import Any
 from vlakit.data.collate import PromptTokenizer
 from vlakit.errors import RecipeError
 from vlakit.interfaces import ActionCodec, LanguageModel
+from vlakit.model.aim import AimHead
 from vlakit.model.projector import build_projector
 from vlakit.model.vla import VLA
 from vlakit.plugins.registry import Registry
@@ -76,6 +77,14 @@ def build_vla(
         projector = build_projector(
             model.projector.kind, vision.feature_dim, language.hidden_size, model.projector.hidden
         )
+    aim_head = None
+    if model.aim_loss > 0:
+        if vision is None:
+            raise RecipeError(
+                f"model.aim_loss: the aim head reads a vision backbone's tokens, and language model "
+                f"{model.language['type']!r} brings its own vision tower; set model.aim_loss to 0"
+            )
+        aim_head = AimHead(vision.num_tokens * len(cameras), language.hidden_size)
     prompts = PromptTokenizer(language.tokenizer, model.prompt)
     return VLA(
         language=language,
@@ -86,4 +95,6 @@ def build_vla(
         vision=vision,
         projector=projector,
         state_dim=state_dim if model.use_state else 0,
+        aim_head=aim_head,
+        aim_weight=model.aim_loss,
     )

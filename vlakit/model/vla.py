@@ -12,6 +12,7 @@ from torch import nn
 
 from vlakit.data.collate import IGNORE, PromptTokenizer
 from vlakit.interfaces import ActionCodec, InvalidSymbols, LanguageModel, VisionBackbone
+from vlakit.model.aim import AimHead, aim_l1
 from vlakit.model.condition import InstructionEncoder
 
 
@@ -22,7 +23,8 @@ class VLA(nn.Module):
     Robot targets are the codec's symbols mapped to vocabulary ids by ``mapping``; the loss
     covers target tokens only. An instruction-conditioned backbone (``condition_dim > 0``) also
     gets the prompt and the state read by an :class:`~vlakit.model.condition.InstructionEncoder`
-    (:meth:`instruction_condition`).
+    (:meth:`instruction_condition`). With an ``aim_head``, training adds ``aim_weight`` times the
+    head's :func:`~vlakit.model.aim.aim_l1` on samples that carry an aim.
     """
 
     def __init__(
@@ -35,6 +37,8 @@ class VLA(nn.Module):
         vision: VisionBackbone | None = None,
         projector: nn.Module | None = None,
         state_dim: int = 0,
+        aim_head: AimHead | None = None,
+        aim_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if vision is None and not language.has_vision:
@@ -49,6 +53,8 @@ class VLA(nn.Module):
         self.state_proj = nn.Linear(state_dim, language.hidden_size) if state_dim else None
         cond = vision.condition_dim if vision is not None else 0
         self.condition_encoder = InstructionEncoder(language.hidden_size, cond) if cond else None
+        self.aim_head = aim_head
+        self.aim_weight = aim_weight
 
     # -- building the prefix -------------------------------------------------------------
     def instruction_condition(
@@ -105,8 +111,9 @@ class VLA(nn.Module):
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Teacher-forced pass over a :class:`~vlakit.data.collate.Collator` batch.
 
-        Returns ``loss`` (mean cross-entropy over target tokens), ``logits`` ``[B, T, V]`` at the
-        token positions (each predicting that position's token) and ``labels`` ``[B, T]``.
+        Returns ``loss`` (mean cross-entropy over target tokens, plus the weighted aim loss),
+        ``logits`` ``[B, T, V]`` at the token positions (each predicting that position's token),
+        ``labels`` ``[B, T]``, and with an aim head ``aim_l1`` (the unweighted aim loss).
         """
         ids = batch["input_ids"].to(self.device)
         tokens = self.language.embed_tokens(ids)
@@ -125,7 +132,13 @@ class VLA(nn.Module):
         out = self.language(embeds, attention_mask=mask)
         logits = out.logits[:, p - 1 : -1]
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
-        return {"loss": loss, "logits": logits, "labels": labels}
+        result = {"loss": loss, "logits": logits, "labels": labels}
+        if self.aim_head is not None:
+            image_tokens = prefix[:, : p - (self.state_proj is not None)]
+            error = aim_l1(self.aim_head(image_tokens), batch["aim"].to(self.device), batch["has_aim"].to(self.device))
+            result["aim_l1"] = error.detach()
+            result["loss"] = loss + self.aim_weight * error
+        return result
 
     @torch.no_grad()
     def action_metrics(self, batch: dict[str, Any], logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:

@@ -36,6 +36,14 @@ class ModelSection(Section):
     )
     prompt: str = Field(DEFAULT_PROMPT, description="prompt template for robot samples; {instruction}")
     use_state: bool = Field(False, description="feed the proprioceptive state as one projected token")
+    aim_loss: float = Field(
+        0.0,
+        ge=0,
+        description="weight of an auxiliary loss: a small head reads the image tokens and predicts the point "
+        "the robot is heading for (the object to grasp, then where to put it), on samples whose dataset "
+        "knows it (tabletop-demos does); it teaches the vision backbone where the named object is. "
+        "0: no head. Needs a separate vision backbone (model.vision)",
+    )
 
 
 class DataSection(Section):
@@ -49,7 +57,9 @@ class TrainerSection(Section):
     max_steps: int = Field(1000, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(3e-4, gt=0)
-    lr_scale: dict[Literal["vision", "projector", "language", "condition_encoder", "state_proj"], float] = (
+    lr_scale: dict[
+        Literal["vision", "projector", "language", "condition_encoder", "state_proj", "aim_head"], float
+    ] = (
         Field(
             default_factory=dict,
             description="learning-rate multiplier per part of the VLA, e.g. {vision: 3.0}: a from-scratch "

@@ -20,12 +20,15 @@ class ExpertEpisode:
     """One expert rollout of ``T`` steps: what was seen and the clean action labels.
 
     ``images`` ``uint8`` ``[T, H, W, 3]``; ``states`` ``float32`` ``[T, 3]``; ``actions``
-    ``float32`` ``[T, 4]`` (clean labels); ``success`` judged by the simulator at the end.
+    ``float32`` ``[T, 4]`` (clean labels); ``aims`` ``float32`` ``[T, 2]`` (where the expert is
+    heading, table units: see :meth:`ScriptedExpert.aim`); ``success`` judged by the simulator at
+    the end.
     """
 
     images: np.ndarray
     states: np.ndarray
     actions: np.ndarray
+    aims: np.ndarray
     success: bool
 
 
@@ -82,6 +85,13 @@ class ScriptedExpert:
         move = self._toward(scene, goal[0], goal[1], grip=1.0)
         return move if move is not None else np.array([0, 0, 0, 1], dtype=np.float32)
 
+    def aim(self, scene: Scene, spec: TaskSpec) -> tuple[float, float]:
+        """Where the expert is heading, ``(x, y)`` in table units (= fractions of the image): the
+        target until it holds it, then the drop point (the target itself for pick families)."""
+        target = scene.objects[spec.target]
+        goal = drop_point(scene, spec) if scene.held == spec.target else None
+        return goal if goal is not None else (target.x, target.y)
+
     def perturb(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The action actually executed: sometimes a mistake; motion steps get noise."""
         if self.mistakes > 0 and rng.random() < self.mistakes and action[3] == 0:
@@ -99,17 +109,19 @@ class ScriptedExpert:
     ) -> ExpertEpisode:
         """Run one episode from ``scene`` in ``sim``, recording observations and clean labels."""
         sim.load(scene, spec)
-        images, states, actions = [], [], []
+        images, states, actions, aims = [], [], [], []
         while not sim.terminated and sim.steps < max_steps:
             images.append(sim.render())
             states.append(sim.state())
             assert sim.scene is not None
             label = self.action(sim.scene, spec)
             actions.append(label)
+            aims.append(self.aim(sim.scene, spec))
             sim.step(self.perturb(label, rng))
         return ExpertEpisode(
             images=np.stack(images),
             states=np.stack(states),
             actions=np.stack(actions),
+            aims=np.asarray(aims, dtype=np.float32),
             success=sim.success(),
         )
