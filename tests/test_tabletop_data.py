@@ -98,7 +98,7 @@ def test_vqa_content_and_split_hygiene():
     kinds, answers = Counter(), Counter()
     cyan_answers = 0
     for i in range(600):
-        scene, kind, question, answer = make_qa(0, i)
+        scene, kind, (question, answer, _) = make_qa(0, i)
         kinds[kind] += 1
         answers[answer] += 1
         assert 1 <= len(answer.split()) <= 2, (question, answer)
@@ -127,13 +127,48 @@ def test_vqa_is_deterministic():
 def test_locate_answers_the_cell_of_the_named_object():
     seen = 0
     for i in range(300):
-        scene, kind, question, answer = make_qa(1, i, ["locate"])
+        scene, kind, (question, answer, _) = make_qa(1, i, ["locate"])
         assert kind == "locate"
         obj = next(o for o in scene.objects if o.name in question)
         col, row = (int(w) for w in answer.split())
         assert (col, row) == (int(obj.x * LOCATE_GRID), int(obj.y * LOCATE_GRID)), (question, answer)
         seen += 1
     assert seen == 300
+
+
+def test_vqa_samples_aim_at_the_one_thing_their_question_is_about():
+    """Questions about one object (or digit pad) carry its position as the sample's aim: the
+    named object, or the object (pad) the answer names; questions about several carry none."""
+    ds = TabletopVQA(TabletopVQAConfig(samples=400, seed=2))
+    aimed = Counter()
+    for i in range(len(ds)):
+        scene, kind, qa = make_qa(2, i)
+        sample = ds[i]
+        if kind in ("count", "relation"):
+            assert sample.aim is None, qa
+            continue
+        if sample.aim is None:
+            assert kind in ("exists", "gripper") and qa.answer in ("no", "nothing", "yes"), qa
+            continue
+        aimed[kind] += 1
+        assert sample.aim.dtype == np.float32
+        things = [(o.x, o.y, o) for o in scene.objects] + [(m.x, m.y, m) for m in scene.markers]
+        x, y, thing = min(things, key=lambda t: (t[0] - sample.aim[0]) ** 2 + (t[1] - sample.aim[1]) ** 2)
+        assert np.allclose(sample.aim, (x, y)), qa
+        q, answer = qa.question, qa.answer
+        if kind == "number":
+            assert answer == thing.digit or f"number {thing.digit}" in q, qa
+        elif kind == "colour":
+            assert answer == thing.colour and thing.shape in q, qa
+        elif kind == "shape":
+            assert answer == thing.shape and thing.colour in q, qa
+        elif kind in ("extreme", "closest", "gripper"):
+            assert answer == thing.name, qa  # the thing the answer names
+        elif kind == "size":
+            assert answer == thing.name or (thing.name in q and answer == thing.size), qa
+        else:  # where, locate, from-gripper, exists: the thing the question names
+            assert thing.name in q, qa
+    assert {"closest", "where", "locate", "from-gripper", "colour", "shape", "number"} <= set(aimed), aimed
 
 
 def test_vqa_questions_option_limits_the_kinds(tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from vlakit_tabletop.config import TabletopVQAConfig
@@ -23,7 +23,17 @@ from vlakit_tabletop.vocab import COLOURS, DIGITS, NUMBER_WORDS, SIZES
 from vlakit import Dataset, Sample
 
 CAMERA = "top"
-QA = tuple[str, str]
+
+
+class QA(NamedTuple):
+    """A question and its answer; ``about`` is where the one thing the question is about lies,
+    ``(x, y)`` in table units (= fractions of the image), or ``None`` when it asks about several
+    things or none. A sample passes it on as its ``aim``."""
+
+    question: str
+    answer: str
+    about: tuple[float, float] | None = None
+
 REGIONS = (
     ("top left", "top", "top right"),
     ("left", "centre", "right"),
@@ -91,7 +101,7 @@ def q_colour(rng: np.random.Generator, s: Scene) -> QA | None:
         return None
     o = _pick(rng, unique)
     q = _pick(rng, ("what colour is the {}?", "what is the colour of the {}?")).format(o.shape)
-    return q, o.colour
+    return QA(q, o.colour, (o.x, o.y))
 
 
 def q_shape(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -101,24 +111,27 @@ def q_shape(rng: np.random.Generator, s: Scene) -> QA | None:
         return None
     o = _pick(rng, unique)
     q = _pick(rng, ("what shape is the {} object?", "which shape is {}?")).format(o.colour)
-    return q, o.shape
+    return QA(q, o.shape, (o.x, o.y))
 
 
 def q_count(rng: np.random.Generator, s: Scene) -> QA | None:
     if rng.random() < 0.4:
-        return "how many objects are on the table?", NUMBER_WORDS[len(s.objects)]
+        return QA("how many objects are on the table?", NUMBER_WORDS[len(s.objects)])
     colour = _pick(rng, list(COLOURS))
     n = sum(o.colour == colour for o in s.objects)
-    return f"how many {colour} objects are there?", NUMBER_WORDS[n]
+    return QA(f"how many {colour} objects are there?", NUMBER_WORDS[n])
 
 
 def q_exists(rng: np.random.Generator, s: Scene) -> QA | None:
     if rng.random() < 0.5:
         o = _pick(rng, s.objects)
-        return f"is there a {o.name}?", "yes"
+        return QA(f"is there a {o.name}?", "yes", (o.x, o.y))
     colour, shape = _pick(rng, VQA_COMBOS)
-    present = s.find(colour, shape) is not None
-    return f"is there a {colour} {shape}?", "yes" if present else "no"
+    found = s.find(colour, shape)
+    if found is None:
+        return QA(f"is there a {colour} {shape}?", "no")
+    o = s.objects[found]
+    return QA(f"is there a {colour} {shape}?", "yes", (o.x, o.y))
 
 
 def q_relation(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -127,10 +140,10 @@ def q_relation(rng: np.random.Generator, s: Scene) -> QA | None:
     if rng.random() < 0.5:
         if abs(a.x - b.x) < 0.05:
             return None
-        return f"is the {a.name} left of the {b.name}?", "yes" if a.x < b.x else "no"
+        return QA(f"is the {a.name} left of the {b.name}?", "yes" if a.x < b.x else "no")
     if abs(a.y - b.y) < 0.05:
         return None
-    return f"is the {a.name} above the {b.name}?", "yes" if a.y < b.y else "no"
+    return QA(f"is the {a.name} above the {b.name}?", "yes" if a.y < b.y else "no")
 
 
 def q_extreme(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -149,26 +162,27 @@ def q_extreme(rng: np.random.Generator, s: Scene) -> QA | None:
         if side in ("left", "right")
         else f"which object is at the {side}?"
     )
-    return q, ranked[0].name
+    return QA(q, ranked[0].name, (ranked[0].x, ranked[0].y))
 
 
 def q_size(rng: np.random.Generator, s: Scene) -> QA | None:
     if rng.random() < 0.5:
         o = _pick(rng, s.objects)
-        return f"is the {o.name} large or small?", o.size
+        return QA(f"is the {o.name} large or small?", o.size, (o.x, o.y))
     for sup, size in (("smallest", "small"), ("largest", "large")):
         odd = [o for o in s.objects if o.size == size]
         if len(odd) == 1:
-            return f"which object is the {sup}?", odd[0].name
+            return QA(f"which object is the {sup}?", odd[0].name, (odd[0].x, odd[0].y))
     return None
 
 
 def q_closest(rng: np.random.Generator, s: Scene) -> QA | None:
     a = _pick(rng, s.objects)
-    ranked = sorted((o.distance(a.x, a.y), o.name) for o in s.objects if o is not a)
+    ranked = sorted((o.distance(a.x, a.y), o.name, o.x, o.y) for o in s.objects if o is not a)
     if ranked[1][0] - ranked[0][0] < 0.08:
         return None
-    return f"which object is closest to the {a.name}?", ranked[0][1]
+    _, name, x, y = ranked[0]
+    return QA(f"which object is closest to the {a.name}?", name, (x, y))
 
 
 def q_where(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -176,7 +190,7 @@ def q_where(rng: np.random.Generator, s: Scene) -> QA | None:
     where = region(o.x, o.y)
     if where is None:
         return None
-    return _pick(rng, ("where is the {}?", "in which part of the table is the {}?")).format(o.name), where
+    return QA(_pick(rng, ("where is the {}?", "in which part of the table is the {}?")).format(o.name), where, (o.x, o.y))
 
 
 #: ``locate`` answers on a LOCATE_GRID x LOCATE_GRID grid of the table: "column row", each 0-7.
@@ -194,14 +208,16 @@ def q_locate(rng: np.random.Generator, s: Scene) -> QA | None:
             return None
         cells.append(str(min(int(scaled), LOCATE_GRID - 1)))
     q = _pick(rng, ("where exactly is the {}?", "in which cell is the {}?")).format(o.name)
-    return q, " ".join(cells)
+    return QA(q, " ".join(cells), (o.x, o.y))
 
 
 def q_gripper(rng: np.random.Generator, s: Scene) -> QA | None:
     if rng.random() < 0.5:
-        return "is the gripper open?", "no" if s.closed else "yes"
-    held = s.objects[s.held].name if s.held is not None else "nothing"
-    return "what is the gripper holding?", held
+        return QA("is the gripper open?", "no" if s.closed else "yes")
+    if s.held is None:
+        return QA("what is the gripper holding?", "nothing")
+    o = s.objects[s.held]
+    return QA("what is the gripper holding?", o.name, (o.x, o.y))
 
 
 def q_from_gripper(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -215,7 +231,7 @@ def q_from_gripper(rng: np.random.Generator, s: Scene) -> QA | None:
     horizontal = "left" if dx < -tol else "right" if dx > tol else ""
     answer = f"{vertical} {horizontal}".strip() or "here"
     q = _pick(rng, ("which way is the {} from the gripper?", "where should the gripper go to reach the {}?"))
-    return q.format(o.name), answer
+    return QA(q.format(o.name), answer, (o.x, o.y))
 
 
 def q_number(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -224,15 +240,16 @@ def q_number(rng: np.random.Generator, s: Scene) -> QA | None:
     if rng.random() < 0.5:
         m = _pick(rng, s.markers)
         where = region(m.x, m.y)
-        return (f"where is the number {m.digit}?", where) if where else None
+        return QA(f"where is the number {m.digit}?", where, (m.x, m.y)) if where else None
     o = _pick(rng, s.objects)
-    ranked = sorted((math.hypot(m.x - o.x, m.y - o.y), m.digit) for m in s.markers)
+    ranked = sorted((math.hypot(m.x - o.x, m.y - o.y), m.digit, m.x, m.y) for m in s.markers)
     if ranked[1][0] - ranked[0][0] < 0.08:
         return None
-    return f"which number is closest to the {o.name}?", ranked[0][1]
+    _, digit, x, y = ranked[0]
+    return QA(f"which number is closest to the {o.name}?", digit, (x, y))
 
 
-#: Question generators, each ``(rng, scene) -> (question, answer) or None`` when not applicable.
+#: Question generators, each ``(rng, scene) -> QA`` or ``None`` when not applicable.
 QUESTIONS: dict[str, Callable[[np.random.Generator, Scene], QA | None]] = {
     "colour": q_colour,
     "shape": q_shape,
@@ -250,8 +267,8 @@ QUESTIONS: dict[str, Callable[[np.random.Generator, Scene], QA | None]] = {
 }
 
 
-def make_qa(seed: int, index: int, kinds: list[str] | None = None) -> tuple[Scene, str, str, str]:
-    """Scene, question kind, question and answer of sample ``index`` of a dataset with ``seed``,
+def make_qa(seed: int, index: int, kinds: list[str] | None = None) -> tuple[Scene, str, QA]:
+    """Scene, question kind and :class:`QA` of sample ``index`` of a dataset with ``seed``,
     drawing from question ``kinds`` (default: all of :data:`QUESTIONS`)."""
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(index), 0x5A9])
     kinds = list(kinds or QUESTIONS)
@@ -264,7 +281,7 @@ def make_qa(seed: int, index: int, kinds: list[str] | None = None) -> tuple[Scen
             kind = _pick(rng, kinds)
             qa = QUESTIONS[kind](rng, scene)
             if qa is not None:
-                return scene, kind, qa[0], qa[1]
+                return scene, kind, qa
 
 
 class TabletopVQA(Dataset):
@@ -281,12 +298,13 @@ class TabletopVQA(Dataset):
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"tabletop-vqa index {index} out of range for {n} samples")
-        scene, _, question, answer = make_qa(self.config.seed, int(index) % n, self.config.questions)
-        return Sample(images={CAMERA: self.renderer.render(scene)}, text=question, answer=answer)
+        scene, _, qa = make_qa(self.config.seed, int(index) % n, self.config.questions)
+        aim = None if qa.about is None else np.asarray(qa.about, dtype=np.float32)
+        return Sample(images={CAMERA: self.renderer.render(scene)}, text=qa.question, answer=qa.answer, aim=aim)
 
     def texts(self) -> Iterator[str]:
         """Every question and answer, without rendering the scenes."""
         for index in range(len(self)):
-            _, _, question, answer = make_qa(self.config.seed, index, self.config.questions)
-            yield question
-            yield answer
+            _, _, qa = make_qa(self.config.seed, index, self.config.questions)
+            yield qa.question
+            yield qa.answer
