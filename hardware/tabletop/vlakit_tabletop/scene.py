@@ -35,6 +35,11 @@ class SceneObject:
         return SIZES[self.size]
 
     @property
+    def position(self) -> tuple[float, float]:
+        """The centre ``(x, y)`` in table units."""
+        return self.x, self.y
+
+    @property
     def name(self) -> str:
         """How instructions call it, e.g. ``"red star"``."""
         return f"{self.colour} {self.shape}"
@@ -51,6 +56,11 @@ class Marker:
     digit: str
     x: float
     y: float
+
+    @property
+    def position(self) -> tuple[float, float]:
+        """The centre ``(x, y)`` in table units."""
+        return self.x, self.y
 
 
 @dataclass

@@ -81,7 +81,7 @@ def vqa_scene(rng: np.random.Generator) -> Scene:
     elif u < 0.5:  # hovering over an object, open or closed on nothing
         o = objects[int(rng.integers(n))]
         scene.gripper_x, scene.gripper_y = (
-            float(np.clip(v, 0, 1)) for v in (o.x, o.y) + rng.uniform(-0.04, 0.04, 2)
+            float(np.clip(v, 0, 1)) for v in o.position + rng.uniform(-0.04, 0.04, 2)
         )
         scene.closed = u < 0.35
     else:
@@ -101,7 +101,7 @@ def q_colour(rng: np.random.Generator, s: Scene) -> QA | None:
         return None
     o = _pick(rng, unique)
     q = _pick(rng, ("what colour is the {}?", "what is the colour of the {}?")).format(o.shape)
-    return QA(q, o.colour, (o.x, o.y))
+    return QA(q, o.colour, o.position)
 
 
 def q_shape(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -111,7 +111,7 @@ def q_shape(rng: np.random.Generator, s: Scene) -> QA | None:
         return None
     o = _pick(rng, unique)
     q = _pick(rng, ("what shape is the {} object?", "which shape is {}?")).format(o.colour)
-    return QA(q, o.shape, (o.x, o.y))
+    return QA(q, o.shape, o.position)
 
 
 def q_count(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -125,13 +125,13 @@ def q_count(rng: np.random.Generator, s: Scene) -> QA | None:
 def q_exists(rng: np.random.Generator, s: Scene) -> QA | None:
     if rng.random() < 0.5:
         o = _pick(rng, s.objects)
-        return QA(f"is there a {o.name}?", "yes", (o.x, o.y))
+        return QA(f"is there a {o.name}?", "yes", o.position)
     colour, shape = _pick(rng, VQA_COMBOS)
     found = s.find(colour, shape)
     if found is None:
         return QA(f"is there a {colour} {shape}?", "no")
     o = s.objects[found]
-    return QA(f"is there a {colour} {shape}?", "yes", (o.x, o.y))
+    return QA(f"is there a {colour} {shape}?", "yes", o.position)
 
 
 def q_relation(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -162,17 +162,17 @@ def q_extreme(rng: np.random.Generator, s: Scene) -> QA | None:
         if side in ("left", "right")
         else f"which object is at the {side}?"
     )
-    return QA(q, ranked[0].name, (ranked[0].x, ranked[0].y))
+    return QA(q, ranked[0].name, ranked[0].position)
 
 
 def q_size(rng: np.random.Generator, s: Scene) -> QA | None:
     if rng.random() < 0.5:
         o = _pick(rng, s.objects)
-        return QA(f"is the {o.name} large or small?", o.size, (o.x, o.y))
+        return QA(f"is the {o.name} large or small?", o.size, o.position)
     for sup, size in (("smallest", "small"), ("largest", "large")):
         odd = [o for o in s.objects if o.size == size]
         if len(odd) == 1:
-            return QA(f"which object is the {sup}?", odd[0].name, (odd[0].x, odd[0].y))
+            return QA(f"which object is the {sup}?", odd[0].name, odd[0].position)
     return None
 
 
@@ -190,7 +190,7 @@ def q_where(rng: np.random.Generator, s: Scene) -> QA | None:
     where = region(o.x, o.y)
     if where is None:
         return None
-    return QA(_pick(rng, ("where is the {}?", "in which part of the table is the {}?")).format(o.name), where, (o.x, o.y))
+    return QA(_pick(rng, ("where is the {}?", "in which part of the table is the {}?")).format(o.name), where, o.position)
 
 
 #: ``locate`` answers on a LOCATE_GRID x LOCATE_GRID grid of the table: "column row", each 0-7.
@@ -202,13 +202,13 @@ def q_locate(rng: np.random.Generator, s: Scene) -> QA | None:
     0.01 of a cell border."""
     o = _pick(rng, s.objects)
     cells = []
-    for v in (o.x, o.y):
+    for v in o.position:
         scaled = v * LOCATE_GRID
         if abs(scaled - round(scaled)) * (1 / LOCATE_GRID) < 0.01 and 0 < round(scaled) < LOCATE_GRID:
             return None
         cells.append(str(min(int(scaled), LOCATE_GRID - 1)))
     q = _pick(rng, ("where exactly is the {}?", "in which cell is the {}?")).format(o.name)
-    return QA(q, " ".join(cells), (o.x, o.y))
+    return QA(q, " ".join(cells), o.position)
 
 
 def q_gripper(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -217,7 +217,7 @@ def q_gripper(rng: np.random.Generator, s: Scene) -> QA | None:
     if s.held is None:
         return QA("what is the gripper holding?", "nothing")
     o = s.objects[s.held]
-    return QA("what is the gripper holding?", o.name, (o.x, o.y))
+    return QA("what is the gripper holding?", o.name, o.position)
 
 
 def q_from_gripper(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -231,7 +231,7 @@ def q_from_gripper(rng: np.random.Generator, s: Scene) -> QA | None:
     horizontal = "left" if dx < -tol else "right" if dx > tol else ""
     answer = f"{vertical} {horizontal}".strip() or "here"
     q = _pick(rng, ("which way is the {} from the gripper?", "where should the gripper go to reach the {}?"))
-    return QA(q.format(o.name), answer, (o.x, o.y))
+    return QA(q.format(o.name), answer, o.position)
 
 
 def q_number(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -240,7 +240,7 @@ def q_number(rng: np.random.Generator, s: Scene) -> QA | None:
     if rng.random() < 0.5:
         m = _pick(rng, s.markers)
         where = region(m.x, m.y)
-        return QA(f"where is the number {m.digit}?", where, (m.x, m.y)) if where else None
+        return QA(f"where is the number {m.digit}?", where, m.position) if where else None
     o = _pick(rng, s.objects)
     ranked = sorted((math.hypot(m.x - o.x, m.y - o.y), m.digit, m.x, m.y) for m in s.markers)
     if ranked[1][0] - ranked[0][0] < 0.08:
