@@ -178,11 +178,11 @@ def q_size(rng: np.random.Generator, s: Scene) -> QA | None:
 
 def q_closest(rng: np.random.Generator, s: Scene) -> QA | None:
     a = _pick(rng, s.objects)
-    ranked = sorted((o.distance(a.x, a.y), o.name, o.x, o.y) for o in s.objects if o is not a)
+    ranked = sorted((o.distance(a.x, a.y), o.name, o.position) for o in s.objects if o is not a)
     if ranked[1][0] - ranked[0][0] < 0.08:
         return None
-    _, name, x, y = ranked[0]
-    return QA(f"which object is closest to the {a.name}?", name, (x, y))
+    _, name, position = ranked[0]
+    return QA(f"which object is closest to the {a.name}?", name, position)
 
 
 def q_where(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -242,11 +242,11 @@ def q_number(rng: np.random.Generator, s: Scene) -> QA | None:
         where = region(m.x, m.y)
         return QA(f"where is the number {m.digit}?", where, m.position) if where else None
     o = _pick(rng, s.objects)
-    ranked = sorted((math.hypot(m.x - o.x, m.y - o.y), m.digit, m.x, m.y) for m in s.markers)
+    ranked = sorted((math.hypot(m.x - o.x, m.y - o.y), m.digit, m.position) for m in s.markers)
     if ranked[1][0] - ranked[0][0] < 0.08:
         return None
-    _, digit, x, y = ranked[0]
-    return QA(f"which number is closest to the {o.name}?", digit, (x, y))
+    _, digit, position = ranked[0]
+    return QA(f"which number is closest to the {o.name}?", digit, position)
 
 
 #: Question generators, each ``(rng, scene) -> QA`` or ``None`` when not applicable.
