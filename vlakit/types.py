@@ -141,7 +141,9 @@ class Sample:
     ``aim`` (optional, ``float32`` ``[2]``) is the point the robot is heading for at this step, as
     ``(x, y)`` fractions of the first camera's width and height from its top-left corner: the
     object to grasp, then where to put it. Only the auxiliary aim loss reads it
-    (``model.aim_loss`` in a recipe).
+    (``model.aim_loss`` in a recipe). ``anchor`` (optional, same form) is the reference the
+    instruction places the target by ("the object closest to the X", "next to the X": the X); a
+    vision backbone may learn from it (:meth:`~vlakit.interfaces.VisionBackbone.auxiliary_losses`).
     """
 
     images: dict[str, np.ndarray]
@@ -150,6 +152,7 @@ class Sample:
     answer: str | None = None
     state: np.ndarray | None = None
     aim: np.ndarray | None = None
+    anchor: np.ndarray | None = None
 
     @property
     def is_robot(self) -> bool:

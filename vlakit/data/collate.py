@@ -63,15 +63,17 @@ def action_target_ids(codec: ActionCodec, mapping: Any, actions: np.ndarray) -> 
     return rows
 
 
-def aim_targets(samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
-    """``aim`` float32 ``[B, 2]`` (zeros where a sample has none) and ``has_aim`` bool ``[B]``."""
-    aim = np.zeros((len(samples), 2), dtype=np.float32)
-    has_aim = np.zeros(len(samples), dtype=bool)
+def point_targets(samples: Sequence[Sample], field: str) -> dict[str, torch.Tensor]:
+    """The samples' ``field`` point (``aim`` or ``anchor``): ``{field}`` float32 ``[B, 2]`` (zeros
+    where a sample has none) and ``has_{field}`` bool ``[B]``."""
+    points = np.zeros((len(samples), 2), dtype=np.float32)
+    present = np.zeros(len(samples), dtype=bool)
     for i, s in enumerate(samples):
-        if s.aim is not None:
-            aim[i] = s.aim
-            has_aim[i] = True
-    return {"aim": torch.from_numpy(aim), "has_aim": torch.from_numpy(has_aim)}
+        point = getattr(s, field)
+        if point is not None:
+            points[i] = point
+            present[i] = True
+    return {field: torch.from_numpy(points), f"has_{field}": torch.from_numpy(present)}
 
 
 class Collator:
@@ -80,8 +82,8 @@ class Collator:
     Batch keys: ``images`` {camera: uint8 ``[B, H, W, 3]``}, ``input_ids`` / ``attention_mask`` /
     ``labels`` ``[B, T]`` (labels are ``-100`` except on targets), ``actions`` float32 ``[B, H, D]``
     (zeros for vision-language rows), ``is_robot`` bool ``[B]``, ``state`` float32 ``[B, S]`` when
-    states are used, ``aim`` float32 ``[B, 2]`` and ``has_aim`` bool ``[B]`` (zeros and ``False``
-    for samples without an aim).
+    states are used, ``aim`` / ``anchor`` float32 ``[B, 2]`` and ``has_aim`` / ``has_anchor`` bool
+    ``[B]`` (zeros and ``False`` for samples without one).
     """
 
     def __init__(
@@ -132,7 +134,8 @@ class Collator:
             "labels": labels,
             "actions": torch.from_numpy(actions),
             "is_robot": torch.from_numpy(is_robot),
-            **aim_targets(samples),
+            **point_targets(samples, "aim"),
+            **point_targets(samples, "anchor"),
         }
         if self.state_dim:
             state = np.zeros((b, self.state_dim), dtype=np.float32)

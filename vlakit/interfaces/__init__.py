@@ -15,7 +15,7 @@ from vlakit.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from vlakit.interfaces.language import LanguageModel, LMOutput
-    from vlakit.interfaces.vision import VisionBackbone
+    from vlakit.interfaces.vision import VisionBackbone, point_l1
 
 __all__ = [
     "ActionCodec",
@@ -28,12 +28,14 @@ __all__ = [
     "TaskEnvironment",
     "VisionBackbone",
     "numpy_view",
+    "point_l1",
 ]
 
 _LAZY = {
     "LanguageModel": "vlakit.interfaces.language",
     "LMOutput": "vlakit.interfaces.language",
     "VisionBackbone": "vlakit.interfaces.vision",
+    "point_l1": "vlakit.interfaces.vision",
 }
 
 

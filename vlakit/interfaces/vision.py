@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -42,3 +43,24 @@ class VisionBackbone(nn.Module, ABC):
     def forward(self, pixels: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """Float ``[B, C, h, w]`` (and ``condition`` ``[B, condition_dim]`` when conditioned) ->
         features ``[B, N, D]``."""
+
+    def auxiliary_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Extra training losses of the backbone's most recent :meth:`forward` (of the VLA's last
+        camera), given the collator's ``batch`` (for instance ``anchor`` / ``has_anchor``).
+
+        Returns ``{name: weighted scalar}``: the VLA adds each to its loss during training and logs
+        it as ``train/NAME``. Default: none.
+        """
+        return {}
+
+
+def point_l1(predicted: torch.Tensor, target: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Mean L1 distance between points (per coordinate, e.g. image fractions) over the rows with
+    ``present``; 0 if none. ``predicted`` and ``target`` ``[B, 2]``, ``present`` bool ``[B]``.
+
+    Rows without a target contribute a zero gradient rather than being dropped, so every process
+    of a DDP run uses the same parameters.
+    """
+    per_row = F.l1_loss(predicted.float(), target.float(), reduction="none").mean(-1)
+    weight = present.float()
+    return (per_row * weight).sum() / weight.sum().clamp(min=1.0)

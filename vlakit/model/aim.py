@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
 class AimHead(nn.Module):
     """An MLP over all image tokens ``[B, N, E]`` -> ``(x, y)`` ``[B, 2]`` (fractions of the image).
 
-    Trained with :func:`aim_l1` next to the action loss, it makes the vision backbone locate the
+    Trained with :func:`~vlakit.interfaces.vision.point_l1` next to the action loss, it makes the vision backbone locate the
     object the instruction names (embodied chain-of-thought trains the same skill through text).
     The policy never reads its output.
     """
@@ -24,14 +23,3 @@ class AimHead(nn.Module):
         if image_tokens.shape[1] != self.num_tokens:
             raise ValueError(f"the aim head reads {self.num_tokens} image tokens, got {image_tokens.shape[1]}")
         return self.mlp(image_tokens.flatten(1))
-
-
-def aim_l1(predicted: torch.Tensor, aim: torch.Tensor, has_aim: torch.Tensor) -> torch.Tensor:
-    """Mean L1 distance (image fractions, per coordinate) over the rows with ``has_aim``; 0 if none.
-
-    ``predicted`` and ``aim`` ``[B, 2]``, ``has_aim`` bool ``[B]``. Rows without an aim contribute
-    a zero gradient rather than being dropped, so every process of a DDP run uses the head.
-    """
-    per_row = F.l1_loss(predicted.float(), aim.float(), reduction="none").mean(-1)
-    weight = has_aim.float()
-    return (per_row * weight).sum() / weight.sum().clamp(min=1.0)

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vlakit.data.collate import IGNORE, PromptTokenizer
-from vlakit.interfaces import ActionCodec, InvalidSymbols, LanguageModel, VisionBackbone
-from vlakit.model.aim import AimHead, aim_l1
+from vlakit.interfaces import ActionCodec, InvalidSymbols, LanguageModel, VisionBackbone, point_l1
+from vlakit.model.aim import AimHead
 from vlakit.model.condition import InstructionEncoder
 
 
@@ -24,7 +24,7 @@ class VLA(nn.Module):
     covers target tokens only. An instruction-conditioned backbone (``condition_dim > 0``) also
     gets the prompt and the state read by an :class:`~vlakit.model.condition.InstructionEncoder`
     (:meth:`instruction_condition`). With an ``aim_head``, training adds ``aim_weight`` times the
-    head's :func:`~vlakit.model.aim.aim_l1` on samples that carry an aim.
+    head's :func:`~vlakit.interfaces.vision.point_l1` on samples that carry an aim.
     """
 
     def __init__(
@@ -111,9 +111,12 @@ class VLA(nn.Module):
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Teacher-forced pass over a :class:`~vlakit.data.collate.Collator` batch.
 
-        Returns ``loss`` (mean cross-entropy over target tokens, plus the weighted aim loss),
+        Returns ``loss`` (mean cross-entropy over target tokens, plus the weighted aim loss and the
+        backbone's auxiliary losses),
         ``logits`` ``[B, T, V]`` at the token positions (each predicting that position's token),
-        ``labels`` ``[B, T]``, and with an aim head ``aim_l1`` (the unweighted aim loss).
+        ``labels`` ``[B, T]``, with an aim head ``aim_l1`` (the unweighted aim loss), and
+        ``auxiliary`` (the backbone's :meth:`~vlakit.interfaces.VisionBackbone.auxiliary_losses`,
+        already in ``loss``).
         """
         ids = batch["input_ids"].to(self.device)
         tokens = self.language.embed_tokens(ids)
@@ -135,9 +138,14 @@ class VLA(nn.Module):
         result = {"loss": loss, "logits": logits, "labels": labels}
         if self.aim_head is not None:
             image_tokens = prefix[:, : p - (self.state_proj is not None)]
-            error = aim_l1(self.aim_head(image_tokens), batch["aim"].to(self.device), batch["has_aim"].to(self.device))
+            error = point_l1(self.aim_head(image_tokens), batch["aim"].to(self.device), batch["has_aim"].to(self.device))
             result["aim_l1"] = error.detach()
-            result["loss"] = loss + self.aim_weight * error
+            result["loss"] = result["loss"] + self.aim_weight * error
+        if self.vision is not None:
+            auxiliary = self.vision.auxiliary_losses(batch)
+            for term in auxiliary.values():
+                result["loss"] = result["loss"] + term
+            result["auxiliary"] = {name: term.detach() for name, term in auxiliary.items()}
         return result
 
     @torch.no_grad()

@@ -36,11 +36,14 @@ def _check_sample(dataset: Dataset, sample: Sample, index: int, space: ActionSpa
         assert s.ndim == 1 and s.dtype == np.float32, (
             f"{where}: state must be float32 [S], got {s.dtype} {s.shape}"
         )
-    if sample.aim is not None:
-        aim = np.asarray(sample.aim)
-        assert aim.shape == (2,) and aim.dtype == np.float32 and np.all((aim >= 0) & (aim <= 1)), (
-            f"{where}: aim must be float32 [2], (x, y) fractions of the image in [0, 1]; got {aim.dtype} {aim}"
-        )
+    for field in ("aim", "anchor"):
+        point = getattr(sample, field)
+        if point is not None:
+            point = np.asarray(point)
+            assert point.shape == (2,) and point.dtype == np.float32 and np.all((point >= 0) & (point <= 1)), (
+                f"{where}: {field} must be float32 [2], (x, y) fractions of the image in [0, 1]; "
+                f"got {point.dtype} {point}"
+            )
     if space is None:
         assert sample.action is None, (
             f"{where}: a vision-language dataset (action_space None) yielded an action"
@@ -74,7 +77,7 @@ def _same(a: Sample, b: Sample) -> bool:
         return False
     if any(not np.array_equal(a.images[k], b.images[k]) for k in a.images):
         return False
-    for x, y in ((a.action, b.action), (a.state, b.state), (a.aim, b.aim)):
+    for x, y in ((a.action, b.action), (a.state, b.state), (a.aim, b.aim), (a.anchor, b.anchor)):
         if (x is None) != (y is None) or (x is not None and not np.array_equal(x, y)):
             return False
     return True

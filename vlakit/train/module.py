@@ -64,6 +64,8 @@ class VLATrainingModule(L.LightningModule):
         self.log("train/loss", out["loss"], prog_bar=True, batch_size=b)
         if "aim_l1" in out:
             self.log("train/aim_l1", out["aim_l1"], batch_size=b)
+        for name, value in out.get("auxiliary", {}).items():
+            self.log(f"train/{name}", value, batch_size=b)
         step = self.global_step
         if step % self.recipe.trainer.log_every == 0:
             for key, value in self.vla.action_metrics(batch, out["logits"], out["labels"]).items():

@@ -31,7 +31,7 @@ from vlakit_tabletop.tasks import make_task
 from vlakit import ActionSpace, Dataset, Episode, Sample
 
 #: Bump when generation changes, so old caches are not reused.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Demonstration task seeds start here; evaluate with seeds below it to never replay a demo.
 DEMO_SEED_BASE = 1 << 40
 CAMERA = "top"
@@ -54,7 +54,7 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
     expert = ScriptedExpert(noise=config.noise, moves=config.moves, mistakes=config.mistakes)
     families = tuple(config.families)
     objects = (config.min_objects, config.max_objects)
-    images, states, actions, aims = [], [], [], []
+    images, states, actions, aims, anchors = [], [], [], [], []
     instructions, fams, seeds, lengths = [], [], [], []
     attempt = 0
     with tqdm(total=config.episodes, desc="tabletop-demos", unit="ep", disable=not progress) as bar:
@@ -71,6 +71,7 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
             states.append(ep.states)
             actions.append(ep.actions)
             aims.append(ep.aims)
+            anchors.append(ep.anchors)
             instructions.append(spec.instruction)
             fams.append(spec.family)
             seeds.append(task_seed)
@@ -82,6 +83,7 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
         "states": np.concatenate(states).astype(np.float32),
         "actions": np.concatenate(actions).astype(np.float32),
         "aims": np.concatenate(aims).astype(np.float32),
+        "anchors": np.concatenate(anchors).astype(np.float32),
         "episode": np.repeat(np.arange(len(lengths), dtype=np.int32), lengths_arr),
         "starts": np.concatenate([[0], np.cumsum(lengths_arr)]).astype(np.int64),
         "instructions": np.asarray(instructions, dtype=np.str_),
@@ -161,6 +163,7 @@ class TabletopDemos(Dataset):
             action=chunk,
             state=data["states"][i],
             aim=data["aims"][i],
+            anchor=None if np.isnan(data["anchors"][i, 0]) else data["anchors"][i],
         )
 
     def actions(self) -> np.ndarray:

@@ -21,15 +21,23 @@ class ExpertEpisode:
 
     ``images`` ``uint8`` ``[T, H, W, 3]``; ``states`` ``float32`` ``[T, 3]``; ``actions``
     ``float32`` ``[T, 4]`` (clean labels); ``aims`` ``float32`` ``[T, 2]`` (where the expert is
-    heading, table units: see :meth:`ScriptedExpert.aim`); ``success`` judged by the simulator at
-    the end.
+    heading, table units: see :meth:`ScriptedExpert.aim`); ``anchors`` ``float32`` ``[T, 2]``: where the
+    reference object of a relational task is (:func:`anchor_point`; NaN for the other families);
+    ``success`` judged by the simulator at the end.
     """
 
     images: np.ndarray
     states: np.ndarray
     actions: np.ndarray
     aims: np.ndarray
+    anchors: np.ndarray
     success: bool
+
+
+def anchor_point(scene: Scene, spec: TaskSpec) -> tuple[float, float] | None:
+    """Where the reference object the instruction names is, ``(x, y)`` table units, for the
+    relational families ("closest to the X", "next to the X": the X); ``None`` for the others."""
+    return None if spec.anchor is None else scene.objects[spec.anchor].position
 
 
 #: How the expert moves each axis: ``sign`` steps by exactly ``-MAX_STEP``, ``0`` or ``+MAX_STEP``
@@ -109,7 +117,7 @@ class ScriptedExpert:
     ) -> ExpertEpisode:
         """Run one episode from ``scene`` in ``sim``, recording observations and clean labels."""
         sim.load(scene, spec)
-        images, states, actions, aims = [], [], [], []
+        images, states, actions, aims, anchors = [], [], [], [], []
         while not sim.terminated and sim.steps < max_steps:
             images.append(sim.render())
             states.append(sim.state())
@@ -117,11 +125,13 @@ class ScriptedExpert:
             label = self.action(sim.scene, spec)
             actions.append(label)
             aims.append(self.aim(sim.scene, spec))
+            anchors.append(anchor_point(sim.scene, spec) or (np.nan, np.nan))
             sim.step(self.perturb(label, rng))
         return ExpertEpisode(
             images=np.stack(images),
             states=np.stack(states),
             actions=np.stack(actions),
             aims=np.asarray(aims, dtype=np.float32),
+            anchors=np.asarray(anchors, dtype=np.float32),
             success=sim.success(),
         )

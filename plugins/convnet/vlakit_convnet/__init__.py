@@ -53,6 +53,14 @@ class ConvNetConfig(ComponentConfig):
         "to those points, so it can weigh objects by how near they are to a found one ('the object "
         "closest to the red star'); 0: off",
     )
+    relate_anchor: float = Field(
+        0.0,
+        ge=0,
+        description="weight of an auxiliary L1 loss (image fractions) that pulls the first related point "
+        "onto the sample's anchor, the reference its instruction names ('closest to the X': the X), "
+        "on samples whose dataset knows it (tabletop-demos does): the distance maps then measure "
+        "from the right object. Needs relate >= 1; single-camera recipes. 0: off",
+    )
     freeze: bool = Field(False, description="no gradients, always in eval mode")
 
     @model_validator(mode="after")
@@ -71,6 +79,8 @@ class ConvNetConfig(ComponentConfig):
                 f"relate ({self.relate}) needs two or more layers and at most the next-to-last layer's "
                 f"channels ({self.channels[-2] if len(self.channels) > 1 else 'none'})"
             )
+        if self.relate_anchor and not self.relate:
+            raise ValueError(f"relate_anchor ({self.relate_anchor}) supervises a related point; set relate >= 1")
         return self
 
 

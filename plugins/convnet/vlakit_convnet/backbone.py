@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from vlakit_convnet import ConvNetConfig
 
-from vlakit.interfaces import VisionBackbone
+from vlakit.interfaces import VisionBackbone, point_l1
 
 
 class ConvNetBackbone(VisionBackbone):
@@ -60,6 +60,7 @@ class ConvNetBackbone(VisionBackbone):
             self.pos = nn.Parameter(torch.zeros(1, cells, width))
             nn.init.trunc_normal_(self.pos, std=0.02)
         self._width = width
+        self.related_points: torch.Tensor | None = None  # [B, relate, 2] image fractions, last forward
         if config.freeze:
             self.requires_grad_(False)
 
@@ -129,8 +130,20 @@ class ConvNetBackbone(VisionBackbone):
         cells = torch.stack([xs.flatten(), ys.flatten()], 1)  # [h*w, 2]
         logits = feats[:, :k].flatten(2) * self.relate_log_sharpness.exp()[:, None].to(feats.dtype)
         points = torch.softmax(logits, dim=-1) @ cells  # [B, k, 2]
+        size = torch.tensor([w, h], device=feats.device, dtype=points.dtype)
+        self.related_points = ((points + 1.0) * (size - 1) / 2.0 + 0.5) / size  # cell centres -> fractions
         gap = cells[None, None] - points[:, :, None]  # [B, k, h*w, 2]
         return (gap.square().sum(-1) + 1e-6).sqrt().view(b, k, h, w)
+
+    def auxiliary_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        """With ``relate_anchor``: ``{"anchor_l1": weight * L1}`` between the first related point
+        of the last forward and ``batch["anchor"]`` (image fractions), over rows with
+        ``has_anchor`` (others add a zero gradient, so DDP ranks all use the same parameters)."""
+        if not self.config.relate_anchor or self.related_points is None or "anchor" not in batch:
+            return {}
+        point = self.related_points[:, 0]
+        error = point_l1(point, batch["anchor"].to(point.device), batch["has_anchor"].to(point.device))
+        return {"anchor_l1": self.config.relate_anchor * error}
 
     def train(self, mode: bool = True) -> ConvNetBackbone:
         super().train(mode and not self.config.freeze)
