@@ -208,3 +208,36 @@ def test_relate_needs_a_next_to_last_layer_wide_enough():
         build(channels=[8], strides=[2], relate=1)
     with pytest.raises(ValidationError, match="relate"):
         build(channels=[4, 16], strides=[2, 2], relate=5)
+
+
+def test_relate_anchor_pulls_the_first_related_point_onto_the_anchor():
+    """relate_anchor adds ``weight * L1`` (image fractions) between the first related point and the
+    batch's anchor, only on rows that have one; training on it moves the point to the anchor."""
+    torch.manual_seed(0)
+    net = build(img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], relate=2, relate_anchor=2.0,
+                readout="keypoints", flat_tokens=2)
+    images = torch.cat([square_at(r, c) for r, c in [(2, 3), (20, 6), (8, 22), (24, 24)]])
+    anchor = torch.tensor([[c + 3, r + 3] for r, c in [(2, 3), (20, 6), (8, 22), (24, 24)]]) / 32.0
+    batch = {"anchor": anchor, "has_anchor": torch.tensor([True, True, True, False])}
+    assert net.auxiliary_losses(batch) == {}  # no forward yet
+    net(net.preprocess(images))
+    first = net.auxiliary_losses(batch)["anchor_l1"]
+    point = net.related_points[:, 0]
+    assert point.shape == (4, 2) and bool(((point > 0) & (point < 1)).all())
+    expected = 2.0 * (point[:3] - anchor[:3]).abs().mean()
+    assert torch.allclose(first, expected)
+    assert net.auxiliary_losses({**batch, "has_anchor": torch.zeros(4, dtype=torch.bool)})["anchor_l1"] == 0
+    assert build(img_size=32, channels=[8, 8], strides=[2, 2], relate=1).auxiliary_losses(batch) == {}
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    for _ in range(150):
+        net(net.preprocess(images))
+        loss = net.auxiliary_losses(batch)["anchor_l1"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.3 * first.item(), (first.item(), loss.item())
+
+
+def test_relate_anchor_needs_relate():
+    with pytest.raises(ValidationError, match="relate_anchor"):
+        build(channels=[8, 8], strides=[2, 2], relate_anchor=1.0)

@@ -208,6 +208,39 @@ def test_demo_samples_carry_the_experts_aim(demos):
             assert not np.allclose(frames[0], frames[-1]), f"demo {e} ({episode.task}) never aims at a goal"
 
 
+def test_demo_samples_carry_the_anchor_of_relational_tasks(demos):
+    """Frames of "closest to the X" and "next to the X" demonstrations carry the X's position as
+    their anchor; the other families carry none."""
+    start, relational = 0, 0
+    for e in range(demos.num_episodes):
+        episode = demos.episode(e)
+        samples = [demos[i] for i in range(start, start + len(episode))]
+        start += len(episode)
+        if episode.task in ("pick-closest", "place-next-to"):
+            relational += 1
+            anchors = np.stack([s.anchor for s in samples])
+            assert anchors.dtype == np.float32 and np.all((anchors >= 0.0) & (anchors <= 1.0))
+            assert not np.allclose(anchors[0], samples[0].aim)  # the reference is not the target
+        else:
+            assert all(s.anchor is None for s in samples)
+    assert relational > 0
+
+
+def test_vqa_closest_questions_carry_the_named_object_as_anchor():
+    ds = TabletopVQA(TabletopVQAConfig(samples=60, seed=3, questions=["closest", "where"]))
+    kinds = Counter()
+    for i in range(len(ds)):
+        scene, kind, qa = make_qa(3, i, ["closest", "where"])
+        sample = ds[i]
+        kinds[kind] += 1
+        if kind != "closest":
+            assert sample.anchor is None
+            continue
+        named = next(o for o in scene.objects if f"closest to the {o.name}?" in qa.question)
+        assert sample.anchor.dtype == np.float32 and np.allclose(sample.anchor, named.position)
+    assert kinds["closest"] > 0 and kinds["where"] > 0
+
+
 def test_demos_show_recoveries(demos):
     """With mistakes on, some steps see a closed gripper whose clean label opens it mid-episode."""
     data = np.stack([demos[i].state for i in range(len(demos))])

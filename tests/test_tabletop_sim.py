@@ -292,6 +292,23 @@ def test_expert_aims_at_the_target_then_the_goal(family):
         assert grasp > 0 and np.allclose(ep.aims[:grasp], start, atol=1e-6)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_expert_records_the_anchor_of_relational_tasks(family):
+    """Each frame's anchor is where the object named as the reference is ("closest to the X", "next
+    to the X"); NaN in the families without one."""
+    sim, expert = TabletopSim(), ScriptedExpert(noise=0.0)
+    for seed in range(10):
+        scene, s = make_task(seed, "seen", family=family)
+        ep = expert.rollout(sim, scene, s, np.random.default_rng(seed))
+        assert ep.anchors.shape == (len(ep.actions), 2) and ep.anchors.dtype == np.float32
+        if family in ("pick-closest", "place-next-to"):
+            reference = sim.scene.objects[s.anchor]
+            assert reference.name in s.instruction and s.anchor != s.target
+            np.testing.assert_allclose(ep.anchors, np.tile(reference.position, (len(ep.actions), 1)), atol=1e-6)
+        else:
+            assert np.isnan(ep.anchors).all()
+
+
 def test_expert_recovers_from_a_bad_grasp():
     scene = Scene(
         "grey", [obj("red", "circle", 0.3, 0.3), obj("blue", "star", 0.7, 0.7)], gripper_x=0.7, gripper_y=0.7

@@ -351,6 +351,26 @@ def test_aim_loss_teaches_the_backbone_where_to_go_and_round_trips(tmp_path):
     assert "train/aim_l1" in (result.run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]
 
 
+def test_backbone_auxiliary_losses_join_the_loss_and_the_log(tmp_path):
+    """A backbone's auxiliary losses (convnet relate_anchor on the demos' anchors) are added to
+    the VLA's loss and logged as train/NAME."""
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "keypoints",
+              "flat_tokens": 2, "film_dim": 8, "relate": 1, "relate_anchor": 2.0}
+    data = {"train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32, "families": ["pick-closest"]}]}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"use_state": True}, data=data)
+    module, batch = module_for(recipe)
+    assert batch["has_anchor"].all() and batch["anchor"].shape == (len(batch["has_anchor"]), 2)
+    out = module.vla(batch)
+    anchor_l1 = out["auxiliary"]["anchor_l1"]
+    logits, labels = out["logits"], out["labels"]
+    action_loss = torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
+    )
+    assert anchor_l1 > 0 and torch.allclose(out["loss"], action_loss + anchor_l1)
+    result = train(recipe, progress=False)
+    assert "train/anchor_l1" in (result.run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]
+
+
 def test_aim_loss_needs_a_separate_vision_backbone(tmp_path):
     language = {"type": "llava", "path": str(tiny_llava_dir(tmp_path))}
     recipe = make_recipe(tmp_path, language, vision=None, model={"token_mapping": "tail", "aim_loss": 1.0})

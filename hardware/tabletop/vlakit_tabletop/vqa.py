@@ -28,11 +28,13 @@ CAMERA = "top"
 class QA(NamedTuple):
     """A question and its answer; ``about`` is where the one thing the question is about lies,
     ``(x, y)`` in table units (= fractions of the image), or ``None`` when it asks about several
-    things or none. A sample passes it on as its ``aim``."""
+    things or none. A sample passes it on as its ``aim``; ``anchor`` (same units) is the reference
+    object a relational question names ("closest to the X": the X), passed on as its ``anchor``."""
 
     question: str
     answer: str
     about: tuple[float, float] | None = None
+    anchor: tuple[float, float] | None = None
 
 REGIONS = (
     ("top left", "top", "top right"),
@@ -182,7 +184,7 @@ def q_closest(rng: np.random.Generator, s: Scene) -> QA | None:
     if ranked[1][0] - ranked[0][0] < 0.08:
         return None
     _, name, position = ranked[0]
-    return QA(f"which object is closest to the {a.name}?", name, position)
+    return QA(f"which object is closest to the {a.name}?", name, position, anchor=a.position)
 
 
 def q_where(rng: np.random.Generator, s: Scene) -> QA | None:
@@ -299,8 +301,9 @@ class TabletopVQA(Dataset):
         if not -n <= index < n:
             raise IndexError(f"tabletop-vqa index {index} out of range for {n} samples")
         scene, _, qa = make_qa(self.config.seed, int(index) % n, self.config.questions)
-        aim = None if qa.about is None else np.asarray(qa.about, dtype=np.float32)
-        return Sample(images={CAMERA: self.renderer.render(scene)}, text=qa.question, answer=qa.answer, aim=aim)
+        aim, anchor = (None if p is None else np.asarray(p, dtype=np.float32) for p in (qa.about, qa.anchor))
+        image = self.renderer.render(scene)
+        return Sample(images={CAMERA: image}, text=qa.question, answer=qa.answer, aim=aim, anchor=anchor)
 
     def texts(self) -> Iterator[str]:
         """Every question and answer, without rendering the scenes."""
