@@ -98,7 +98,7 @@ def test_vqa_content_and_split_hygiene():
     kinds, answers = Counter(), Counter()
     cyan_answers = 0
     for i in range(600):
-        scene, kind, (question, answer, _) = make_qa(0, i)
+        scene, kind, (question, answer, *_) = make_qa(0, i)
         kinds[kind] += 1
         answers[answer] += 1
         assert 1 <= len(answer.split()) <= 2, (question, answer)
@@ -127,7 +127,7 @@ def test_vqa_is_deterministic():
 def test_locate_answers_the_cell_of_the_named_object():
     seen = 0
     for i in range(300):
-        scene, kind, (question, answer, _) = make_qa(1, i, ["locate"])
+        scene, kind, (question, answer, *_) = make_qa(1, i, ["locate"])
         assert kind == "locate"
         obj = next(o for o in scene.objects if o.name in question)
         col, row = (int(w) for w in answer.split())
