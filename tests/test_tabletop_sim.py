@@ -294,8 +294,8 @@ def test_expert_aims_at_the_target_then_the_goal(family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_expert_records_the_anchor_of_relational_tasks(family):
-    """Each frame's anchor is where the object named as the reference is ("closest to the X", "next
-    to the X"); NaN in the families without one."""
+    """Each frame's anchor is where the reference the instruction names is: the X of "closest to
+    the X" and "next to the X", the digit pad, the named place; NaN in pick and pick-size."""
     sim, expert = TabletopSim(), ScriptedExpert(noise=0.0)
     for seed in range(10):
         scene, s = make_task(seed, "seen", family=family)
@@ -305,6 +305,11 @@ def test_expert_records_the_anchor_of_relational_tasks(family):
             reference = sim.scene.objects[s.anchor]
             assert reference.name in s.instruction and s.anchor != s.target
             np.testing.assert_allclose(ep.anchors, np.tile(reference.position, (len(ep.actions), 1)), atol=1e-6)
+        elif family == "place-on-number":
+            pad = sim.scene.markers[s.marker]
+            np.testing.assert_allclose(ep.anchors, np.tile(pad.position, (len(ep.actions), 1)), atol=1e-6)
+        elif family == "place-location":
+            np.testing.assert_allclose(ep.anchors, np.tile(s.goal, (len(ep.actions), 1)), atol=1e-6)
         else:
             assert np.isnan(ep.anchors).all()
 

@@ -35,9 +35,14 @@ class ExpertEpisode:
 
 
 def anchor_point(scene: Scene, spec: TaskSpec) -> tuple[float, float] | None:
-    """Where the reference object the instruction names is, ``(x, y)`` table units, for the
-    relational families ("closest to the X", "next to the X": the X); ``None`` for the others."""
-    return None if spec.anchor is None else scene.objects[spec.anchor].position
+    """Where the reference the instruction names is, ``(x, y)`` table units: the object in
+    "closest to the X" and "next to the X", the digit pad in "on the number 3", the named place
+    in "to the top left corner"; ``None`` for the pick and pick-size families."""
+    if spec.anchor is not None:
+        return scene.objects[spec.anchor].position
+    if spec.marker is not None:
+        return scene.markers[spec.marker].position
+    return spec.goal
 
 
 #: How the expert moves each axis: ``sign`` steps by exactly ``-MAX_STEP``, ``0`` or ``+MAX_STEP``
