@@ -141,9 +141,10 @@ class Sample:
     ``aim`` (optional, ``float32`` ``[2]``) is the point the robot is heading for at this step, as
     ``(x, y)`` fractions of the first camera's width and height from its top-left corner: the
     object to grasp, then where to put it. Only the auxiliary aim loss reads it
-    (``model.aim_loss`` in a recipe). ``anchor`` (optional, same form) is the reference the
-    instruction places the target by ("the object closest to the X", "next to the X": the X); a
-    vision backbone may learn from it (:meth:`~vlakit.interfaces.VisionBackbone.auxiliary_losses`).
+    (``model.aim_loss`` in a recipe). ``anchor`` (optional, same form) is where the reference the
+    instruction names is: the X of "the object closest to the X" or "next to the X", the pad of
+    "on the number 3", the place of "to the top left corner"; a vision backbone may learn from it
+    (:meth:`~vlakit.interfaces.VisionBackbone.auxiliary_losses`).
     """
 
     images: dict[str, np.ndarray]
