@@ -9,8 +9,9 @@ from torch import nn
 class AimHead(nn.Module):
     """An MLP over all image tokens ``[B, N, E]`` -> ``(x, y)`` ``[B, 2]`` (fractions of the image).
 
-    Trained with :func:`~vlakit.interfaces.vision.point_l1` next to the action loss, it makes the vision backbone locate the
-    object the instruction names (embodied chain-of-thought trains the same skill through text).
+    Trained with :func:`~vlakit.interfaces.vision.point_l1` next to the action loss, it makes the
+    vision backbone locate the object the instruction names (embodied chain-of-thought trains the
+    same skill through text).
     The policy never reads its output.
     """
 

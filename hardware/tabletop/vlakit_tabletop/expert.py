@@ -21,9 +21,9 @@ class ExpertEpisode:
 
     ``images`` ``uint8`` ``[T, H, W, 3]``; ``states`` ``float32`` ``[T, 3]``; ``actions``
     ``float32`` ``[T, 4]`` (clean labels); ``aims`` ``float32`` ``[T, 2]`` (where the expert is
-    heading, table units: see :meth:`ScriptedExpert.aim`); ``anchors`` ``float32`` ``[T, 2]``: where the
-    reference object of a relational task is (:func:`anchor_point`; NaN for the other families);
-    ``success`` judged by the simulator at the end.
+    heading, table units: see :meth:`ScriptedExpert.aim`); ``anchors`` ``float32`` ``[T, 2]``
+    (where the reference the instruction names is: :func:`anchor_point`; NaN in pick and
+    pick-size); ``success`` judged by the simulator at the end.
     """
 
     images: np.ndarray

@@ -56,10 +56,11 @@ class ConvNetConfig(ComponentConfig):
     relate_anchor: float = Field(
         0.0,
         ge=0,
-        description="weight of an auxiliary L1 loss (image fractions) that pulls the first related point "
-        "onto the sample's anchor, the reference its instruction names ('closest to the X': the X; the digit pad; the named place), "
-        "on samples whose dataset knows it (tabletop-demos does): the distance maps then measure "
-        "from the right object. Needs relate >= 1; single-camera recipes. 0: off",
+        description="weight of an auxiliary L1 loss (image fractions) that pulls the first related "
+        "point onto the sample's anchor, the reference its instruction names ('closest to the X': "
+        "the X; the digit pad; the named place), on samples whose dataset knows it (tabletop-demos "
+        "does): the distance maps then measure from the right object. Needs relate >= 1; "
+        "single-camera recipes. 0: off",
     )
     freeze: bool = Field(False, description="no gradients, always in eval mode")
 
