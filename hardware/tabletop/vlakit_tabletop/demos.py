@@ -31,7 +31,7 @@ from vlakit_tabletop.tasks import make_task
 from vlakit import ActionSpace, Dataset, Episode, Sample
 
 #: Bump when generation changes, so old caches are not reused.
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: Demonstration task seeds start here; evaluate with seeds below it to never replay a demo.
 DEMO_SEED_BASE = 1 << 40
 CAMERA = "top"

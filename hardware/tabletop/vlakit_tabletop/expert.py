@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from vlakit_tabletop.scene import Scene
 from vlakit_tabletop.sim import MAX_STEP, TabletopSim
-from vlakit_tabletop.tasks import TaskSpec, drop_point
+from vlakit_tabletop.tasks import PICK_FAMILIES, TaskSpec, drop_point
 
 
 @dataclass
@@ -38,6 +38,8 @@ def anchor_point(scene: Scene, spec: TaskSpec) -> tuple[float, float] | None:
     """Where the reference the instruction names is, ``(x, y)`` table units: the object in
     "closest to the X" and "next to the X", the digit pad in "on the number 3", the named place
     in "to the top left corner"; ``None`` for the pick and pick-size families."""
+    if spec.family not in PICK_FAMILIES and scene.held != spec.target:
+        return None  # experiment: place references only while carrying
     if spec.anchor is not None:
         return scene.objects[spec.anchor].position
     if spec.marker is not None:
