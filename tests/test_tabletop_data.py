@@ -209,21 +209,28 @@ def test_demo_samples_carry_the_experts_aim(demos):
 
 
 def test_demo_samples_carry_the_anchor_of_relational_tasks(demos):
-    """Frames of "closest to the X" and "next to the X" demonstrations carry the X's position as
-    their anchor; the other families carry none."""
-    start, relational = 0, 0
+    """Every frame of a "closest to the X" demonstration carries the X's position as its anchor;
+    place demonstrations carry one on the frames that hold something (the reference), pick and
+    pick-size demonstrations none."""
+    start, counted = 0, Counter()
     for e in range(demos.num_episodes):
         episode = demos.episode(e)
         samples = [demos[i] for i in range(start, start + len(episode))]
         start += len(episode)
-        if episode.task not in ("pick", "pick-size"):
-            relational += 1
-            anchors = np.stack([s.anchor for s in samples])
-            assert anchors.dtype == np.float32 and np.all((anchors >= 0.0) & (anchors <= 1.0))
-            assert not np.allclose(anchors[0], samples[0].aim)  # the reference is not the object to move
+        anchored = [s.anchor is not None for s in samples]
+        for s in samples:
+            if s.anchor is not None:
+                assert s.anchor.dtype == np.float32 and np.all((s.anchor >= 0.0) & (s.anchor <= 1.0))
+        if episode.task == "pick-closest":
+            assert all(anchored)
+            assert not np.allclose(samples[0].anchor, samples[0].aim)  # the reference is not the target
+        elif episode.task in ("pick", "pick-size"):
+            assert not any(anchored)
         else:
-            assert all(s.anchor is None for s in samples)
-    assert relational > 0
+            assert not anchored[0] and any(anchored)  # none before the first grasp, then the reference
+            assert all(s.state[2] == 1.0 for s, a in zip(samples, anchored) if a)
+        counted[episode.task] += 1
+    assert counted["pick-closest"] > 0 and counted["place-next-to"] > 0
 
 
 def test_vqa_closest_questions_carry_the_named_object_as_anchor():

@@ -295,23 +295,30 @@ def test_expert_aims_at_the_target_then_the_goal(family):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_expert_records_the_anchor_of_relational_tasks(family):
     """Each frame's anchor is where the reference the instruction names is: the X of "closest to
-    the X" and "next to the X", the digit pad, the named place; NaN in pick and pick-size."""
+    the X" on every frame; in the place families, once the target is held, the X of "next to the
+    X", the digit pad, the named place; NaN otherwise."""
     sim, expert = TabletopSim(), ScriptedExpert(noise=0.0)
     for seed in range(10):
         scene, s = make_task(seed, "seen", family=family)
         ep = expert.rollout(sim, scene, s, np.random.default_rng(seed))
         assert ep.anchors.shape == (len(ep.actions), 2) and ep.anchors.dtype == np.float32
-        if family in ("pick-closest", "place-next-to"):
+        carrying = ep.states[:, 2] == 1.0  # no mistakes: closed means holding the target
+        if family == "pick-closest":
             reference = sim.scene.objects[s.anchor]
             assert reference.name in s.instruction and s.anchor != s.target
             np.testing.assert_allclose(ep.anchors, np.tile(reference.position, (len(ep.actions), 1)), atol=1e-6)
-        elif family == "place-on-number":
-            pad = sim.scene.markers[s.marker]
-            np.testing.assert_allclose(ep.anchors, np.tile(pad.position, (len(ep.actions), 1)), atol=1e-6)
-        elif family == "place-location":
-            np.testing.assert_allclose(ep.anchors, np.tile(s.goal, (len(ep.actions), 1)), atol=1e-6)
-        else:
+            continue
+        if family in ("pick", "pick-size"):
             assert np.isnan(ep.anchors).all()
+            continue
+        if family == "place-next-to":
+            reference = sim.scene.objects[s.anchor].position
+        elif family == "place-on-number":
+            reference = sim.scene.markers[s.marker].position
+        else:
+            reference = s.goal
+        assert carrying.any() and np.isnan(ep.anchors[~carrying]).all()
+        np.testing.assert_allclose(ep.anchors[carrying], np.tile(reference, (carrying.sum(), 1)), atol=1e-6)
 
 
 def test_expert_recovers_from_a_bad_grasp():

@@ -22,8 +22,8 @@ class ExpertEpisode:
     ``images`` ``uint8`` ``[T, H, W, 3]``; ``states`` ``float32`` ``[T, 3]``; ``actions``
     ``float32`` ``[T, 4]`` (clean labels); ``aims`` ``float32`` ``[T, 2]`` (where the expert is
     heading, table units: see :meth:`ScriptedExpert.aim`); ``anchors`` ``float32`` ``[T, 2]``
-    (where the reference the instruction names is: :func:`anchor_point`; NaN in pick and
-    pick-size); ``success`` judged by the simulator at the end.
+    (where the reference the instruction names is: :func:`anchor_point`; NaN where there is
+    none); ``success`` judged by the simulator at the end.
     """
 
     images: np.ndarray
@@ -36,10 +36,12 @@ class ExpertEpisode:
 
 def anchor_point(scene: Scene, spec: TaskSpec) -> tuple[float, float] | None:
     """Where the reference the instruction names is, ``(x, y)`` table units: the object in
-    "closest to the X" and "next to the X", the digit pad in "on the number 3", the named place
-    in "to the top left corner"; ``None`` for the pick and pick-size families."""
+    "closest to the X" (always) and, once the target is held, the object in "next to the X", the
+    digit pad in "on the number 3", the named place in "to the top left corner"; ``None`` in the
+    pick and pick-size families and while a place family's target is not yet held (the reference
+    then only distracts from the object to pick up)."""
     if spec.family not in PICK_FAMILIES and scene.held != spec.target:
-        return None  # experiment: place references only while carrying
+        return None
     if spec.anchor is not None:
         return scene.objects[spec.anchor].position
     if spec.marker is not None:
