@@ -60,7 +60,7 @@ class ConvNetBackbone(VisionBackbone):
             self.pos = nn.Parameter(torch.zeros(1, cells, width))
             nn.init.trunc_normal_(self.pos, std=0.02)
         self._width = width
-        self.related_points: torch.Tensor | None = None  # [B, relate, 2] image fractions, last forward
+        self.related_points: torch.Tensor | None = None  # [B, relate, 2] image fractions, last forward (relate_anchor)
         if config.freeze:
             self.requires_grad_(False)
 
@@ -130,8 +130,9 @@ class ConvNetBackbone(VisionBackbone):
         cells = torch.stack([xs.flatten(), ys.flatten()], 1)  # [h*w, 2]
         logits = feats[:, :k].flatten(2) * self.relate_log_sharpness.exp()[:, None].to(feats.dtype)
         points = torch.softmax(logits, dim=-1) @ cells  # [B, k, 2]
-        size = torch.tensor([w, h], device=feats.device, dtype=points.dtype)
-        self.related_points = ((points + 1.0) * (size - 1) / 2.0 + 0.5) / size  # cell centres -> fractions
+        if self.config.relate_anchor:  # kept for auxiliary_losses only
+            size = torch.tensor([w, h], device=feats.device, dtype=points.dtype)
+            self.related_points = ((points + 1.0) * (size - 1) / 2.0 + 0.5) / size  # cell centres -> fractions
         gap = cells[None, None] - points[:, :, None]  # [B, k, h*w, 2]
         return (gap.square().sum(-1) + 1e-6).sqrt().view(b, k, h, w)
 
