@@ -14,7 +14,7 @@ from vlakit_tabletop.expert import MOVES, ScriptedExpert
 from vlakit_tabletop.language import TEMPLATES, vocabulary
 from vlakit_tabletop.render import Renderer
 from vlakit_tabletop.scene import Marker, Scene, SceneObject
-from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
+from vlakit_tabletop.sim import ACTION_SPACE, OUTCOMES, TabletopSim
 from vlakit_tabletop.splits import (
     HELD_OUT_COMBOS,
     ROBOT_COLOURS,
@@ -100,7 +100,7 @@ def test_outcome_tells_how_an_episode_failed():
     for _ in range(3):
         act(sim, dx=0.1, dy=0.1)
     act(sim, grip=1)  # now the red circle, the target
-    assert sim.scene.held == 0 and sim.outcome() == "grasped a wrong object first"
+    assert sim.scene.held == 0 and sim.outcome() == "grasped another object first"
     sim = fresh()
     for _ in range(3):
         act(sim, dx=0.1, dy=0.1)
@@ -115,6 +115,30 @@ def test_outcome_tells_how_an_episode_failed():
     assert sim.outcome() == "success"
 
 
+
+def test_outcome_says_which_wrong_object_was_grasped_first():
+    objects = [
+        obj("red", "circle", 0.5, 0.5),  # the target
+        obj("blue", "square", 0.2, 0.2),  # the reference ("next to the blue square")
+        obj("red", "square", 0.8, 0.2),  # same colour as the target
+        obj("green", "circle", 0.2, 0.8),  # same shape
+        obj("yellow", "triangle", 0.8, 0.8),  # neither
+    ]
+    expected = {
+        1: "grasped the reference object first",
+        2: "grasped a same-colour object first",
+        3: "grasped a same-shape object first",
+        4: "grasped another object first",
+    }
+    for index, outcome in expected.items():
+        o = objects[index]
+        scene = Scene("grey", [obj(x.colour, x.shape, x.x, x.y) for x in objects], gripper_x=o.x, gripper_y=o.y)
+        sim = sim_with(scene, spec("place-next-to", target=0, anchor=1))
+        act(sim, grip=1)
+        act(sim, grip=0, terminate=1)
+        assert sim.first_grasped == index and sim.outcome() == outcome
+        assert outcome in OUTCOMES
+
 def test_driver_reports_outcomes_and_evaluation_counts_them(tmp_path):
     from vlakit.evaluation.lockstep import EpisodeRecord
     from vlakit.evaluation.report import failure_counts, outcome_table
@@ -123,7 +147,7 @@ def test_driver_reports_outcomes_and_evaluation_counts_them(tmp_path):
         robot.reset_task(0, "seen")
         assert robot.task_outcome() == "grasped nothing"
         robot.act(np.array([0, 0, 1, 1], dtype=np.float32))
-        assert robot.task_outcome() in ("grasped nothing", "grasped a wrong object first", "success")
+        assert robot.task_outcome() in OUTCOMES
     records = [
         EpisodeRecord(i, "seen", i, fam, "x", out == "success", 3, "done", outcome=out)
         for i, (fam, out) in enumerate([("pick", "success"), ("pick", "grasped nothing"), ("place", "grasped nothing")])

@@ -119,7 +119,7 @@ class TaskEnvironment(ABC):
 
     def task_outcome(self) -> str:
         """How the current task went, in a few words, for failure analysis: ``"success"`` or a
-        kind of failure the environment can tell apart (``"grasped a wrong object first"``).
+        kind of failure the environment can tell apart (``"grasped the reference object first"``).
         The default says ``"success"`` or ``"failure"``."""
         return "success" if self.task_success() else "failure"
 

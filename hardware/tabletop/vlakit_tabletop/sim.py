@@ -32,8 +32,18 @@ ACTION_SPACE = ActionSpace(
 )
 STATE_NAMES = ("x", "y", "grip")
 #: Episode outcomes :meth:`TabletopSim.outcome` tells apart. "first" counts closings of the
-#: gripper on an object; closing on empty table does not count.
-OUTCOMES = ("success", "grasped nothing", "grasped a wrong object first", "grasped the target, then failed")
+#: gripper on an object; closing on empty table does not count. A wrong first grasp says which
+#: object: the instruction's reference (the X of "next to the X" / "closest to the X"), a
+#: look-alike of the target (same colour, or same shape), or another one.
+OUTCOMES = (
+    "success",
+    "grasped nothing",
+    "grasped the reference object first",
+    "grasped a same-colour object first",
+    "grasped a same-shape object first",
+    "grasped another object first",
+    "grasped the target, then failed",
+)
 
 
 class TabletopSim:
@@ -128,6 +138,14 @@ class TabletopSim:
         assert self.spec is not None
         if self.first_grasped is None:
             return "grasped nothing"
-        if self.first_grasped != self.spec.target:
-            return "grasped a wrong object first"
-        return "grasped the target, then failed"
+        if self.first_grasped == self.spec.target:
+            return "grasped the target, then failed"
+        if self.first_grasped == self.spec.anchor:
+            return "grasped the reference object first"
+        assert self.scene is not None
+        wrong, target = self.scene.objects[self.first_grasped], self.scene.objects[self.spec.target]
+        if wrong.colour == target.colour:
+            return "grasped a same-colour object first"
+        if wrong.shape == target.shape:
+            return "grasped a same-shape object first"
+        return "grasped another object first"
