@@ -241,3 +241,41 @@ def test_relate_anchor_pulls_the_first_related_point_onto_the_anchor():
 def test_relate_anchor_needs_relate():
     with pytest.raises(ValidationError, match="relate_anchor"):
         build(channels=[8, 8], strides=[2, 2], relate_anchor=1.0)
+
+
+def test_relate_aim_pulls_the_second_related_point_onto_the_aim():
+    """relate_aim adds ``weight * L1`` between the second related point and the batch's aim (rows
+    with one); it sits beside relate_anchor, which keeps the first point; training moves it."""
+    torch.manual_seed(0)
+    net = build(img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], relate=2, relate_anchor=1.0, relate_aim=3.0,
+                readout="keypoints", flat_tokens=2)
+    corners = [(2, 3), (20, 6), (8, 22), (24, 24)]
+    images = torch.cat([square_at(r, c) for r, c in corners])
+    aim = torch.tensor([[c + 3, r + 3] for r, c in corners]) / 32.0
+    batch = {"aim": aim, "has_aim": torch.tensor([True, False, True, True]),
+             "anchor": aim.flip(0), "has_anchor": torch.ones(4, dtype=torch.bool)}
+    net(net.preprocess(images))
+    losses = net.auxiliary_losses(batch)
+    points = net.related_points
+    rows = batch["has_aim"]
+    assert torch.allclose(losses["aim_point_l1"], 3.0 * (points[rows, 1] - aim[rows]).abs().mean())
+    assert torch.allclose(losses["anchor_l1"], 1.0 * (points[:, 0] - batch["anchor"]).abs().mean())
+    only_aim = build(img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], relate=2, relate_aim=3.0,
+                     readout="keypoints", flat_tokens=2)
+    optimizer = torch.optim.AdamW(only_aim.parameters(), lr=1e-2)
+    first = None
+    for _ in range(150):
+        only_aim(only_aim.preprocess(images))
+        losses = only_aim.auxiliary_losses(batch)
+        assert set(losses) == {"aim_point_l1"}
+        loss = losses["aim_point_l1"]
+        first = loss.item() if first is None else first
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.3 * first, (first, loss.item())
+
+
+def test_relate_aim_needs_two_related_points():
+    with pytest.raises(ValidationError, match="relate_aim"):
+        build(channels=[8, 8], strides=[2, 2], relate=1, relate_aim=1.0)

@@ -62,6 +62,15 @@ class ConvNetConfig(ComponentConfig):
         "does): the distance maps then measure from the right object. Needs relate >= 1; "
         "single-camera recipes. 0: off",
     )
+    relate_aim: float = Field(
+        0.0,
+        ge=0,
+        description="weight of an auxiliary L1 loss (image fractions) that pulls the second related "
+        "point onto the sample's aim, where the gripper heads for (the named object, then where it "
+        "goes), on samples whose dataset knows it: the backbone must find the object that has both "
+        "the named colour and shape, and the last layer measures from it. Needs relate >= 2; "
+        "single-camera recipes. 0: off",
+    )
     freeze: bool = Field(False, description="no gradients, always in eval mode")
 
     @model_validator(mode="after")
@@ -82,6 +91,10 @@ class ConvNetConfig(ComponentConfig):
             )
         if self.relate_anchor and not self.relate:
             raise ValueError(f"relate_anchor ({self.relate_anchor}) supervises a related point; set relate >= 1")
+        if self.relate_aim and self.relate < 2:
+            raise ValueError(
+                f"relate_aim ({self.relate_aim}) supervises the second related point; set relate >= 2 (got {self.relate})"
+            )
         return self
 
 

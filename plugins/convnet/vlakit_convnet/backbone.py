@@ -60,7 +60,8 @@ class ConvNetBackbone(VisionBackbone):
             self.pos = nn.Parameter(torch.zeros(1, cells, width))
             nn.init.trunc_normal_(self.pos, std=0.02)
         self._width = width
-        self.related_points: torch.Tensor | None = None  # [B, relate, 2] image fractions, last forward (relate_anchor)
+        #: [B, relate, 2] image fractions of the last forward (kept when relate_anchor or relate_aim reads them)
+        self.related_points: torch.Tensor | None = None
         if config.freeze:
             self.requires_grad_(False)
 
@@ -130,21 +131,30 @@ class ConvNetBackbone(VisionBackbone):
         cells = torch.stack([xs.flatten(), ys.flatten()], 1)  # [h*w, 2]
         logits = feats[:, :k].flatten(2) * self.relate_log_sharpness.exp()[:, None].to(feats.dtype)
         points = torch.softmax(logits, dim=-1) @ cells  # [B, k, 2]
-        if self.config.relate_anchor:  # kept for auxiliary_losses only
+        if self.config.relate_anchor or self.config.relate_aim:  # kept for auxiliary_losses only
             size = torch.tensor([w, h], device=feats.device, dtype=points.dtype)
             self.related_points = ((points + 1.0) * (size - 1) / 2.0 + 0.5) / size  # cell centres -> fractions
         gap = cells[None, None] - points[:, :, None]  # [B, k, h*w, 2]
         return (gap.square().sum(-1) + 1e-6).sqrt().view(b, k, h, w)
 
     def auxiliary_losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        """With ``relate_anchor``: ``{"anchor_l1": weight * L1}`` between the first related point
-        of the last forward and ``batch["anchor"]`` (image fractions), over rows with
-        ``has_anchor`` (others add a zero gradient, so DDP ranks all use the same parameters)."""
-        if not self.config.relate_anchor or self.related_points is None or "anchor" not in batch:
+        """Point losses on the related points of the last forward (image fractions), over the rows
+        that have the target (others add a zero gradient, so DDP ranks all use the same
+        parameters): with ``relate_anchor``, ``"anchor_l1"``: weight * L1 between the first point
+        and ``batch["anchor"]``; with ``relate_aim``, ``"aim_point_l1"``: weight * L1 between the
+        second point and ``batch["aim"]``."""
+        if self.related_points is None:
             return {}
-        point = self.related_points[:, 0]
-        error = point_l1(point, batch["anchor"].to(point.device), batch["has_anchor"].to(point.device))
-        return {"anchor_l1": self.config.relate_anchor * error}
+        losses = {}
+        for name, index, weight, field in (
+            ("anchor_l1", 0, self.config.relate_anchor, "anchor"),
+            ("aim_point_l1", 1, self.config.relate_aim, "aim"),
+        ):
+            if weight and field in batch:
+                point = self.related_points[:, index]
+                target, mask = batch[field].to(point.device), batch[f"has_{field}"].to(point.device)
+                losses[name] = weight * point_l1(point, target, mask)
+        return losses
 
     def train(self, mode: bool = True) -> ConvNetBackbone:
         super().train(mode and not self.config.freeze)
