@@ -356,6 +356,37 @@ def test_expert_recovers_from_a_bad_grasp():
     assert sim.success()
 
 
+
+def test_expert_detours_grasp_a_wrong_object_first_and_the_labels_put_it_down():
+    """With detours the executed actions first grasp a look-alike or the reference; the clean labels
+    say what the expert would do (head for the target, then open on the wrong object); every
+    demonstration still succeeds. Without detours the rollouts are the ones of before."""
+    sim, expert = TabletopSim(), ScriptedExpert(noise=0.01, mistakes=0.0, detours=0.9)
+    plain = ScriptedExpert(noise=0.01, mistakes=0.0)
+    detoured = 0
+    for seed in range(60):
+        scene, s = make_task(seed, "seen")
+        ep = expert.rollout(sim, scene, s, np.random.default_rng(seed), max_steps=40)
+        assert ep.success, (seed, s.instruction)
+        first = sim.first_grasped
+        if first is None or first == s.target:
+            continue
+        detoured += 1
+        wrong, target = scene.objects[first], scene.objects[s.target]
+        assert first == s.anchor or wrong.colour == target.colour or wrong.shape == target.shape or not any(
+            o.colour == target.colour or o.shape == target.shape for i, o in enumerate(scene.objects) if i != s.target
+        )
+        grasp = int(np.argmax(ep.states[:, 2] == 1.0))  # first frame with the gripper closed (on the wrong one)
+        assert ep.actions[grasp].tolist() == [0.0, 0.0, 0.0, 0.0], "the label opens the gripper on a wrong object"
+    assert detoured >= 40, detoured
+    for seed in range(10):  # detours=0 draws no extra random numbers
+        scene, s = make_task(seed, "seen")
+        a = plain.rollout(sim, scene, s, np.random.default_rng(seed))
+        b = ScriptedExpert(noise=0.01, mistakes=0.0, detours=0.0).rollout(sim, scene, s, np.random.default_rng(seed))
+        assert np.array_equal(a.actions, b.actions) and np.array_equal(a.images, b.images)
+    with pytest.raises(ValueError, match="detours"):
+        ScriptedExpert(detours=1.0)
+
 # ------------------------------------------------------------------------------ splits
 
 

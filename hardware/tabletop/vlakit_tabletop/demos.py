@@ -51,7 +51,9 @@ def cache_key(config: TabletopDemosConfig) -> str:
 def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np.ndarray]:
     """Roll out the expert for ``config.episodes`` successful seen-split episodes (failures skipped)."""
     sim = TabletopSim(config.image_size)
-    expert = ScriptedExpert(noise=config.noise, moves=config.moves, mistakes=config.mistakes)
+    expert = ScriptedExpert(
+        noise=config.noise, moves=config.moves, mistakes=config.mistakes, detours=config.detours
+    )
     families = tuple(config.families)
     objects = (config.min_objects, config.max_objects)
     images, states, actions, aims, anchors = [], [], [], [], []
