@@ -131,7 +131,7 @@ class ConvNetBackbone(VisionBackbone):
         cells = torch.stack([xs.flatten(), ys.flatten()], 1)  # [h*w, 2]
         logits = feats[:, :k].flatten(2) * self.relate_log_sharpness.exp()[:, None].to(feats.dtype)
         points = torch.softmax(logits, dim=-1) @ cells  # [B, k, 2]
-        if self.config.relate_anchor or self.config.relate_aim:  # kept for auxiliary_losses only
+        if self._point_losses():  # kept for auxiliary_losses only
             size = torch.tensor([w, h], device=feats.device, dtype=points.dtype)
             self.related_points = ((points + 1.0) * (size - 1) / 2.0 + 0.5) / size  # cell centres -> fractions
         gap = cells[None, None] - points[:, :, None]  # [B, k, h*w, 2]
@@ -146,15 +146,20 @@ class ConvNetBackbone(VisionBackbone):
         if self.related_points is None:
             return {}
         losses = {}
-        for name, index, weight, field in (
-            ("anchor_l1", 0, self.config.relate_anchor, "anchor"),
-            ("aim_point_l1", 1, self.config.relate_aim, "aim"),
-        ):
-            if weight and field in batch:
+        for name, index, weight, field in self._point_losses():
+            if field in batch:
                 point = self.related_points[:, index]
                 target, mask = batch[field].to(point.device), batch[f"has_{field}"].to(point.device)
                 losses[name] = weight * point_l1(point, target, mask)
         return losses
+
+    def _point_losses(self) -> list[tuple[str, int, float, str]]:
+        """The point losses switched on: ``(loss name, related point index, weight, batch field)``."""
+        losses = (
+            ("anchor_l1", 0, self.config.relate_anchor, "anchor"),
+            ("aim_point_l1", 1, self.config.relate_aim, "aim"),
+        )
+        return [loss for loss in losses if loss[2]]
 
     def train(self, mode: bool = True) -> ConvNetBackbone:
         super().train(mode and not self.config.freeze)
