@@ -279,3 +279,60 @@ def test_relate_aim_pulls_the_second_related_point_onto_the_aim():
 def test_relate_aim_needs_two_related_points():
     with pytest.raises(ValidationError, match="relate_aim"):
         build(channels=[8, 8], strides=[2, 2], relate=1, relate_aim=1.0)
+
+
+def test_object_loss_classifies_each_object_at_its_centre():
+    """object_loss adds ``weight * cross-entropy`` of a linear head on the next-to-last layer's
+    features at each labelled object's centre (a cell centre reads that cell exactly), mean over
+    objects and attributes, padding (-1) ignored; training on it makes the head right."""
+    torch.manual_seed(0)
+    net = build(img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], object_classes=[3, 2], object_loss=2.0,
+                readout="keypoints", flat_tokens=2)
+    corners = [(2, 3), (20, 6), (8, 22), (24, 24)]
+    images = torch.cat([square_at(r, c) for r, c in corners])
+    # the next-to-last map is 8x8 (cells of 4 px): cell (row 1, col 5) has its centre at (22 / 32, 6 / 32)
+    objects = torch.tensor([[[22, 6], [6, 22]]] * 4) / 32.0  # [B, K=2, 2] (x, y)
+    classes = torch.tensor([[[2, 1], [0, 0]], [[1, 0], [-1, -1]], [[0, 1], [2, 0]], [[1, 1], [1, 0]]])
+    batch = {"objects": objects, "object_classes": classes}
+    net(net.preprocess(images))
+    loss = net.auxiliary_losses(batch)["object_ce"]
+    feats = net.object_features
+    assert feats.shape == (4, 8, 8, 8)
+    at = torch.stack([feats[:, :, 1, 5], feats[:, :, 5, 1]], dim=1)  # [B, K, C]: (x=22, y=6) and (x=6, y=22)
+    logits = net.object_head(at)
+    keep = classes[..., 0] >= 0
+    colour = torch.nn.functional.cross_entropy(logits[..., :3][keep], classes[..., 0][keep], reduction="sum")
+    shape = torch.nn.functional.cross_entropy(logits[..., 3:][keep], classes[..., 1][keep], reduction="sum")
+    assert torch.allclose(loss, 2.0 * (colour + shape) / (2 * keep.sum()), atol=1e-5)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    first = loss.item()
+    for _ in range(100):
+        net(net.preprocess(images))
+        loss = net.auxiliary_losses(batch)["object_ce"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1 * first, (first, loss.item())
+
+
+def test_object_loss_without_objects_is_a_zero_that_reaches_the_head():
+    """A batch without objects (vision-language rows only) gives 0 with a zero gradient on the head,
+    so every DDP rank has gradients for the same parameters; a wrong attribute count is refused."""
+    net = build(img_size=32, channels=[8, 8], strides=[2, 2], object_classes=[3, 2], object_loss=1.0)
+    net(net.preprocess(square_at(4, 4)))
+    loss = net.auxiliary_losses({})["object_ce"]
+    loss.backward()
+    assert loss.item() == 0.0 and net.object_head.weight.grad is not None
+    assert not net.object_head.weight.grad.any()
+    net(net.preprocess(square_at(4, 4)))
+    with pytest.raises(ValueError, match="2 attributes"):
+        net.auxiliary_losses({"objects": torch.zeros(1, 1, 2), "object_classes": torch.zeros(1, 1, 3, dtype=torch.long)})
+    with pytest.raises(ValueError, match="out of range"):
+        net.auxiliary_losses({"objects": torch.zeros(1, 1, 2), "object_classes": torch.tensor([[[3, 0]]])})
+
+
+def test_object_loss_needs_classes():
+    with pytest.raises(ValidationError, match="object_classes"):
+        build(channels=[8, 8], strides=[2, 2], object_loss=1.0)
+    with pytest.raises(ValidationError, match="object_classes"):
+        build(channels=[8, 8], strides=[2, 2], object_classes=[3, 1], object_loss=1.0)

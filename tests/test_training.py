@@ -15,6 +15,7 @@ import yaml
 from conftest_models import tiny_gpt2_dir, tiny_llava_dir
 from safetensors.torch import load_file
 
+from vlakit import Sample
 from vlakit.cli.main import main
 from vlakit.errors import BundleError, RecipeError
 from vlakit.plugins import get_registry
@@ -352,23 +353,47 @@ def test_aim_loss_teaches_the_backbone_where_to_go_and_round_trips(tmp_path):
 
 
 def test_backbone_auxiliary_losses_join_the_loss_and_the_log(tmp_path):
-    """A backbone's auxiliary losses (convnet relate_anchor on the demos' anchors) are added to
-    the VLA's loss and logged as train/NAME."""
+    """A backbone's auxiliary losses (convnet relate_anchor on the demos' anchors, object_loss on
+    their objects) are added to the VLA's loss and logged as train/NAME."""
     vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "keypoints",
-              "flat_tokens": 2, "film_dim": 8, "relate": 1, "relate_anchor": 2.0}
+              "flat_tokens": 2, "film_dim": 8, "relate": 1, "relate_anchor": 2.0,
+              "object_classes": [7, 6, 2], "object_loss": 0.5}
     data = {"train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32, "families": ["pick-closest"]}]}
     recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"use_state": True}, data=data)
     module, batch = module_for(recipe)
     assert batch["has_anchor"].all() and batch["anchor"].shape == (len(batch["has_anchor"]), 2)
+    assert batch["objects"].shape[:2] == batch["object_classes"].shape[:2] == (len(batch["has_anchor"]), 3)
     out = module.vla(batch)
-    anchor_l1 = out["auxiliary"]["anchor_l1"]
+    anchor_l1, object_ce = out["auxiliary"]["anchor_l1"], out["auxiliary"]["object_ce"]
     logits, labels = out["logits"], out["labels"]
     action_loss = torch.nn.functional.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
     )
-    assert anchor_l1 > 0 and torch.allclose(out["loss"], action_loss + anchor_l1)
+    assert anchor_l1 > 0 and object_ce > 0
+    assert torch.allclose(out["loss"], action_loss + anchor_l1 + object_ce)
     result = train(recipe, progress=False)
-    assert "train/anchor_l1" in (result.run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]
+    header = (result.run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]
+    assert "train/anchor_l1" in header and "train/object_ce" in header
+
+
+def test_collated_objects_are_padded_per_batch():
+    """Samples with 2 and 3 objects and one without: ``objects`` ``[B, 3, 2]`` (zeros past the
+    last) and ``object_classes`` ``[B, 3, A]`` (-1 past the last and on the sample without)."""
+    from vlakit.data.collate import object_targets
+
+    image = {"top": np.zeros((4, 4, 3), dtype=np.uint8)}
+    two = Sample(image, "a", objects=np.array([[0.1, 0.2], [0.3, 0.4]], dtype=np.float32),
+                 object_classes=np.array([[1, 0], [2, 1]]))
+    three = Sample(image, "b", objects=np.full((3, 2), 0.5, dtype=np.float32), object_classes=np.zeros((3, 2), int))
+    none = Sample(image, "c", answer="d")
+    out = object_targets([two, none, three])
+    assert out["objects"].shape == (3, 3, 2) and out["object_classes"].shape == (3, 3, 2)
+    assert torch.equal(out["objects"][0, :2], torch.from_numpy(two.objects))
+    assert out["object_classes"][0].tolist() == [[1, 0], [2, 1], [-1, -1]]
+    assert (out["object_classes"][1] == -1).all() and (out["objects"][1] == 0).all()
+    assert object_targets([none]) == {}
+    with pytest.raises(ValueError, match="numbers of object attributes"):
+        object_targets([two, Sample(image, "e", objects=two.objects, object_classes=np.zeros((2, 3), int))])
 
 
 def test_aim_loss_needs_a_separate_vision_backbone(tmp_path):

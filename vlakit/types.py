@@ -145,6 +145,10 @@ class Sample:
     instruction names is: the X of "the object closest to the X" or "next to the X", the pad of
     "on the number 3", the place of "to the top left corner"; a vision backbone may learn from it
     (:meth:`~vlakit.interfaces.VisionBackbone.auxiliary_losses`).
+    ``objects`` (optional, ``float32`` ``[K, 2]``, same form) are the centres of the ``K`` objects
+    in view and ``object_classes`` (``int64`` ``[K, A]``, given with ``objects``) a class index per
+    object for each of ``A`` attributes the dataset names (the tabletop: colour, shape, size); a
+    vision backbone may learn to tell objects apart from them.
     """
 
     images: dict[str, np.ndarray]
@@ -154,6 +158,8 @@ class Sample:
     state: np.ndarray | None = None
     aim: np.ndarray | None = None
     anchor: np.ndarray | None = None
+    objects: np.ndarray | None = None
+    object_classes: np.ndarray | None = None
 
     @property
     def is_robot(self) -> bool:

@@ -76,6 +76,26 @@ def point_targets(samples: Sequence[Sample], field: str) -> dict[str, torch.Tens
     return {field: torch.from_numpy(points), f"has_{field}": torch.from_numpy(present)}
 
 
+def object_targets(samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+    """The samples' objects, padded to the most objects ``K`` of the batch: ``objects`` float32
+    ``[B, K, 2]`` (zeros on padding) and ``object_classes`` int64 ``[B, K, A]`` (``-1`` on padding
+    and on samples without objects); ``{}`` when no sample has objects."""
+    labelled = [s for s in samples if s.objects is not None]
+    if not labelled:
+        return {}
+    k = max(len(s.objects) for s in labelled)
+    attributes = {np.shape(s.object_classes)[-1] for s in labelled}
+    if len(attributes) != 1:
+        raise ValueError(f"samples name different numbers of object attributes: {sorted(attributes)}")
+    points = np.zeros((len(samples), k, 2), dtype=np.float32)
+    classes = np.full((len(samples), k, attributes.pop()), -1, dtype=np.int64)
+    for i, s in enumerate(samples):
+        if s.objects is not None:
+            points[i, : len(s.objects)] = s.objects
+            classes[i, : len(s.objects)] = s.object_classes
+    return {"objects": torch.from_numpy(points), "object_classes": torch.from_numpy(classes)}
+
+
 class Collator:
     """``list[Sample] -> batch dict`` for :class:`vlakit.model.VLA` (right-padded tokens).
 
@@ -83,7 +103,8 @@ class Collator:
     ``labels`` ``[B, T]`` (labels are ``-100`` except on targets), ``actions`` float32 ``[B, H, D]``
     (zeros for vision-language rows), ``is_robot`` bool ``[B]``, ``state`` float32 ``[B, S]`` when
     states are used, ``aim`` / ``anchor`` float32 ``[B, 2]`` and ``has_aim`` / ``has_anchor`` bool
-    ``[B]`` (zeros and ``False`` for samples without one).
+    ``[B]`` (zeros and ``False`` for samples without one), and ``objects`` / ``object_classes``
+    when samples have objects (:func:`object_targets`).
     """
 
     def __init__(
@@ -136,6 +157,7 @@ class Collator:
             "is_robot": torch.from_numpy(is_robot),
             **point_targets(samples, "aim"),
             **point_targets(samples, "anchor"),
+            **object_targets(samples),
         }
         if self.state_dim:
             state = np.zeros((b, self.state_dim), dtype=np.float32)

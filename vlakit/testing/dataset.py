@@ -44,6 +44,20 @@ def _check_sample(dataset: Dataset, sample: Sample, index: int, space: ActionSpa
                 f"{where}: {field} must be float32 [2], (x, y) fractions of the image in [0, 1]; "
                 f"got {point.dtype} {point}"
             )
+    assert (sample.objects is None) == (sample.object_classes is None), (
+        f"{where}: objects and object_classes come together (one of them is None)"
+    )
+    if sample.objects is not None:
+        points, classes = np.asarray(sample.objects), np.asarray(sample.object_classes)
+        assert points.dtype == np.float32 and points.ndim == 2 and points.shape[1] == 2, (
+            f"{where}: objects must be float32 [K, 2], got {points.dtype} {points.shape}"
+        )
+        assert np.all((points >= 0) & (points <= 1)), f"{where}: objects must be image fractions in [0, 1]"
+        assert np.issubdtype(classes.dtype, np.integer) and classes.ndim == 2 and len(classes) == len(points), (
+            f"{where}: object_classes must be integers [K, A] for K = {len(points)} objects, "
+            f"got {classes.dtype} {classes.shape}"
+        )
+        assert np.all(classes >= 0), f"{where}: object_classes must be class indices >= 0"
     if space is None:
         assert sample.action is None, (
             f"{where}: a vision-language dataset (action_space None) yielded an action"
@@ -77,7 +91,10 @@ def _same(a: Sample, b: Sample) -> bool:
         return False
     if any(not np.array_equal(a.images[k], b.images[k]) for k in a.images):
         return False
-    for x, y in ((a.action, b.action), (a.state, b.state), (a.aim, b.aim), (a.anchor, b.anchor)):
+    for x, y in (
+        (a.action, b.action), (a.state, b.state), (a.aim, b.aim), (a.anchor, b.anchor),
+        (a.objects, b.objects), (a.object_classes, b.object_classes),
+    ):
         if (x is None) != (y is None) or (x is not None and not np.array_equal(x, y)):
             return False
     return True

@@ -23,7 +23,8 @@ class ExpertEpisode:
     ``float32`` ``[T, 4]`` (clean labels); ``aims`` ``float32`` ``[T, 2]`` (where the expert is
     heading, table units: see :meth:`ScriptedExpert.aim`); ``anchors`` ``float32`` ``[T, 2]``
     (where the reference the instruction names is: :func:`anchor_point`; NaN where there is
-    none); ``success`` judged by the simulator at the end.
+    none); ``objects`` ``float32`` ``[T, K, 2]`` (every object's centre, table units, in the
+    scene's object order); ``success`` judged by the simulator at the end.
     """
 
     images: np.ndarray
@@ -31,6 +32,7 @@ class ExpertEpisode:
     actions: np.ndarray
     aims: np.ndarray
     anchors: np.ndarray
+    objects: np.ndarray
     success: bool
 
 
@@ -135,7 +137,7 @@ class ScriptedExpert:
         """Run one episode from ``scene`` in ``sim``, recording observations and clean labels."""
         sim.load(scene, spec)
         detour = detour_object(scene, spec, rng) if self.detours > 0 and rng.random() < self.detours else None
-        images, states, actions, aims, anchors = [], [], [], [], []
+        images, states, actions, aims, anchors, objects = [], [], [], [], [], []
         while not sim.terminated and sim.steps < max_steps:
             images.append(sim.render())
             states.append(sim.state())
@@ -144,6 +146,7 @@ class ScriptedExpert:
             actions.append(label)
             aims.append(self.aim(sim.scene, spec))
             anchors.append(anchor_point(sim.scene, spec) or (np.nan, np.nan))
+            objects.append([obj.position for obj in sim.scene.objects])
             executed = label
             if detour is not None and sim.scene.closed:
                 detour = None  # the detour ends with the first closing of the gripper
@@ -158,6 +161,7 @@ class ScriptedExpert:
             actions=np.stack(actions),
             aims=np.asarray(aims, dtype=np.float32),
             anchors=np.asarray(anchors, dtype=np.float32),
+            objects=np.asarray(objects, dtype=np.float32),
             success=sim.success(),
         )
 

@@ -71,6 +71,20 @@ class ConvNetConfig(ComponentConfig):
         "the named colour and shape, and the last layer measures from it. Needs relate >= 2; "
         "single-camera recipes. 0: off",
     )
+    object_classes: list[int] = Field(
+        [],
+        description="classes per object attribute the training data names (Sample.object_classes; "
+        "tabletop-demos: [7, 6, 2] for colour, shape, size); with object_loss, a linear head reads "
+        "the next-to-last layer at each object's centre and predicts them",
+    )
+    object_loss: float = Field(
+        0.0,
+        ge=0,
+        description="weight of the object head's cross-entropy (mean over objects and attributes), "
+        "on samples whose dataset gives objects: every object in view teaches the features what it "
+        "is, not only the one the instruction names. Needs object_classes; single-camera recipes. "
+        "0: off",
+    )
     freeze: bool = Field(False, description="no gradients, always in eval mode")
 
     @model_validator(mode="after")
@@ -95,6 +109,12 @@ class ConvNetConfig(ComponentConfig):
             raise ValueError(
                 f"relate_aim ({self.relate_aim}) supervises the second related point; set relate >= 2 (got {self.relate})"
             )
+        if self.object_loss and not self.object_classes:
+            raise ValueError(f"object_loss ({self.object_loss}) needs object_classes (classes per attribute)")
+        if any(n < 2 for n in self.object_classes):
+            raise ValueError(f"object_classes are class counts >= 2 per attribute, got {self.object_classes}")
+        if self.object_loss and len(self.channels) < 2:
+            raise ValueError("object_loss reads the next-to-last layer; it needs two or more layers")
         return self
 
 

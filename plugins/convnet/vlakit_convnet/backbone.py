@@ -62,6 +62,12 @@ class ConvNetBackbone(VisionBackbone):
         self._width = width
         #: [B, relate, 2] image fractions of the last forward (kept when relate_anchor or relate_aim reads them)
         self.related_points: torch.Tensor | None = None
+        #: object head: next-to-last layer features at an object's centre -> logits of every attribute
+        self.object_head = (
+            nn.Linear(config.channels[-2], sum(config.object_classes)) if config.object_loss else None
+        )
+        #: [B, C, h, w] the next-to-last layer's output of the last forward (kept for the object head)
+        self.object_features: torch.Tensor | None = None
         if config.freeze:
             self.requires_grad_(False)
 
@@ -98,6 +104,8 @@ class ConvNetBackbone(VisionBackbone):
         feats = pixels.to(self.convs[0].weight.dtype)
         last = len(self.convs) - 1
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            if i == last and self.object_head is not None:
+                self.object_features = feats
             if i == last and self.config.relate:
                 feats = torch.cat([feats, self.distance_maps(feats)], dim=1)
             feats = norm(conv(feats))
@@ -142,16 +150,49 @@ class ConvNetBackbone(VisionBackbone):
         that have the target (others add a zero gradient, so DDP ranks all use the same
         parameters): with ``relate_anchor``, ``"anchor_l1"``: weight * L1 between the first point
         and ``batch["anchor"]``; with ``relate_aim``, ``"aim_point_l1"``: weight * L1 between the
-        second point and ``batch["aim"]``."""
-        if self.related_points is None:
-            return {}
+        second point and ``batch["aim"]``; with ``object_loss``, ``"object_ce"``: weight *
+        :meth:`object_loss`."""
         losses = {}
+        if self.object_head is not None and self.object_features is not None:
+            losses["object_ce"] = self.config.object_loss * self.object_loss(batch)
+        if self.related_points is None:
+            return losses
         for name, index, weight, field in self._point_losses():
             if field in batch:
                 point = self.related_points[:, index]
                 target, mask = batch[field].to(point.device), batch[f"has_{field}"].to(point.device)
                 losses[name] = weight * point_l1(point, target, mask)
         return losses
+
+    def object_loss(self, batch: dict) -> torch.Tensor:
+        """Mean cross-entropy of the object head over the labelled objects and attributes of
+        ``batch["objects"]`` ``[B, K, 2]`` (image fractions) / ``batch["object_classes"]``
+        ``[B, K, A]`` (-1: none), read from the last forward's next-to-last layer (bilinear at each
+        centre); a zero that still reaches the head when the batch has no objects (DDP ranks agree)."""
+        feats, head = self.object_features, self.object_head
+        if "objects" not in batch:
+            return 0.0 * head.weight.sum()
+        classes = batch["object_classes"].to(feats.device)
+        counts = self.config.object_classes
+        if classes.shape[-1] != len(counts):
+            raise ValueError(
+                f"convnet object_classes names {len(counts)} attributes ({counts}); the data gives "
+                f"{classes.shape[-1]} per object"
+            )
+        grid = batch["objects"].to(feats.device, feats.dtype)[:, :, None] * 2.0 - 1.0  # [B, K, 1, 2]
+        at = F.grid_sample(feats, grid, align_corners=False).squeeze(-1).transpose(1, 2)  # [B, K, C]
+        logits = head(at).split(counts, dim=-1)
+        total, labelled = feats.new_zeros(()), classes.new_zeros(())
+        for a, (attribute, n) in enumerate(zip(logits, counts)):
+            target = classes[..., a]
+            if (target >= n).any():
+                raise ValueError(
+                    f"object class {int(target.max())} of attribute {a} is out of range (object_classes[{a}] = {n})"
+                )
+            per_object = attribute.reshape(-1, n).float()
+            total = total + F.cross_entropy(per_object, target.reshape(-1), ignore_index=-1, reduction="sum")
+            labelled = labelled + (target >= 0).sum()
+        return total / labelled.clamp(min=1)
 
     def _point_losses(self) -> list[tuple[str, int, float, str]]:
         """The point losses switched on: ``(loss name, related point index, weight, batch field)``."""
