@@ -336,3 +336,53 @@ def test_object_loss_needs_classes():
         build(channels=[8, 8], strides=[2, 2], object_loss=1.0)
     with pytest.raises(ValidationError, match="object_classes"):
         build(channels=[8, 8], strides=[2, 2], object_classes=[3, 1], object_loss=1.0)
+
+
+def test_relate_query_points_where_the_instructions_query_matches_the_features():
+    """With relate_query each related point is the spatial softmax of ``query . features`` per
+    cell, the query predicted from the condition: a query on channel 2 finds where channel 2 fires,
+    whatever the first channels do."""
+    net = build(img_size=32, channels=[8, 8], strides=[2, 2], relate=1, relate_query=True, film_dim=4,
+                readout="keypoints", flat_tokens=2)
+    with torch.no_grad():
+        net.relate_log_sharpness.fill_(float(np.log(50.0)))
+        net.relate_queries.weight.zero_()
+        net.relate_queries.bias.zero_()
+        net.relate_queries.bias[2] = 1.0  # query = channel 2, for every condition
+    feats = torch.zeros(1, 8, 5, 5)
+    feats[0, 0, 0, 0] = 1.0  # channel 0 fires elsewhere
+    feats[0, 2, 3, 1] = 1.0
+    with torch.no_grad():
+        maps = net.distance_maps(feats, torch.randn(1, 4))
+    assert maps[0, 0].flatten().argmin().item() == 3 * 5 + 1
+    with pytest.raises(ValidationError, match="relate_query"):
+        build(channels=[8, 8], strides=[2, 2], relate=1, relate_query=True)  # no film_dim
+
+
+def test_relate_query_learns_to_follow_the_named_object():
+    """Two squares per image, the condition names one: trained with relate_anchor on the named
+    square, the query's point goes to the red square or the blue one as the condition says."""
+    torch.manual_seed(0)
+    net = build(img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], relate=1, relate_query=True,
+                relate_anchor=1.0, film_dim=2, readout="keypoints", flat_tokens=2)
+    rng = np.random.default_rng(0)
+    images, corners = [], []
+    for _ in range(16):
+        img = np.full((32, 32, 3), 120, dtype=np.uint8)
+        (r1, c1), (r2, c2) = rng.integers(0, 12, size=2), rng.integers(16, 26, size=2)
+        img[r1 : r1 + 6, c1 : c1 + 6], img[r2 : r2 + 6, c2 : c2 + 6] = RED, BLUE
+        images.append(img)
+        corners.append(((r1, c1), (r2, c2)))
+    pixels = net.preprocess(torch.from_numpy(np.stack(images * 2)))
+    names = torch.tensor([0] * 16 + [1] * 16)
+    condition = torch.nn.functional.one_hot(names, 2).float()
+    anchor = torch.tensor([[c + 3, r + 3] for k in (0, 1) for pair in corners for r, c in [pair[k]]]) / 32.0
+    batch = {"anchor": anchor, "has_anchor": torch.ones(32, dtype=torch.bool)}
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    for _ in range(200):
+        net(pixels, condition)
+        loss = net.auxiliary_losses(batch)["anchor_l1"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05, loss.item()  # image fractions: within ~1.5 px of the named square's centre

@@ -53,6 +53,14 @@ class ConvNetConfig(ComponentConfig):
         "to those points, so it can weigh objects by how near they are to a found one ('the object "
         "closest to the red star'); 0: off",
     )
+    relate_query: bool = Field(
+        False,
+        description="where the related points come from: false, each is where one of the first "
+        "`relate` channels fires (FiLM can scale a channel, not change what it detects); true, each "
+        "is where a query predicted from the instruction (a vector per point) matches the "
+        "next-to-last layer's features best (dot product per cell), so 'the red star' can score the "
+        "cells that are red and star-shaped. Needs film_dim",
+    )
     relate_anchor: float = Field(
         0.0,
         ge=0,
@@ -102,6 +110,11 @@ class ConvNetConfig(ComponentConfig):
             raise ValueError(
                 f"relate ({self.relate}) needs two or more layers and at most the next-to-last layer's "
                 f"channels ({self.channels[-2] if len(self.channels) > 1 else 'none'})"
+            )
+        if self.relate_query and not (self.relate and self.film_dim):
+            raise ValueError(
+                f"relate_query predicts the related points' queries from the instruction; set relate >= 1 "
+                f"and film_dim > 0 (got relate {self.relate}, film_dim {self.film_dim})"
             )
         if self.relate_anchor and not self.relate:
             raise ValueError(f"relate_anchor ({self.relate_anchor}) supervises a related point; set relate >= 1")

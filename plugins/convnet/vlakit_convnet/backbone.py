@@ -43,6 +43,10 @@ class ConvNetBackbone(VisionBackbone):
         self.grid = -(-config.img_size // math.prod(config.strides))
         if config.relate:
             self.relate_log_sharpness = nn.Parameter(torch.zeros(config.relate))
+        #: relate_query: condition -> one query per related point over the next-to-last layer's channels
+        self.relate_queries = (
+            nn.Linear(config.film_dim, config.relate * config.channels[-2]) if config.relate_query else None
+        )
         cells = self.grid * self.grid
         if config.readout == "flat":
             self.pos = None
@@ -107,7 +111,7 @@ class ConvNetBackbone(VisionBackbone):
             if i == last and self.object_head is not None:
                 self.object_features = feats
             if i == last and self.config.relate:
-                feats = torch.cat([feats, self.distance_maps(feats)], dim=1)
+                feats = torch.cat([feats, self.distance_maps(feats, condition)], dim=1)
             feats = norm(conv(feats))
             if condition is not None:
                 gamma, beta = self.films[i](condition.to(feats.dtype)).chunk(2, dim=-1)
@@ -125,11 +129,13 @@ class ConvNetBackbone(VisionBackbone):
         tokens = self.flat(summary).view(feats.shape[0], self.config.flat_tokens, self._width)
         return self.norm(tokens)
 
-    def distance_maps(self, feats: torch.Tensor) -> torch.Tensor:
+    def distance_maps(self, feats: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """Relational feedback: features ``[B, C, h, w]`` -> ``[B, relate, h, w]``, each cell's
-        distance (in units of the half map side) to where one of the first ``relate`` channels
-        fires (its spatial-softmax point, learned sharpness)."""
-        b, _, h, w = feats.shape
+        distance (in units of the half map side) to a related point: the spatial-softmax point
+        (learned sharpness) of one of the first ``relate`` channels, or with ``relate_query`` of
+        the dot product of each cell's features with a query predicted from ``condition``
+        ``[B, film_dim]``."""
+        b, c, h, w = feats.shape
         k = self.config.relate
         ys, xs = torch.meshgrid(
             torch.linspace(-1.0, 1.0, h, device=feats.device, dtype=feats.dtype),
@@ -137,7 +143,12 @@ class ConvNetBackbone(VisionBackbone):
             indexing="ij",
         )
         cells = torch.stack([xs.flatten(), ys.flatten()], 1)  # [h*w, 2]
-        logits = feats[:, :k].flatten(2) * self.relate_log_sharpness.exp()[:, None].to(feats.dtype)
+        if self.relate_queries is not None:
+            queries = self.relate_queries(condition.to(feats.dtype)).view(b, k, c)
+            scores = queries @ feats.flatten(2)  # [B, k, h*w]
+        else:
+            scores = feats[:, :k].flatten(2)
+        logits = scores * self.relate_log_sharpness.exp()[:, None].to(feats.dtype)
         points = torch.softmax(logits, dim=-1) @ cells  # [B, k, 2]
         if self._point_losses():  # kept for auxiliary_losses only
             size = torch.tensor([w, h], device=feats.device, dtype=points.dtype)
