@@ -83,7 +83,8 @@ class ConvNetConfig(ComponentConfig):
         [],
         description="classes per object attribute the training data names (Sample.object_classes; "
         "tabletop-demos: [7, 6, 2] for colour, shape, size); with object_loss, a linear head reads "
-        "the next-to-last layer at each object's centre and predicts them",
+        "the next-to-last layer's normalized response before FiLM (what is there, not what the "
+        "instruction asks for) at each object's centre and predicts them",
     )
     object_loss: float = Field(
         0.0,

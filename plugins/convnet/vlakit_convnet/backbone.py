@@ -70,7 +70,8 @@ class ConvNetBackbone(VisionBackbone):
         self.object_head = (
             nn.Linear(config.channels[-2], sum(config.object_classes)) if config.object_loss else None
         )
-        #: [B, C, h, w] the next-to-last layer's output of the last forward (kept for the object head)
+        #: [B, C, h, w] the next-to-last layer's normalized response before FiLM, of the last forward
+        #: (kept for the object head)
         self.object_features: torch.Tensor | None = None
         if config.freeze:
             self.requires_grad_(False)
@@ -108,11 +109,11 @@ class ConvNetBackbone(VisionBackbone):
         feats = pixels.to(self.convs[0].weight.dtype)
         last = len(self.convs) - 1
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
-            if i == last and self.object_head is not None:
-                self.object_features = feats
             if i == last and self.config.relate:
                 feats = torch.cat([feats, self.distance_maps(feats, condition)], dim=1)
             feats = norm(conv(feats))
+            if i == last - 1 and self.object_head is not None:
+                self.object_features = feats  # what is there, before FiLM says what is asked for
             if condition is not None:
                 gamma, beta = self.films[i](condition.to(feats.dtype)).chunk(2, dim=-1)
                 feats = feats * (1.0 + gamma[..., None, None]) + beta[..., None, None]
@@ -178,7 +179,7 @@ class ConvNetBackbone(VisionBackbone):
     def object_loss(self, batch: dict) -> torch.Tensor:
         """Mean cross-entropy of the object head over the labelled objects and attributes of
         ``batch["objects"]`` ``[B, K, 2]`` (image fractions) / ``batch["object_classes"]``
-        ``[B, K, A]`` (-1: none), read from the last forward's next-to-last layer (bilinear at each
+        ``[B, K, A]`` (-1: none), read from the last forward's next-to-last layer before FiLM (bilinear at each
         centre); a zero that still reaches the head when the batch has no objects (DDP ranks agree)."""
         feats, head = self.object_features, self.object_head
         if "objects" not in batch:
