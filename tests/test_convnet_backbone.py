@@ -386,3 +386,19 @@ def test_relate_query_learns_to_follow_the_named_object():
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.05, loss.item()  # image fractions: within ~1.5 px of the named square's centre
+
+
+def test_object_loss_leaves_the_related_points_channels_alone():
+    """With relate (and no relate_query) the object head reads the next-to-last layer's channels past
+    the first ``relate``: its loss gives no gradient to the convolution rows those points come from."""
+    torch.manual_seed(0)
+    net = build(img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], relate=3, object_classes=[3, 2],
+                object_loss=1.0, readout="keypoints", flat_tokens=2)
+    assert net.object_head.in_features == 8 - 3
+    net(net.preprocess(square_at(4, 4)))
+    batch = {"objects": torch.tensor([[[0.2, 0.2]]]), "object_classes": torch.tensor([[[1, 0]]])}
+    net.auxiliary_losses(batch)["object_ce"].backward()
+    grad = net.convs[1].weight.grad  # the next-to-last layer: [out, in, 3, 3]
+    assert not grad[:3].any() and grad[3:].abs().sum() > 0
+    with pytest.raises(ValidationError, match="object_loss"):
+        build(channels=[4, 4, 8], strides=[2, 2, 1], relate=4, object_classes=[3], object_loss=1.0)

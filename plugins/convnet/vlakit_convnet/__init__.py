@@ -83,8 +83,8 @@ class ConvNetConfig(ComponentConfig):
         [],
         description="classes per object attribute the training data names (Sample.object_classes; "
         "tabletop-demos: [7, 6, 2] for colour, shape, size); with object_loss, a linear head reads "
-        "the next-to-last layer's normalized response before FiLM (what is there, not what the "
-        "instruction asks for) at each object's centre and predicts them",
+        "the next-to-last layer's output at each object's centre (all channels but the first `relate`, "
+        "which the related points are read from, unless relate_query) and predicts them",
     )
     object_loss: float = Field(
         0.0,
@@ -127,8 +127,11 @@ class ConvNetConfig(ComponentConfig):
             raise ValueError(f"object_loss ({self.object_loss}) needs object_classes (classes per attribute)")
         if any(n < 2 for n in self.object_classes):
             raise ValueError(f"object_classes are class counts >= 2 per attribute, got {self.object_classes}")
-        if self.object_loss and len(self.channels) < 2:
-            raise ValueError("object_loss reads the next-to-last layer; it needs two or more layers")
+        if self.object_loss and (len(self.channels) < 2 or (not self.relate_query and self.relate >= self.channels[-2])):
+            raise ValueError(
+                "object_loss reads the next-to-last layer's channels past the first `relate`; it needs two or "
+                "more layers and a channel left"
+            )
         return self
 
 

@@ -66,12 +66,16 @@ class ConvNetBackbone(VisionBackbone):
         self._width = width
         #: [B, relate, 2] image fractions of the last forward (kept when relate_anchor or relate_aim reads them)
         self.related_points: torch.Tensor | None = None
-        #: object head: next-to-last layer features at an object's centre -> logits of every attribute
+        #: the object head reads the next-to-last layer's channels from this one on: not those the
+        #: related points are read from, so it does not pull on their spatial softmax
+        self._object_channel = 0 if config.relate_query else config.relate
+        #: object head: those channels at an object's centre -> logits of every attribute
         self.object_head = (
-            nn.Linear(config.channels[-2], sum(config.object_classes)) if config.object_loss else None
+            nn.Linear(config.channels[-2] - self._object_channel, sum(config.object_classes))
+            if config.object_loss
+            else None
         )
-        #: [B, C, h, w] the next-to-last layer's normalized response before FiLM, of the last forward
-        #: (kept for the object head)
+        #: [B, C', h, w] those channels of the last forward (kept for the object head)
         self.object_features: torch.Tensor | None = None
         if config.freeze:
             self.requires_grad_(False)
@@ -109,11 +113,11 @@ class ConvNetBackbone(VisionBackbone):
         feats = pixels.to(self.convs[0].weight.dtype)
         last = len(self.convs) - 1
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            if i == last and self.object_head is not None:
+                self.object_features = feats[:, self._object_channel :]
             if i == last and self.config.relate:
                 feats = torch.cat([feats, self.distance_maps(feats, condition)], dim=1)
             feats = norm(conv(feats))
-            if i == last - 1 and self.object_head is not None:
-                self.object_features = feats  # what is there, before FiLM says what is asked for
             if condition is not None:
                 gamma, beta = self.films[i](condition.to(feats.dtype)).chunk(2, dim=-1)
                 feats = feats * (1.0 + gamma[..., None, None]) + beta[..., None, None]
@@ -179,7 +183,7 @@ class ConvNetBackbone(VisionBackbone):
     def object_loss(self, batch: dict) -> torch.Tensor:
         """Mean cross-entropy of the object head over the labelled objects and attributes of
         ``batch["objects"]`` ``[B, K, 2]`` (image fractions) / ``batch["object_classes"]``
-        ``[B, K, A]`` (-1: none), read from the last forward's next-to-last layer before FiLM (bilinear at each
+        ``[B, K, A]`` (-1: none), read from the last forward's next-to-last layer (bilinear at each
         centre); a zero that still reaches the head when the batch has no objects (DDP ranks agree)."""
         feats, head = self.object_features, self.object_head
         if "objects" not in batch:
