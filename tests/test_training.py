@@ -222,6 +222,25 @@ def test_bundle_from_other_versions_is_refused(tmp_path):
         Policy.load(result.bundle)
 
 
+def test_bundle_whose_weights_have_other_shapes_is_refused(tmp_path, capsys):
+    """Weights of another model (a tensor of another shape, its hash in order): one clear error, exit 2."""
+    from safetensors.torch import save_file
+
+    result = train(make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1}), progress=False)
+    weights = result.bundle / "model.safetensors"
+    state = load_file(str(weights))
+    name = next(k for k, v in state.items() if v.ndim == 2 and not k.startswith("language."))
+    state[name] = state[name][:, :-1].contiguous()
+    save_file(state, str(weights))
+    manifest = json.loads((result.bundle / MANIFEST).read_text())
+    manifest["files"]["model.safetensors"] = sha256_file(weights)
+    (result.bundle / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=f"weights do not fit the recipe's model.*{name}"):
+        Policy.load(result.bundle)
+    assert main(["eval", str(result.bundle), "--robot", "tabletop", "--episodes", "1"]) == 2
+    assert "weights do not fit" in capsys.readouterr().err
+
+
 def test_each_run_gets_its_own_directory(tmp_path):
     recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1})
     first = train(recipe, progress=False)

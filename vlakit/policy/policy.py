@@ -116,6 +116,16 @@ def build_from_bundle(contents: BundleContents) -> VLA:
         language_weights=str(contents.language_dir),
     )
     state = load_file(str(contents.weights))
+    own = vla.state_dict()
+    reshaped = [
+        f"{k} {tuple(v.shape)} (model: {tuple(own[k].shape)})"
+        for k, v in state.items()
+        if k in own and v.shape != own[k].shape
+    ]
+    if reshaped:
+        raise BundleError(
+            f"{contents.path}: weights do not fit the recipe's model (other shapes: {', '.join(reshaped[:5])})"
+        )
     missing, unexpected = vla.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("language.")]
     if missing or unexpected:
