@@ -30,6 +30,21 @@ def square_at(row: int, col: int, size: int = 32) -> torch.Tensor:
     return torch.from_numpy(img)
 
 
+def train_auxiliary(net, name: str, batch: dict, steps: int, *inputs: torch.Tensor) -> tuple[float, float]:
+    """``steps`` AdamW steps (lr 1e-2) of ``net(*inputs)`` on its auxiliary loss ``name`` alone
+    -> (first, last) loss."""
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    history = []
+    for _ in range(steps):
+        net(*inputs)
+        loss = net.auxiliary_losses(batch)[name]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    return history[0], history[-1]
+
+
 def two_squares(red: tuple[int, int], blue: tuple[int, int], size: int = 32) -> torch.Tensor:
     """A grey uint8 image ``[1, size, size, 3]`` with a red and a blue 6x6 square at (row, col)."""
     img = np.full((1, size, size, 3), 120, dtype=np.uint8)
@@ -228,14 +243,8 @@ def test_relate_anchor_pulls_the_first_related_point_onto_the_anchor():
     assert torch.allclose(first, expected)
     assert net.auxiliary_losses({**batch, "has_anchor": torch.zeros(4, dtype=torch.bool)})["anchor_l1"] == 0
     assert build(img_size=32, channels=[8, 8], strides=[2, 2], relate=1).auxiliary_losses(batch) == {}
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
-    for _ in range(150):
-        net(net.preprocess(images))
-        loss = net.auxiliary_losses(batch)["anchor_l1"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.3 * first.item(), (first.item(), loss.item())
+    start, end = train_auxiliary(net, "anchor_l1", batch, 150, net.preprocess(images))
+    assert end < 0.3 * start, (start, end)
 
 
 def test_relate_anchor_needs_relate():
@@ -262,18 +271,10 @@ def test_relate_aim_pulls_the_second_related_point_onto_the_aim():
     assert torch.allclose(losses["anchor_l1"], 1.0 * (points[:, 0] - batch["anchor"]).abs().mean())
     only_aim = build(img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], relate=2, relate_aim=3.0,
                      readout="keypoints", flat_tokens=2)
-    optimizer = torch.optim.AdamW(only_aim.parameters(), lr=1e-2)
-    first = None
-    for _ in range(150):
-        only_aim(only_aim.preprocess(images))
-        losses = only_aim.auxiliary_losses(batch)
-        assert set(losses) == {"aim_point_l1"}
-        loss = losses["aim_point_l1"]
-        first = loss.item() if first is None else first
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.3 * first, (first, loss.item())
+    only_aim(only_aim.preprocess(images))
+    assert set(only_aim.auxiliary_losses(batch)) == {"aim_point_l1"}
+    start, end = train_auxiliary(only_aim, "aim_point_l1", batch, 150, only_aim.preprocess(images))
+    assert end < 0.3 * start, (start, end)
 
 
 def test_relate_aim_needs_two_related_points():
@@ -304,15 +305,8 @@ def test_object_loss_classifies_each_object_at_its_centre():
     colour = torch.nn.functional.cross_entropy(logits[..., :3][keep], classes[..., 0][keep], reduction="sum")
     shape = torch.nn.functional.cross_entropy(logits[..., 3:][keep], classes[..., 1][keep], reduction="sum")
     assert torch.allclose(loss, 2.0 * (colour + shape) / (2 * keep.sum()), atol=1e-5)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
-    first = loss.item()
-    for _ in range(100):
-        net(net.preprocess(images))
-        loss = net.auxiliary_losses(batch)["object_ce"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.1 * first, (first, loss.item())
+    start, end = train_auxiliary(net, "object_ce", batch, 100, net.preprocess(images))
+    assert end < 0.1 * start, (start, end)
 
 
 def test_object_loss_without_objects_is_a_zero_that_reaches_the_head():
@@ -378,14 +372,8 @@ def test_relate_query_learns_to_follow_the_named_object():
     condition = torch.nn.functional.one_hot(names, 2).float()
     anchor = torch.tensor([[c + 3, r + 3] for k in (0, 1) for pair in corners for r, c in [pair[k]]]) / 32.0
     batch = {"anchor": anchor, "has_anchor": torch.ones(32, dtype=torch.bool)}
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
-    for _ in range(200):
-        net(pixels, condition)
-        loss = net.auxiliary_losses(batch)["anchor_l1"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.05, loss.item()  # image fractions: within ~1.5 px of the named square's centre
+    _, end = train_auxiliary(net, "anchor_l1", batch, 200, pixels, condition)
+    assert end < 0.05, end  # image fractions: within ~1.5 px of the named square's centre
 
 
 def test_object_loss_leaves_the_related_points_channels_alone():
