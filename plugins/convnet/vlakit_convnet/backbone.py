@@ -187,7 +187,7 @@ class ConvNetBackbone(VisionBackbone):
         centre); a zero that still reaches the head when the batch has no objects (DDP ranks agree)."""
         feats, head = self.object_features, self.object_head
         if "objects" not in batch:
-            return 0.0 * head.weight.sum()
+            return 0.0 * sum(p.sum() for p in head.parameters())
         classes = batch["object_classes"].to(feats.device)
         counts = self.config.object_classes
         if classes.shape[-1] != len(counts):
