@@ -356,7 +356,6 @@ def test_expert_recovers_from_a_bad_grasp():
     assert sim.success()
 
 
-
 def test_expert_detours_grasp_a_wrong_object_first_and_the_labels_put_it_down():
     """With detours the executed actions first grasp a look-alike or the reference; the clean labels
     say what the expert would do (head for the target, then open on the wrong object); every
@@ -386,6 +385,7 @@ def test_expert_detours_grasp_a_wrong_object_first_and_the_labels_put_it_down():
         assert np.array_equal(a.actions, b.actions) and np.array_equal(a.images, b.images)
     with pytest.raises(ValueError, match="detours"):
         ScriptedExpert(detours=1.0)
+
 
 # ------------------------------------------------------------------------------ splits
 

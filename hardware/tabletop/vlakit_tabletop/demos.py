@@ -4,9 +4,9 @@ Generated once per config and cached as one compressed ``.npz`` (no pickle) unde
 
 * ``images`` ``uint8`` ``[N, S, S, 3]``, ``states`` ``float32`` ``[N, 3]``, ``actions``
   ``float32`` ``[N, 4]`` (clean expert labels), ``episode`` ``int32`` ``[N]``, ``objects``
-  ``float32`` ``[N, 5, 2]`` (object centres, NaN past the scene's objects);
+  ``float32`` ``[N, MAX_OBJECTS, 2]`` (object centres, NaN past the scene's objects);
 * per episode: ``starts`` ``int64`` ``[E + 1]`` (frame offsets), ``instructions`` and ``families``
-  (unicode ``[E]``), ``seeds`` ``int64`` ``[E]``, ``object_classes`` ``int8`` ``[E, 5, 3]``
+  (unicode ``[E]``), ``seeds`` ``int64`` ``[E]``, ``object_classes`` ``int8`` ``[E, MAX_OBJECTS, 3]``
   (colour, shape and size index of each object in :mod:`vlakit_tabletop.vocab`'s order; -1 past
   the scene's objects).
 
@@ -30,7 +30,7 @@ from vlakit_tabletop.config import TabletopDemosConfig
 from vlakit_tabletop.expert import ScriptedExpert
 from vlakit_tabletop.scene import Scene
 from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
-from vlakit_tabletop.tasks import make_task
+from vlakit_tabletop.tasks import MAX_OBJECTS, make_task
 from vlakit_tabletop.vocab import COLOURS, SHAPES, SIZES
 
 from vlakit import ActionSpace, Dataset, Episode, Sample
@@ -40,8 +40,6 @@ FORMAT_VERSION = 7
 #: Demonstration task seeds start here; evaluate with seeds below it to never replay a demo.
 DEMO_SEED_BASE = 1 << 40
 CAMERA = "top"
-#: Most objects of a scene (the cache's object arrays have this many rows).
-MAX_OBJECTS = 5
 #: What ``object_classes`` name, per column, and the values each takes (index = class).
 OBJECT_ATTRIBUTES: dict[str, tuple[str, ...]] = {"colour": tuple(COLOURS), "shape": SHAPES, "size": tuple(SIZES)}
 
