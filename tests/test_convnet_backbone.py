@@ -282,6 +282,43 @@ def test_relate_aim_needs_two_related_points():
         build(channels=[8, 8], strides=[2, 2], relate=1, relate_aim=1.0)
 
 
+def test_aim_map_is_the_cross_entropy_of_the_first_channel_against_the_aim_cells():
+    """aim_map adds ``weight * cross-entropy`` between the last layer's first-channel spatial
+    softmax (the keypoint readout's) and the aim spread bilinearly over the 4 cells around it,
+    mean over rows with an aim; training on it puts the readout's first point on the aim."""
+    torch.manual_seed(0)
+    net = build(img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], readout="keypoints", flat_tokens=2,
+                aim_map=2.0)
+    corners = [(2, 3), (20, 6), (8, 22), (24, 24)]
+    images = net.preprocess(torch.cat([square_at(r, c) for r, c in corners]))
+    # final map 8x8 (cells of 4 px, centres at 2, 6, ..., 30 px): row 0 sits on the centre of
+    # cell (row 1, col 5); row 1 halfway between cells (row 3, col 0..1) and (row 4, col 0..1)
+    aim = torch.tensor([[22, 6], [4, 16], [0, 32], [18, 18]]) / 32.0
+    batch = {"aim": aim, "has_aim": torch.tensor([True, True, True, False])}
+    assert net.auxiliary_losses(batch) == {}  # no forward yet
+    net(images)
+    log_p = torch.log_softmax(net.aim_logits, dim=-1)  # [B, 64]
+    assert log_p.shape == (4, 64)
+    rows = [
+        -log_p[0, 1 * 8 + 5],
+        -0.25 * (log_p[1, 3 * 8 + 0] + log_p[1, 3 * 8 + 1] + log_p[1, 4 * 8 + 0] + log_p[1, 4 * 8 + 1]),
+        -log_p[2, 7 * 8 + 0],  # the image's corner: the corner cell
+    ]
+    assert torch.allclose(net.auxiliary_losses(batch)["aim_map_ce"], 2.0 * torch.stack(rows).mean())
+    assert net.auxiliary_losses({**batch, "has_aim": torch.zeros(4, dtype=torch.bool)})["aim_map_ce"] == 0
+    assert "aim_map_ce" not in net.auxiliary_losses({})  # a batch without aims (vision-language rows)
+    on_squares = {"aim": torch.tensor([[c + 3, r + 3] for r, c in corners]) / 32.0, "has_aim": torch.ones(4, dtype=torch.bool)}
+    start, end = train_auxiliary(net, "aim_map_ce", on_squares, 300, images)
+    assert end < 0.5 * start, (start, end)
+    where = (torch.softmax(net.aim_logits, -1) @ net.cell_xy + 1.0) / 2.0  # [B, 2] image fractions
+    assert (where - on_squares["aim"]).abs().max() < 0.1, where
+
+
+def test_aim_map_needs_the_keypoint_readout():
+    with pytest.raises(ValidationError, match="aim_map"):
+        build(channels=[8, 8], strides=[2, 2], readout="flat", aim_map=1.0)
+
+
 def test_object_loss_classifies_each_object_at_its_centre():
     """object_loss adds ``weight * cross-entropy`` of a linear head on the next-to-last layer's
     features at each labelled object's centre (a cell centre reads that cell exactly), mean over

@@ -79,6 +79,15 @@ class ConvNetConfig(ComponentConfig):
         "the named colour and shape, and the last layer measures from it. Needs relate >= 2; "
         "single-camera recipes. 0: off",
     )
+    aim_map: float = Field(
+        0.0,
+        ge=0,
+        description="weight of an auxiliary cross-entropy that makes the last layer's first channel a "
+        "map of the sample's aim (where the gripper heads for): its spatial softmax, the keypoint "
+        "readout's own, is trained onto the cells around the aim (bilinear weights), on samples whose "
+        "dataset knows it. Unlike an L1 on a point, mass on a look-alike is penalized wherever it "
+        "lies. Needs readout keypoints; single-camera recipes. 0: off",
+    )
     object_classes: list[int] = Field(
         [],
         description="classes per object attribute the training data names (Sample.object_classes; "
@@ -123,6 +132,8 @@ class ConvNetConfig(ComponentConfig):
             raise ValueError(
                 f"relate_aim ({self.relate_aim}) supervises the second related point; set relate >= 2 (got {self.relate})"
             )
+        if self.aim_map and self.readout != "keypoints":
+            raise ValueError(f"aim_map ({self.aim_map}) trains the keypoint readout's first channel; set readout: keypoints")
         if self.object_loss and not self.object_classes:
             raise ValueError(f"object_loss ({self.object_loss}) needs object_classes (classes per attribute)")
         if any(n < 2 for n in self.object_classes):

@@ -75,6 +75,8 @@ class ConvNetBackbone(VisionBackbone):
             if config.object_loss
             else None
         )
+        #: [B, h*w] the first channel's keypoint logits of the last forward (kept with aim_map)
+        self.aim_logits: torch.Tensor | None = None
         #: [B, C', h, w] those channels of the last forward (kept for the object head)
         self.object_features: torch.Tensor | None = None
         if config.freeze:
@@ -129,6 +131,8 @@ class ConvNetBackbone(VisionBackbone):
         else:  # keypoints: where each channel fires (spatial softmax) and how much
             cells = feats.flatten(2)  # [B, C, h*w]
             sharp = cells * self.log_sharpness.exp()[:, None].to(cells.dtype)
+            if self.config.aim_map:
+                self.aim_logits = sharp[:, 0]
             where = torch.softmax(sharp, dim=-1) @ self.cell_xy.to(cells.dtype)  # [B, C, 2] in [-1, 1]
             summary = torch.cat([where.flatten(1), cells.mean(-1)], dim=1)
         tokens = self.flat(summary).view(feats.shape[0], self.config.flat_tokens, self._width)
@@ -166,9 +170,12 @@ class ConvNetBackbone(VisionBackbone):
         that have the target (others add a zero gradient, so DDP ranks all use the same
         parameters): with ``relate_anchor``, ``"anchor_l1"``: weight * L1 between the first point
         and ``batch["anchor"]``; with ``relate_aim``, ``"aim_point_l1"``: weight * L1 between the
-        second point and ``batch["aim"]``; with ``object_loss``, ``"object_ce"``: weight *
+        second point and ``batch["aim"]``; with ``aim_map``, ``"aim_map_ce"``: weight *
+        :meth:`aim_map_loss`; with ``object_loss``, ``"object_ce"``: weight *
         :meth:`object_loss`."""
         losses = {}
+        if self.aim_logits is not None and "aim" in batch:
+            losses["aim_map_ce"] = self.config.aim_map * self.aim_map_loss(batch)
         if self.object_head is not None and self.object_features is not None:
             losses["object_ce"] = self.config.object_loss * self.object_loss(batch)
         if self.related_points is None:
@@ -179,6 +186,29 @@ class ConvNetBackbone(VisionBackbone):
                 target, mask = batch[field].to(point.device), batch[f"has_{field}"].to(point.device)
                 losses[name] = weight * point_l1(point, target, mask)
         return losses
+
+    def aim_map_loss(self, batch: dict) -> torch.Tensor:
+        """Cross-entropy between the last forward's first-channel spatial softmax over the final
+        ``grid x grid`` cells and ``batch["aim"]`` ``[B, 2]`` (image fractions) spread bilinearly
+        over the four cells around it; the mean over rows with ``batch["has_aim"]`` (others add a
+        zero gradient, so DDP ranks agree)."""
+        logits = self.aim_logits.float()
+        aim = batch["aim"].to(logits.device, torch.float32)
+        g = self.grid
+        u = (aim * g - 0.5).clamp(0.0, g - 1.0)  # [B, 2] in cell units, cell centres at integers
+        low = u.floor().clamp(max=g - 2 if g > 1 else 0)
+        frac = u - low
+        low = low.long()
+        target = logits.new_zeros(logits.shape)
+        for dx in (0, 1):
+            for dy in (0, 1):
+                wx = frac[:, 0] if dx else 1.0 - frac[:, 0]
+                wy = frac[:, 1] if dy else 1.0 - frac[:, 1]
+                cell = (low[:, 1] + dy).clamp(max=g - 1) * g + (low[:, 0] + dx).clamp(max=g - 1)
+                target.scatter_add_(1, cell[:, None], (wx * wy)[:, None])
+        per_row = -(target * torch.log_softmax(logits, dim=-1)).sum(-1)
+        weight = batch["has_aim"].to(logits.device).float()
+        return (per_row * weight).sum() / weight.sum().clamp(min=1.0)
 
     def object_loss(self, batch: dict) -> torch.Tensor:
         """Mean cross-entropy of the object head over the labelled objects and attributes of
