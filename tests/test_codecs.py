@@ -293,6 +293,33 @@ def test_fast_fit_on_a_trajectory_cuts_windows_and_refuses_a_too_small_vocabular
         build("fast", horizon=50, vocab_size=16).fit(smooth(10, 50, 2))
 
 
+@pytest.mark.parametrize("name", ["uniform-bins", "quantile-bins", "equal-mass-bins"])
+def test_bin_codecs_decode_the_expectation_of_each_values_bins(name):
+    """decode_expected: per value, the probability-weighted mean of what its bins decode to."""
+    codec = build(name, bins=8, horizon=2)
+    codec.fit(synthetic_actions(200, 2, 3, seed=4))
+    assert codec.decodes_expectation
+    table = codec.decode(np.tile(np.arange(8)[:, None], (1, 6)))  # [8, 2, 3]: every bin's value
+    probs = np.zeros((1, 6, 8), dtype=np.float32)
+    probs[0, :, 2] = 0.25
+    probs[0, :, 5] = 0.75
+    expected = codec.decode_expected(probs)
+    assert expected.dtype == np.float32 and expected.shape == (1, 2, 3)
+    np.testing.assert_allclose(expected[0], 0.25 * table[2] + 0.75 * table[5], rtol=1e-6)
+    as_torch = codec.decode_expected(torch.from_numpy(probs))
+    assert isinstance(as_torch, torch.Tensor) and torch.allclose(as_torch, torch.from_numpy(expected))
+    with pytest.raises(ValueError, match=r"\[B, 6, 8\]"):
+        codec.decode_expected(np.zeros((1, 5, 8), dtype=np.float32))
+
+
+def test_fast_cannot_decode_by_expectation():
+    codec = build("fast", horizon=4, vocab_size=64, scale=4.0)
+    codec.fit(synthetic_actions(64, 4, 3))
+    assert not codec.decodes_expectation
+    with pytest.raises(NotImplementedError, match="expectation"):
+        codec.decode_expected(np.zeros((1, codec.max_length, codec.num_symbols), dtype=np.float32))
+
+
 # -- shared behaviour ---------------------------------------------------------------------------
 
 

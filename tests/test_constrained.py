@@ -126,6 +126,29 @@ def test_greedy_with_and_without_cache_gives_the_same_allowed_ids(name, mode, to
     assert decoded.shape == (len(PROMPTS), codec.horizon, 3) and torch.isfinite(decoded).all()
 
 
+@pytest.mark.parametrize("name", ["uniform-bins", "fast"])
+def test_greedy_returns_the_distribution_it_chose_from(name, tokenizer):
+    """return_probs: at each written position the softmax of the allowed symbols' logits, whose
+    argmax is the symbol written (zeros once a variable-length row has ended)."""
+    codec = fitted_codec(name)
+    mapping = ActionTokenMapping.build(codec.num_symbols, tokenizer, "append")
+    lm = TinyLM(tiny_llama(mapping.vocab_size, tokenizer, seed=2))
+    _, embeds, mask = left_padded(tokenizer, lm, PROMPTS)
+    symbols, probs = constrained_greedy(lm, embeds, mask, codec, mapping, lm.embed_tokens, return_probs=True)
+    assert torch.equal(symbols, constrained_greedy(lm, embeds, mask, codec, mapping, lm.embed_tokens))
+    assert probs.shape == (*symbols.shape, codec.num_symbols) and probs.dtype == torch.float32
+    live = probs.sum(-1) > 0
+    assert torch.allclose(probs.sum(-1)[live], torch.ones(int(live.sum())))
+    assert torch.equal(probs.argmax(-1)[live], symbols[live])
+    if codec.end_symbol is None:
+        assert bool(live.all())
+        # the first position: the softmax over the action symbols' logits after the prompt
+        ids = torch.tensor(mapping.token_ids())
+        with torch.no_grad():
+            first = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0))
+        assert torch.allclose(probs[:, 0], torch.softmax(first.logits[:, -1, ids].float(), -1), atol=1e-5)
+
+
 def test_left_padding_does_not_change_a_row(tokenizer):
     codec = fitted_codec("uniform-bins")
     mapping = ActionTokenMapping.build(codec.num_symbols, tokenizer, "append")

@@ -76,6 +76,7 @@ def test_eval_uses_the_recipes_eval_block(bundles: dict[str, Path], tmp_path: Pa
     assert "95% CI" in text and f"report: {out / 'report.md'}" in text
     data = json.loads((out / "results.json").read_text())
     assert data["settings"]["splits"] == ["seen"] and data["settings"]["episodes"] == 2
+    assert data["settings"]["decoding"] == "argmax"  # the recipe's model.decoding (default)
     assert len(data["episodes"]) == 2 and all(e["steps"] <= 4 for e in data["episodes"])
     assert data["bundle"] == str(bundles["eval"])
     with Image.open(out / "success_rate.png") as png:
@@ -131,3 +132,46 @@ def test_run_needs_a_robot_and_an_instruction(bundles: dict[str, Path], capsys) 
     argv = ["run", str(bundles["plain"]), "--robot", "tabletop", "-i", "pick up the red star", "--hz", "0"]
     assert main([*argv, "--max-steps", "2"]) == 0
     assert "success:" not in capsys.readouterr().out  # own instruction: the task's judge does not apply
+
+
+def test_expectation_decoding_weighs_each_bin_by_its_probability(bundles: dict[str, Path], tmp_path: Path) -> None:
+    """decoding "expectation": the first action value is sum_k p_k * value_k over the bins, p the
+    softmax of the action tokens' logits after the prefix; argmax takes the most likely bin."""
+    from vlakit_tabletop.driver import TabletopDriver
+
+    from vlakit.policy import Policy
+
+    robot = TabletopDriver()
+    robot.connect()
+    task = robot.reset_task(7, "seen")
+    observation = robot.observe()
+    argmax = Policy.load(bundles["eval"])
+    expectation = Policy.load(bundles["eval"], decoding="expectation")
+    assert (argmax.decoding, expectation.decoding) == ("argmax", "expectation")
+    vla = expectation.vla
+    with torch.no_grad():
+        embeds, mask = expectation.prefix([observation], [task.instruction])
+        logits = vla.language(inputs_embeds=embeds, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits
+    probs = torch.softmax(logits[0, -1, vla.mapping.token_ids()].float(), -1).numpy()  # [16 bins]
+    values = vla.codec.decode(np.tile(np.arange(16)[:, None], (1, 4)))[:, 0, 0]  # what each bin of dx decodes to
+    got, most_likely = expectation.act(observation, task.instruction), argmax.act(observation, task.instruction)
+    assert got[0] == pytest.approx(float(probs @ values), abs=1e-6)
+    assert most_likely[0] == pytest.approx(float(values[probs.argmax()]))
+    out = tmp_path / "report"
+    assert main(["eval", str(bundles["eval"]), "--out", str(out), "--no-progress", "--decoding", "expectation"]) == 0
+    assert json.loads((out / "results.json").read_text())["settings"]["decoding"] == "expectation"
+    argv = ["run", str(bundles["eval"]), "--hz", "0", "--max-steps", "2", "--decoding", "expectation"]
+    assert main(argv) == 0
+
+
+def test_expectation_decoding_needs_a_bin_codec(tmp_path: Path, capsys) -> None:
+    from vlakit import RecipeError
+    from vlakit.model import build_codec
+    from vlakit.plugins import get_registry
+    from vlakit.recipes import load_recipe
+
+    path = tmp_path / "fast.yaml"
+    path.write_text(RECIPE.replace("{type: uniform-bins, bins: 16}", "{type: fast}\n  decoding: expectation"))
+    recipe = load_recipe(path)
+    with pytest.raises(RecipeError, match="decoding: expectation needs a codec"):
+        build_codec(recipe.model, get_registry())

@@ -9,11 +9,21 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from typing import get_args
 
 import click
 
 from vlakit import __version__
 from vlakit.errors import VlakitError
+from vlakit.recipes.schema import Decoding
+
+#: ``--decoding`` of the commands that run a bundle's policy (``eval``, ``run``).
+decoding_option = click.option(
+    "--decoding",
+    type=click.Choice(get_args(Decoding)),
+    help="How action tokens become values: argmax (the most likely bin) or expectation (the "
+    "probability-weighted mean of the bins). Default: the recipe's model.decoding.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

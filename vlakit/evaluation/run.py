@@ -153,6 +153,7 @@ def evaluate_policy(
         "max_steps": eval_section.max_steps or first.max_steps,
         "gifs": eval_section.gifs,
         "num_envs": n_envs,
+        "decoding": getattr(policy, "decoding", None),  # a vlakit Policy's; None for other policies
         "confidence": 0.95,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "vlakit": _vlakit_version(),
@@ -203,18 +204,20 @@ def evaluate_bundle(
     gifs: int | None = None,
     num_envs: int | None = None,
     device: str = "cpu",
+    decoding: str | None = None,
     progress: bool | None = None,
     echo: Echo | None = print,
 ) -> EvalReport:
     """Load the bundle's policy and evaluate it (see :func:`evaluate_policy`).
 
     ``eval_section`` ``None`` takes the bundle recipe's eval block; ``robot_block``, ``split``,
-    ``episodes``, ``seed``, ``max_steps`` and ``gifs`` replace the block's own values.
+    ``episodes``, ``seed``, ``max_steps`` and ``gifs`` replace the block's own values;
+    ``decoding`` the recipe's ``model.decoding``.
     """
     from vlakit.policy.policy import Policy
 
     start = time.perf_counter()
-    policy = Policy.load(bundle_path, device=device)
+    policy = Policy.load(bundle_path, device=device, decoding=decoding)
     load_s = time.perf_counter() - start
     section = resolve_eval_section(
         eval_section if eval_section is not None else policy.recipe.eval,

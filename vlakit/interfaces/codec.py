@@ -49,6 +49,8 @@ class ActionCodec(ABC):
 
     #: Number of action steps per chunk ``H`` this codec encodes together.
     horizon: int = 1
+    #: Whether :meth:`decode_expected` works: every symbol at every position stands for one value.
+    decodes_expectation: bool = False
 
     @property
     @abstractmethod
@@ -89,6 +91,12 @@ class ActionCodec(ABC):
 
         Raises :class:`InvalidSymbols` for a sequence the codec cannot decode.
         """
+
+    def decode_expected(self, probabilities: Any) -> Any:
+        """Per-position distributions ``[B, K, num_symbols]`` -> actions ``[B, H, D]`` float32:
+        each value the probability-weighted mean of what the symbols at its position decode to
+        (numpy or torch in, same kind out). Only codecs with :attr:`decodes_expectation`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot decode by expectation: its symbols are not one value each")
 
     @abstractmethod
     def allowed_next(self, prefix: list[int]) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from vlakit.errors import BundleError
 from vlakit.model import VLA, build_codec, build_vla
 from vlakit.plugins import get_registry
 from vlakit.policy.bundle import BundleContents, read_bundle
-from vlakit.recipes.schema import Recipe
+from vlakit.recipes.schema import Decoding, Recipe
 from vlakit.types import ActionSpace, Observation
 
 
@@ -23,13 +23,31 @@ class Policy:
 
     :meth:`act` returns one action ``[D]`` ``float32`` in robot units (a chunk ``[H, D]`` for
     codecs with a horizon ``H > 1``); :meth:`act_batch` does the same for ``B`` observations.
+    ``decoding`` (default: the recipe's ``model.decoding``) is ``"argmax"`` (each value is what
+    the most likely symbol decodes to) or ``"expectation"`` (the probability-weighted mean over
+    the symbols; the tokens fed back are still the most likely ones).
     """
 
-    def __init__(self, vla: VLA, action_space: ActionSpace, recipe: Recipe, use_cache: bool = True) -> None:
+    def __init__(
+        self,
+        vla: VLA,
+        action_space: ActionSpace,
+        recipe: Recipe,
+        use_cache: bool = True,
+        decoding: str | None = None,
+    ) -> None:
         self.vla = vla.eval()
         self.action_space = action_space
         self.recipe = recipe
         self.use_cache = use_cache
+        self.decoding = decoding or recipe.model.decoding
+        if self.decoding not in get_args(Decoding):
+            raise ValueError(f"unknown decoding {self.decoding!r}; choose from {', '.join(get_args(Decoding))}")
+        if self.decoding == "expectation" and not vla.codec.decodes_expectation:
+            raise BundleError(
+                f"decoding 'expectation' needs a codec whose every symbol is one value; "
+                f"{type(vla.codec).__name__} is not, use argmax"
+            )
         self._constraint: Any = None
 
     @property
@@ -37,13 +55,14 @@ class Policy:
         return self.vla.codec.horizon
 
     @classmethod
-    def load(cls, bundle: str | Path, device: str | torch.device = "cpu") -> Policy:
-        """Load a bundle written by ``vlakit train`` / ``vlakit export``; hashes are checked first."""
+    def load(cls, bundle: str | Path, device: str | torch.device = "cpu", decoding: str | None = None) -> Policy:
+        """Load a bundle written by ``vlakit train`` / ``vlakit export``; hashes are checked
+        first. ``decoding`` replaces the recipe's ``model.decoding``."""
         contents = read_bundle(bundle)
         vla = build_from_bundle(contents)
         vla.to(device)
         space = ActionSpace.from_dict(contents.robot["action_space"])
-        return cls(vla, space, Recipe.model_validate(contents.recipe))
+        return cls(vla, space, Recipe.model_validate(contents.recipe), decoding=decoding)
 
     # -- inference ---------------------------------------------------------------------------
     def prefix(self, observations: Sequence[Observation], instructions: Sequence[str]):
@@ -82,7 +101,8 @@ class Policy:
         embeds, mask = self.prefix(observations, instructions)
         if self._constraint is None or self._constraint.device != embeds.device:
             self._constraint = SymbolConstraint(self.vla.codec, embeds.device)
-        symbols = constrained_greedy(
+        expected = self.decoding == "expectation"
+        out = constrained_greedy(
             self.vla.language,
             embeds,
             mask,
@@ -91,8 +111,12 @@ class Policy:
             self.vla.language.embed_tokens,
             use_cache=self.use_cache,
             constraint=self._constraint,
+            return_probs=expected,
         )
-        actions = np.asarray(self.vla.codec.decode(symbols.cpu().numpy()), dtype=np.float32)
+        if expected:
+            actions = np.asarray(self.vla.codec.decode_expected(out[1].cpu().numpy()), dtype=np.float32)
+        else:
+            actions = np.asarray(self.vla.codec.decode(out.cpu().numpy()), dtype=np.float32)
         return actions[:, 0] if self.horizon == 1 else actions
 
     def act(self, observation: Observation, instruction: str) -> np.ndarray:

@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Block = dict[str, Any]
+#: How a policy turns each action token's distribution into a value (``model.decoding``).
+Decoding = Literal["argmax", "expectation"]
 
 DEFAULT_PROMPT = "What action should the robot take to {instruction}?"
 
@@ -36,6 +38,14 @@ class ModelSection(Section):
     )
     prompt: str = Field(DEFAULT_PROMPT, description="prompt template for robot samples; {instruction}")
     use_state: bool = Field(False, description="feed the proprioceptive state as one projected token")
+    decoding: Decoding = Field(
+        "argmax",
+        description="how the policy turns each action token's distribution into a value: argmax, the most "
+        "likely symbol (RT-2); expectation, the probability-weighted mean of what the symbols decode to "
+        "(the next token still follows the most likely one), which lands between bins where the model "
+        "hesitates instead of jumping from one to the other. Expectation needs a codec whose every "
+        "symbol is one value (the bin codecs). Inference only: vlakit eval/run --decoding override it",
+    )
     aim_loss: float = Field(
         0.0,
         ge=0,

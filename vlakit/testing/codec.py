@@ -89,6 +89,15 @@ def _check_decoding(codec: ActionCodec, actions: np.ndarray, symbols: np.ndarray
     _check(codec, decoded.dtype == np.float32, f"decode returned dtype {decoded.dtype}, expected float32")
     _check(codec, decoded.shape == actions.shape, f"decode shape {decoded.shape}, expected {actions.shape}")
     _check(codec, bool(np.isfinite(decoded).all()), "decode produced NaN or infinity")
+    if codec.decodes_expectation:  # a one-hot distribution at every position decodes like its symbol
+        onehot = np.eye(codec.num_symbols, dtype=np.float32)[symbols]
+        expected = codec.decode_expected(onehot)
+        _check(
+            codec,
+            isinstance(expected, np.ndarray) and expected.shape == decoded.shape,
+            f"decode_expected(numpy) returned {type(expected).__name__} of shape {getattr(expected, 'shape', None)}",
+        )
+        _check(codec, np.allclose(expected, decoded, rtol=1e-6, atol=1e-6), "decode_expected(one-hot) != decode")
     tolerance = getattr(codec, "roundtrip_tolerance", None)
     if tolerance is None:
         return

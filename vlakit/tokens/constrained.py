@@ -116,7 +116,8 @@ def constrained_greedy(
     use_cache: bool = True,
     position_ids: torch.Tensor | None = None,
     constraint: SymbolConstraint | None = None,
-) -> torch.Tensor:
+    return_probs: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Greedy action symbols for a batch of prompts, constrained to what ``codec`` can decode.
 
     ``step(inputs_embeds=, attention_mask=, past_key_values=, use_cache=, position_ids=)`` has the
@@ -158,6 +159,9 @@ def constrained_greedy(
     embeds = prefix_embeds
     symbols = torch.full((b, constraint.max_length), constraint.pad_symbol, dtype=torch.long, device=device)
     allowed = constraint.mask(symbols[:, :0])
+    probs = None
+    if return_probs:
+        probs = torch.zeros(b, constraint.max_length, constraint.num_symbols, device=device)
     written = 0
     for p in range(constraint.max_length):
         scores = logits.index_select(-1, ids).float()
@@ -168,6 +172,8 @@ def constrained_greedy(
             scores = scores.masked_fill(~allowed, float("-inf"))
             chosen = torch.where(done, constraint.pad_symbol, scores.argmax(dim=-1))
         symbols[:, p] = chosen
+        if probs is not None:
+            probs[:, p] = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # a finished row: all -inf
         written = p + 1
         allowed = constraint.mask(symbols[:, :written])
         if written == constraint.max_length or (not constraint.fixed and not bool(allowed.any())):
@@ -194,6 +200,8 @@ def constrained_greedy(
                 position_ids=positions,
             )
         logits = out.logits[:, -1]
+    if probs is not None:
+        return symbols[:, :written], probs[:, :written]
     return symbols[:, :written]
 
 

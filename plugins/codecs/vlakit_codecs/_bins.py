@@ -41,6 +41,7 @@ class BinCodec(ActionCodec):
 
     codec_name: ClassVar[str] = ""
     config_class: ClassVar[type] = type(None)
+    decodes_expectation = True
 
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.config_class()
@@ -148,6 +149,20 @@ class BinCodec(ActionCodec):
         index += torch.arange(d, device=t.device)
         out = table[index]
         return like_input(out.reshape(t.shape[0], self.horizon, d), was_numpy)
+
+    def decode_expected(self, probabilities: Any) -> Any:
+        """Distributions ``[B, H * D, bins]`` over each value's bins -> actions ``[B, H, D]``
+        float32: per value, ``sum_k p_k * value_k`` (the bins' representatives; robot units)."""
+        self._require_fitted()
+        p, was_numpy = as_tensor(probabilities)
+        if p.ndim != 3 or p.shape[1:] != (self.max_length, self.bins):
+            raise ValueError(
+                f"{self.codec_name}: expected probabilities [B, {self.max_length}, {self.bins}], got {tuple(p.shape)}"
+            )
+        d = self.action_dim
+        values = self._tensor("_values", p.device, torch.float32)  # [bins, D]
+        out = torch.einsum("bhdk,kd->bhd", p.float().reshape(p.shape[0], self.horizon, d, self.bins), values)
+        return like_input(out, was_numpy)
 
     def allowed_next(self, prefix: list[int]) -> np.ndarray:
         """Every bin while fewer than ``K`` symbols were written, then nothing."""

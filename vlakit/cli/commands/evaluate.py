@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vlakit.cli.main import cli
+from vlakit.cli.main import cli, decoding_option
 
 
 def default_out_dir(bundle: Path) -> Path:
@@ -45,6 +45,7 @@ def default_out_dir(bundle: Path) -> Path:
 )
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the policy.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@decoding_option
 def eval_command(
     bundle: Path,
     robot: str | None,
@@ -57,6 +58,7 @@ def eval_command(
     num_envs: int | None,
     device: str,
     progress: bool | None,
+    decoding: str | None,
 ) -> None:
     """Evaluate BUNDLE: success rate per task family and split, with 95% confidence intervals.
 
@@ -79,6 +81,7 @@ def eval_command(
         gifs=gifs,
         num_envs=num_envs,
         device=device,
+        decoding=decoding,
         progress=progress,
         echo=click.echo,
     )

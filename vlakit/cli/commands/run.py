@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vlakit.cli.main import cli
+from vlakit.cli.main import cli, decoding_option
 from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 
 
@@ -50,6 +50,7 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
     help="Save the episode's camera frames as an animated GIF.",
 )
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the policy.")
+@decoding_option
 def run_command(
     bundle: Path,
     instruction: str | None,
@@ -62,6 +63,7 @@ def run_command(
     split: str | None,
     gif: Path | None,
     device: str,
+    decoding: str | None,
 ) -> None:
     """Run BUNDLE's policy on a robot for one episode.
 
@@ -75,7 +77,7 @@ def run_command(
     from vlakit.runtime.loop import check_action_space, run_episode
     from vlakit.runtime.robots import build_robot, parse_robot_option
 
-    policy = Policy.load(bundle, device=device)
+    policy = Policy.load(bundle, device=device, decoding=decoding)
     if robot:
         block = parse_robot_option(robot)
     elif policy.recipe.eval is not None:
