@@ -167,6 +167,7 @@ def test_expectation_decoding_weighs_each_bin_by_its_probability(bundles: dict[s
 def test_expectation_decoding_needs_a_bin_codec(tmp_path: Path, capsys) -> None:
     from vlakit import RecipeError
     from vlakit.model import build_codec
+    from vlakit.model.compose import check_decoding
     from vlakit.plugins import get_registry
     from vlakit.recipes import load_recipe
 
@@ -175,3 +176,5 @@ def test_expectation_decoding_needs_a_bin_codec(tmp_path: Path, capsys) -> None:
     recipe = load_recipe(path)
     with pytest.raises(RecipeError, match="decoding: expectation needs a codec"):
         build_codec(recipe.model, get_registry())
+    with pytest.raises(RecipeError, match="FastCodec cannot decode by expectation"):
+        check_decoding(get_registry().build("codec", {"type": "fast"}), "expectation")

@@ -19,14 +19,19 @@ from vlakit.tokens import ActionTokenMapping
 def build_codec(model: ModelSection, registry: Registry, state: dict[str, Any] | None = None) -> ActionCodec:
     """The recipe's codec, with its fitted ``state`` loaded when given."""
     codec = registry.build("codec", model.codec)
-    if model.decoding == "expectation" and not codec.decodes_expectation:
-        raise RecipeError(
-            f"model.decoding: expectation needs a codec whose every symbol is one value (a bin codec); "
-            f"codec {model.codec.get('type')!r} cannot decode by expectation, use decoding: argmax"
-        )
+    check_decoding(codec, model.decoding)
     if state is not None:
         codec.load_state_dict(state)
     return codec
+
+
+def check_decoding(codec: ActionCodec, decoding: str) -> None:
+    """Refuse ``decoding: expectation`` with a codec that cannot decode by expectation."""
+    if decoding == "expectation" and not codec.decodes_expectation:
+        raise RecipeError(
+            f"decoding: expectation needs a codec whose every symbol is one value (a bin codec); "
+            f"{type(codec).__name__} cannot decode by expectation, use decoding: argmax"
+        )
 
 
 def prepare_language(language: LanguageModel, mapping: ActionTokenMapping) -> None:

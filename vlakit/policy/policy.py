@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from vlakit.errors import BundleError
 from vlakit.model import VLA, build_codec, build_vla
+from vlakit.model.compose import check_decoding
 from vlakit.plugins import get_registry
 from vlakit.policy.bundle import BundleContents, read_bundle
 from vlakit.recipes.schema import Decoding, Recipe
@@ -43,11 +44,7 @@ class Policy:
         self.decoding = decoding or recipe.model.decoding
         if self.decoding not in get_args(Decoding):
             raise ValueError(f"unknown decoding {self.decoding!r}; choose from {', '.join(get_args(Decoding))}")
-        if self.decoding == "expectation" and not vla.codec.decodes_expectation:
-            raise BundleError(
-                f"decoding 'expectation' needs a codec whose every symbol is one value; "
-                f"{type(vla.codec).__name__} is not, use argmax"
-            )
+        check_decoding(vla.codec, self.decoding)
         self._constraint: Any = None
 
     @property
