@@ -111,7 +111,7 @@ class Policy:
             return_probs=expected,
         )
         if expected:
-            actions = np.asarray(self.vla.codec.decode_expected(out[1].cpu().numpy()), dtype=np.float32)
+            actions = self.vla.codec.decode_expected(out[1]).cpu().numpy()
         else:
             actions = np.asarray(self.vla.codec.decode(out.cpu().numpy()), dtype=np.float32)
         return actions[:, 0] if self.horizon == 1 else actions

@@ -159,9 +159,9 @@ def constrained_greedy(
     embeds = prefix_embeds
     symbols = torch.full((b, constraint.max_length), constraint.pad_symbol, dtype=torch.long, device=device)
     allowed = constraint.mask(symbols[:, :0])
-    probs = None
+    scored = None  # with return_probs: the scores chosen from at each position [B, K, S]
     if return_probs:
-        probs = torch.zeros(b, constraint.max_length, constraint.num_symbols, device=device)
+        scored = torch.full((b, constraint.max_length, constraint.num_symbols), float("-inf"), device=device)
     written = 0
     for p in range(constraint.max_length):
         scores = logits.index_select(-1, ids).float()
@@ -172,8 +172,8 @@ def constrained_greedy(
             scores = scores.masked_fill(~allowed, float("-inf"))
             chosen = torch.where(done, constraint.pad_symbol, scores.argmax(dim=-1))
         symbols[:, p] = chosen
-        if probs is not None:
-            probs[:, p] = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # a finished row: all -inf
+        if scored is not None:
+            scored[:, p] = scores
         written = p + 1
         allowed = constraint.mask(symbols[:, :written])
         if written == constraint.max_length or (not constraint.fixed and not bool(allowed.any())):
@@ -200,8 +200,8 @@ def constrained_greedy(
                 position_ids=positions,
             )
         logits = out.logits[:, -1]
-    if probs is not None:
-        return symbols[:, :written], probs[:, :written]
+    if scored is not None:  # one softmax for all positions; a finished row (all -inf) -> zeros
+        return symbols[:, :written], torch.softmax(scored[:, :written], dim=-1).nan_to_num_(0.0)
     return symbols[:, :written]
 
 
