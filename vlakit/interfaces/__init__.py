@@ -15,7 +15,7 @@ from vlakit.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from vlakit.interfaces.language import LanguageModel, LMOutput
-    from vlakit.interfaces.vision import VisionBackbone, point_l1
+    from vlakit.interfaces.vision import VisionBackbone, masked_row_mean, point_l1
 
 __all__ = [
     "ActionCodec",
@@ -27,6 +27,7 @@ __all__ = [
     "Task",
     "TaskEnvironment",
     "VisionBackbone",
+    "masked_row_mean",
     "numpy_view",
     "point_l1",
 ]
@@ -36,6 +37,7 @@ _LAZY = {
     "LMOutput": "vlakit.interfaces.language",
     "VisionBackbone": "vlakit.interfaces.vision",
     "point_l1": "vlakit.interfaces.vision",
+    "masked_row_mean": "vlakit.interfaces.vision",
 }
 
 

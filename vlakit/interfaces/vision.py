@@ -62,5 +62,12 @@ def point_l1(predicted: torch.Tensor, target: torch.Tensor, present: torch.Tenso
     of a DDP run uses the same parameters.
     """
     per_row = F.l1_loss(predicted.float(), target.float(), reduction="none").mean(-1)
-    weight = present.float()
+    return masked_row_mean(per_row, present)
+
+
+def masked_row_mean(per_row: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Mean of a per-row loss ``[B]`` over the rows with ``present`` (bool ``[B]``); 0 if none.
+    Rows without a target are weighted 0, not dropped, so their gradient is a zero that still
+    reaches every parameter (DDP ranks agree)."""
+    weight = present.to(per_row.device).float()
     return (per_row * weight).sum() / weight.sum().clamp(min=1.0)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from vlakit_convnet import ConvNetConfig
 
-from vlakit.interfaces import VisionBackbone, point_l1
+from vlakit.interfaces import VisionBackbone, masked_row_mean, point_l1
 
 
 class ConvNetBackbone(VisionBackbone):
@@ -207,8 +207,7 @@ class ConvNetBackbone(VisionBackbone):
                 cell = (low[:, 1] + dy).clamp(max=g - 1) * g + (low[:, 0] + dx).clamp(max=g - 1)
                 target.scatter_add_(1, cell[:, None], (wx * wy)[:, None])
         per_row = -(target * torch.log_softmax(logits, dim=-1)).sum(-1)
-        weight = batch["has_aim"].to(logits.device).float()
-        return (per_row * weight).sum() / weight.sum().clamp(min=1.0)
+        return masked_row_mean(per_row, batch["has_aim"])
 
     def object_loss(self, batch: dict) -> torch.Tensor:
         """Mean cross-entropy of the object head over the labelled objects and attributes of
