@@ -9,6 +9,7 @@ import pytest
 import torch
 from test_tokens import tiny_tokenizer
 from transformers import LlamaConfig, LlamaForCausalLM, LogitsProcessorList
+from vlakit_hf.model import CACHE_ARGUMENT
 
 import vlakit
 from vlakit.interfaces import LMOutput
@@ -45,11 +46,11 @@ class TinyLM(torch.nn.Module):
         out = self.model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
             use_cache=use_cache,
             position_ids=position_ids,
+            **{CACHE_ARGUMENT: past_key_values},
         )
-        return LMOutput(logits=out.logits, past_key_values=out.past_key_values)
+        return LMOutput(logits=out.logits, past_key_values=out.get(CACHE_ARGUMENT))
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -88,11 +89,26 @@ def test_weights_from_local_file(tmp_path, tiny_vit, suffix):
         assert torch.allclose(tiny_vit(pixels), loaded(pixels))
 
 
-def test_pickled_objects_are_refused(tmp_path, tiny_vit):
+class _RunsCode:
+    """A pickled object whose unpickling would run code: it creates the file ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickled_code_is_refused_before_it_runs(tmp_path, tiny_vit):
+    # A weights file is something a user may have been sent: loading it must never run its code.
+    # (torch's weights-only loader accepts plain containers and some built-in classes; what
+    # matters is that an arbitrary callable in the pickle is refused before it is called.)
     path = tmp_path / "evil.pth"
-    torch.save({"state_dict": tiny_vit.model.state_dict(), "extra": ValueError("not a tensor")}, str(path))
+    marker = tmp_path / "marker"
+    torch.save({"state_dict": tiny_vit.model.state_dict(), "extra": _RunsCode(marker)}, str(path))
     with pytest.raises(Exception, match="(?i)weights.only|unpickl|unsupported"):
         build(**TINY_VIT_CONFIG, pretrained_path=str(path))
+    assert not marker.exists()
 
 
 def test_config_errors(tmp_path):

@@ -6,11 +6,16 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers.modeling_outputs import CausalLMOutputWithPast
 from vlakit_hf.config import HFConfig, LoraSettings
 from vlakit_hf.lora import inject_lora, lora_targets
 from vlakit_hf.token_rows import TokenRows
 
 from vlakit.interfaces.language import LanguageModel, LMOutput
+
+#: The keyword (and output field) of the KV cache: ``cache`` in newer transformers, which
+#: deprecate ``past_key_values`` (removed in 5.40), ``past_key_values`` before.
+CACHE_ARGUMENT = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 def enable_checkpointing(model: nn.Module) -> None:
@@ -85,12 +90,12 @@ class HFLanguageModel(LanguageModel):
         out = self.model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
             use_cache=use_cache,
             position_ids=position_ids,
             return_dict=True,
+            **{CACHE_ARGUMENT: past_key_values},
         )
-        return LMOutput(logits=out.logits, past_key_values=out.past_key_values if use_cache else None)
+        return LMOutput(logits=out.logits, past_key_values=out.get(CACHE_ARGUMENT) if use_cache else None)
 
     # -- vocabulary and training set-up -------------------------------------------------
     def resize_token_embeddings(self, new_size: int, mean_resizing: bool | None = None) -> None:
