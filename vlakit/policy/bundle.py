@@ -267,7 +267,9 @@ def _recipe(path: Path) -> dict[str, Any]:
             raise BundleError(f"{file} uses YAML aliases; a bundle's recipe is written without them")
         data = yaml.safe_load(text)
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise BundleError(f"{file} is not valid YAML: {exc}") from None
+        where = getattr(exc, "problem_mark", None)
+        detail = f"{getattr(exc, 'problem', None) or exc}" + (f" (line {where.line + 1})" if where else "")
+        raise BundleError(f"{file} is not valid YAML: {detail.splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise BundleError(f"{file}: expected a recipe mapping, found {type(data).__name__}")
     return data
