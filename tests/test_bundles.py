@@ -15,7 +15,7 @@ import torch
 import yaml
 from conftest_models import tiny_gpt2_dir, tiny_llama_dir
 from safetensors.torch import load_file, save_file
-from test_training import TINY_LLAMA, make_recipe
+from test_training import TINY_LLAMA, TINY_VIT, make_recipe
 
 from vlakit.cli.main import main
 from vlakit.errors import BundleError
@@ -188,6 +188,19 @@ def test_merged_bundle_loads_without_its_base(tmp_path):
     bundle, base = _train_on_base(tmp_path, "merged")
     before = Policy.load(bundle).act(OBS, TEXT)
     shutil.rmtree(base)
+    np.testing.assert_array_equal(Policy.load(bundle).act(OBS, TEXT), before)
+
+
+def test_bundle_loads_without_the_pretrained_vision_file(tmp_path):
+    from vlakit.plugins import get_registry
+
+    backbone = get_registry().build("vision", TINY_VIT)
+    weights = tmp_path / "vit.safetensors"
+    save_file({k: v.contiguous() for k, v in backbone.model.state_dict().items()}, str(weights))
+    vision = {**TINY_VIT, "pretrained_path": str(weights)}
+    bundle = train(make_recipe(tmp_path, TINY_LLAMA, vision=vision, trainer={"max_steps": 1}), progress=False).bundle
+    before = Policy.load(bundle).act(OBS, TEXT)
+    weights.unlink()
     np.testing.assert_array_equal(Policy.load(bundle).act(OBS, TEXT), before)
 
 

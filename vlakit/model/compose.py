@@ -86,7 +86,11 @@ def build_vla(
         prepare_language(language, mapping)
     vision = projector = None
     if not language.has_vision:
-        vision = registry.build("vision", model.vision)
+        vision = (
+            registry.build("vision", model.vision)
+            if language_weights is None
+            else registry.build_without_weights("vision", model.vision)  # a bundle brings its weights
+        )
         projector = build_projector(
             model.projector.kind, vision.feature_dim, language.hidden_size, model.projector.hidden
         )

@@ -42,6 +42,12 @@ class ComponentConfig(BaseModel):
         """
         return None
 
+    def without_weights(self) -> dict[str, Any] | None:
+        """Settings that build the same architecture without reading the weights this config
+        names (a pretrained file), merged into the recipe block when a bundle, which brings every
+        weight itself, is loaded; ``None``: nothing to change."""
+        return None
+
 
 @dataclass(frozen=True)
 class Registration:
@@ -214,6 +220,15 @@ class Registry:
         params = dict(block)
         name = params.pop("type")
         return self.get(kind, name).build(params)
+
+    def build_without_weights(self, kind: str, block: dict[str, Any]) -> Any:
+        """Build a component of ``block`` with its config's :meth:`~ComponentConfig.without_weights`
+        applied: the architecture only, for weights that come from a bundle."""
+        params = dict(block)
+        reg = self.get(kind, params.pop("type"))
+        config = reg.config.model_validate(params)
+        update = config.without_weights() if isinstance(config, ComponentConfig) else None
+        return reg.build(config.model_copy(update=update) if update else config)
 
     def load_saved(self, kind: str, block: dict[str, Any], directory: str, base: str | None = None) -> Any:
         """Rebuild a component of recipe block ``block`` from its saved weights in ``directory``."""
