@@ -179,7 +179,8 @@ def check_plugins(path: Path, plugins: dict[str, Any], registry: Registry) -> No
         if reg is None:
             raise BundleError(
                 f"{path} needs the {kind} {name!r} from the distribution {dist} {version}, which is not "
-                f"installed: pip install '{dist}=={version}' (or a compatible release)"
+                f"installed or not enabled (see vlakit plugins): pip install '{dist}=={version}' "
+                "(or a compatible release)"
             )
         if reg.dist != dist:
             raise BundleError(
