@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
 import stat
@@ -14,6 +13,7 @@ import pytest
 import torch
 import yaml
 from conftest_models import tiny_gpt2_dir, tiny_llama_dir
+from hostile import ShellPayload
 from safetensors.torch import load_file, save_file
 from test_training import TINY_LLAMA, TINY_VIT, make_recipe
 
@@ -139,24 +139,17 @@ def test_malformed_files_give_one_clear_error(bundle, case, capsys):
     assert len([line for line in err.splitlines() if line.startswith("error: ")]) == 1 and "Traceback" not in err
 
 
-class _Payload:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
 
 def test_hostile_bundle_runs_nothing(bundle, tmp_path, capsys):
     """Pickles where weights belong (hashes in order): refused, and the payload never runs."""
     marker = tmp_path / "PWNED"
     weights = bundle / "language" / "model.safetensors"
-    weights.write_bytes(pickle.dumps(_Payload(marker)))
+    weights.write_bytes(pickle.dumps(ShellPayload(marker)))
     rehash(bundle, "language/model.safetensors")
     assert main(["eval", str(bundle), "--robot", "tabletop", "--episodes", "1"]) == 2
     assert "language/model.safetensors is not a safetensors file" in capsys.readouterr().err
     weights.unlink()  # a pickle under the name transformers falls back to
-    torch.save({"x": _Payload(marker)}, bundle / "language" / "pytorch_model.bin")
+    torch.save({"x": ShellPayload(marker)}, bundle / "language" / "pytorch_model.bin")
     files = manifest(bundle)["files"]
     del files["language/model.safetensors"]
     files["language/pytorch_model.bin"] = sha256_file(bundle / "language" / "pytorch_model.bin")

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
+from hostile import ShellPayload
 from test_training import TINY_LLAMA, make_recipe
 
 from vlakit.cli.main import main
 from vlakit.errors import CheckpointError
 from vlakit.train.checkpoint import checkpoint_hparams, read_checkpoint
-
-
-class _Payload:
-    """Runs a shell command when unpickled (what an attacker hides in hyper-parameters)."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 def hostile_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
@@ -33,7 +23,7 @@ def hostile_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
             "epoch": 0,
             "global_step": 1,
             "state_dict": {"vla.w": torch.zeros(2)},
-            "hyper_parameters": {"recipe": {}, "codec_state": _Payload(marker)},
+            "hyper_parameters": {"recipe": {}, "codec_state": ShellPayload(marker)},
         },
         path,
     )

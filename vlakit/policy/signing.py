@@ -76,28 +76,29 @@ def generate_key(path: str | Path) -> tuple[Path, Path]:
 
 def load_private_key(path: str | Path) -> Any:
     """The Ed25519 private key in the PEM file ``path``."""
-    serialization, ed25519 = _crypto()
-    data = _read_key_file(path)
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise BundleError(f"{path} is not an unencrypted PEM private key ({exc})") from None
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise BundleError(f"{path} holds a {type(key).__name__}; bundles are signed with Ed25519 keys")
-    return key
+    return _load_key(path, private=True)
 
 
 def load_public_key(path: str | Path) -> Any:
     """The Ed25519 public key in the PEM file ``path`` (written by :func:`generate_key` as ``.pub``)."""
+    return _load_key(path, private=False)
+
+
+def _load_key(path: str | Path, private: bool) -> Any:
     serialization, ed25519 = _crypto()
     data = _read_key_file(path)
-    if b"PRIVATE KEY" in data:
+    if not private and b"PRIVATE KEY" in data:
         raise BundleError(f"{path} is a private key; give its public key (the .pub file)")
+    what = "an unencrypted PEM private key" if private else "a PEM public key"
     try:
-        key = serialization.load_pem_public_key(data)
+        if private:
+            key = serialization.load_pem_private_key(data, password=None)
+        else:
+            key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
-        raise BundleError(f"{path} is not a PEM public key ({exc})") from None
-    if not isinstance(key, ed25519.Ed25519PublicKey):
+        raise BundleError(f"{path} is not {what} ({str(exc).splitlines()[0]})") from None
+    expected = ed25519.Ed25519PrivateKey if private else ed25519.Ed25519PublicKey
+    if not isinstance(key, expected):
         raise BundleError(f"{path} holds a {type(key).__name__}; bundles are signed with Ed25519 keys")
     return key
 
