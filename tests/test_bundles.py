@@ -162,11 +162,16 @@ def test_hostile_bundle_runs_nothing(bundle, tmp_path, capsys):
 # -- plugins and versions ------------------------------------------------------------------------
 def test_a_missing_plugin_names_the_package_to_install(bundle, capsys):
     plugins = json.loads((bundle / "plugins.json").read_text())
-    assert plugins["language"]["dist"] and plugins["codec"]["type"] == "uniform-bins"
+    codec = plugins["codec"]
+    assert plugins["language"]["dist"] and codec["type"] == "uniform-bins"
     plugins["codec"] = {"type": "my-codec", "kind": "codec", "dist": "vlakit-mycodec", "version": "1.2.0"}
     (bundle / "plugins.json").write_text(json.dumps(plugins))
     rehash(bundle, "plugins.json")
     refused(bundle, r"codec 'my-codec' from the distribution vlakit-mycodec 1\.2\.0.*pip install 'vlakit-mycodec==1\.2\.0'", capsys)
+    plugins["codec"] = {**codec, "version": "0.99.0"}
+    (bundle / "plugins.json").write_text(json.dumps(plugins))
+    rehash(bundle, "plugins.json")
+    refused(bundle, r"needs \S+ 0\.99\.0 \(for codec 'uniform-bins'\); installed is", capsys)
 
 
 # -- self-contained bundles ----------------------------------------------------------------------

@@ -168,7 +168,9 @@ def _release(version: str) -> list[str]:
 
 def check_plugins(path: Path, plugins: dict[str, Any], registry: Registry) -> None:
     """Refuse a bundle whose components' plugins are not installed (naming the package to
-    install) or are installed in an incompatible release."""
+    install) or whose distribution is installed in another release series (another major
+    version; minor for 0.x). A component now shipped by another distribution (a first-party
+    plugin installed on its own instead of with vlakit) is accepted; the weight checks still apply."""
     for slot, rec in plugins.items():
         if not (isinstance(rec, dict) and all(isinstance(rec.get(k), str) for k in ("type", "kind", "dist", "version"))):
             raise BundleError(f"{path}: plugins.json: entry {slot!r} needs type, kind, dist and version strings")
@@ -182,12 +184,7 @@ def check_plugins(path: Path, plugins: dict[str, Any], registry: Registry) -> No
                 f"installed or not enabled (see vlakit plugins): pip install '{dist}=={version}' "
                 "(or a compatible release)"
             )
-        if reg.dist != dist:
-            raise BundleError(
-                f"{path} was exported with the {kind} {name!r} of {dist} {version}; here {name!r} comes "
-                f"from {reg.dist} {reg.version}: install {dist} or remove {reg.dist}"
-            )
-        if _release(reg.version) != _release(version):
+        if reg.dist == dist and _release(reg.version) != _release(version):
             raise BundleError(
                 f"{path} needs {dist} {version} (for {kind} {name!r}); installed is {reg.version}: "
                 f"pip install '{dist}=={version}'"
