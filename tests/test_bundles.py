@@ -250,3 +250,14 @@ def test_signed_bundle_loads_only_with_its_key_and_tampering_is_caught(bundle, t
     args = ["run", str(bundle), "--robot", "tabletop", "--max-steps", "1", "--require-signature", str(pub)]
     assert main(args) == 2
     assert "does not verify" in capsys.readouterr().err
+
+
+def test_a_recipe_with_repeated_values_is_written_without_aliases(tmp_path):
+    """Loading refuses YAML aliases, so export must never write them (shared objects included)."""
+    from vlakit.policy.bundle import write_bundle
+
+    shared = ["top", "wrist"]
+    recipe = {"name": "x", "a": shared, "b": shared}
+    out = write_bundle(tmp_path / "b", lambda folder: None, recipe, {}, {}, {}, {})
+    text = (out / "recipe.yaml").read_text()
+    assert "&" not in text and "*" not in text and yaml.safe_load(text) == recipe

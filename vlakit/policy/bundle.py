@@ -92,6 +92,13 @@ class BundleContents:
         return self.path / "language"
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes repeated values out in full: loading refuses YAML aliases in a bundle's recipe."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def plugin_records(model: dict[str, Any], registry: Registry) -> dict[str, dict[str, str]]:
     """``slot -> {type, kind, dist, version}`` of the components a bundle of ``model`` needs."""
     records = {}
@@ -123,7 +130,7 @@ def write_bundle(
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         write_weights(tmp)
-        (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+        (tmp / "recipe.yaml").write_text(yaml.dump(recipe, Dumper=_PlainDumper, sort_keys=False))
         small = {"codec": codec, "mapping": mapping, "robot": robot, "versions": library_versions(), "plugins": plugins}
         for name, data in small.items():
             (tmp / f"{name}.json").write_text(json.dumps(data, indent=2))
