@@ -62,3 +62,17 @@ def test_corrupt_and_foreign_checkpoints_give_one_message(tmp_path, capsys):
         checkpoint_hparams(read_checkpoint(plain), plain)
     assert main(["export", str(tmp_path / "missing.ckpt"), str(tmp_path / "out")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_export_never_replaces_a_folder_that_is_not_a_bundle(tmp_path, capsys):
+    from vlakit.train.run import train
+
+    result = train(make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1}), progress=False)
+    ckpt = result.run_dir / "checkpoints" / "last.ckpt"
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    assert main(["export", str(ckpt), str(precious)]) == 2
+    assert "is not a bundle; not replacing it" in capsys.readouterr().err
+    assert (precious / "notes.txt").read_text() == "keep me"
+    assert main(["export", str(ckpt), str(result.bundle)]) == 0  # an earlier bundle is replaced

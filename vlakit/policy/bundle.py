@@ -126,6 +126,8 @@ def write_bundle(
     ``plugins`` is :func:`plugin_records` of the recipe's model.
     """
     target = Path(directory)
+    if target.is_symlink() or target.exists() and not _replaceable(target):
+        raise BundleError(f"{target} exists and is not a bundle; not replacing it (choose a new folder)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -146,6 +148,11 @@ def write_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _replaceable(target: Path) -> bool:
+    """An earlier bundle or an empty folder may be replaced by a new export; nothing else."""
+    return target.is_dir() and ((target / MANIFEST).is_file() or not any(target.iterdir()))
 
 
 def _major(version: str) -> str:
