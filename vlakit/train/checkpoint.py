@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import pickle
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.fabric.plugins import TorchCheckpointIO
 
 from vlakit.errors import CheckpointError
 
@@ -73,12 +71,3 @@ def checkpoint_hparams(ckpt: dict[str, Any], path: str | Path) -> dict[str, Any]
     if not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"{path} is not a vlakit training checkpoint: it has no state_dict")
     return {name: hparams[name] for name in HPARAM_TYPES}
-
-
-class SafeCheckpointIO(TorchCheckpointIO):
-    """Lightning's torch checkpoint IO, loading through :func:`read_checkpoint` (``weights_only``)."""
-
-    def load_checkpoint(
-        self, path: Any, map_location: Callable | str | None = None, weights_only: bool | None = None
-    ) -> dict[str, Any]:
-        return read_checkpoint(path, map_location if map_location is not None else "cpu")

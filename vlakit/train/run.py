@@ -123,7 +123,8 @@ def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bo
     module, sources = prepare_training(recipe, codec_state)
     data = MixtureDataModule(sources, t.batch_size, recipe.data.num_workers, recipe.data.seed)
     trainer = build_trainer(t, run, progress=progress)
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    # weights_only: Lightning reads the checkpoint again, also without unpickling arbitrary objects
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None, weights_only=True)
     bundle = None
     if trainer.is_global_zero:
         bundle = export_vla(run / "bundle", module.vla, module.recipe, robot_info(module))

@@ -12,7 +12,6 @@ from lightning.pytorch.loggers import CSVLogger
 
 from vlakit.errors import RecipeError
 from vlakit.recipes.schema import TrainerSection
-from vlakit.train.checkpoint import SafeCheckpointIO
 
 
 def strategy_for(section: TrainerSection) -> Any:
@@ -63,7 +62,6 @@ def build_trainer(section: TrainerSection, run_dir: Path, progress: bool = True)
         log_every_n_steps=section.log_every,
         logger=loggers_for(run_dir),
         callbacks=callbacks,
-        plugins=[SafeCheckpointIO()],  # resuming reads checkpoints with weights_only (no pickle)
         default_root_dir=str(run_dir),
         enable_progress_bar=progress,
         enable_model_summary=False,
