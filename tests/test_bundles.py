@@ -261,3 +261,14 @@ def test_a_recipe_with_repeated_values_is_written_without_aliases(tmp_path):
     out = write_bundle(tmp_path / "b", lambda folder: None, recipe, {}, {}, {}, {})
     text = (out / "recipe.yaml").read_text()
     assert "&" not in text and "*" not in text and yaml.safe_load(text) == recipe
+
+
+def test_a_bundle_folder_gets_the_users_umask(tmp_path):
+    from vlakit.policy.bundle import write_bundle
+
+    old = os.umask(0o022)
+    try:
+        out = write_bundle(tmp_path / "b", lambda folder: None, {"name": "x"}, {}, {}, {}, {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755

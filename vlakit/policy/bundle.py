@@ -24,7 +24,7 @@ import json
 import os
 import platform
 import shutil
-import tempfile
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -129,7 +129,8 @@ def write_bundle(
     if target.is_symlink() or target.exists() and not _replaceable(target):
         raise BundleError(f"{target} exists and is not a bundle; not replacing it (choose a new folder)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()  # not mkdtemp: the bundle gets the user's umask, not mode 0700
     try:
         write_weights(tmp)
         (tmp / "recipe.yaml").write_text(yaml.dump(recipe, Dumper=_PlainDumper, sort_keys=False))
