@@ -234,6 +234,7 @@ def test_signed_bundle_loads_only_with_its_key_and_tampering_is_caught(bundle, t
         Policy.load(bundle, trusted_keys=[pub])
     assert main(["bundle", "sign", str(bundle), "--key", str(key)]) == 0
     assert Policy.load(bundle, trusted_keys=[pub]).act(OBS, TEXT).shape == (4,)
+    assert Policy.load(bundle, trusted_keys=str(pub)).act(OBS, TEXT).shape == (4,)  # one key as a string
     assert main(["bundle", "verify", str(bundle), "--require-signature", str(pub)]) == 0
     assert "signed by trusted key" in capsys.readouterr().out
     with pytest.raises(BundleError, match="does not verify with the trusted key"):

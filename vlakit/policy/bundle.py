@@ -303,6 +303,8 @@ def read_bundle(
         raise BundleError(f"bundle not found: {given} (expected a directory with {MANIFEST})")
     path = given.resolve()
     raw, manifest = _read_manifest(path)
+    if isinstance(trusted_keys, (str, Path)):
+        trusted_keys = [trusted_keys]  # one key file, not a sequence of characters
     signed_by = verify_manifest(path, raw, trusted_keys) if trusted_keys else None
     files: dict[str, Any] = manifest["files"]
     for name, digest in files.items():
