@@ -30,8 +30,11 @@ HPARAM_TYPES: dict[str, type] = {
 _UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)|unsupported (?:global|class):? ([\w.]+)", re.I)
 
 
-def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+def read_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> dict[str, Any]:
     """The checkpoint at ``path`` as plain containers and tensors; refuses anything else.
+
+    ``mmap``: map the tensors instead of reading them (cheap when only the hyper-parameters are
+    needed).
 
     Raises :class:`CheckpointError` (one line: what and where) for a missing, unreadable or
     hostile file.
@@ -40,7 +43,7 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(str(path), map_location=map_location, weights_only=True)
+        ckpt = torch.load(str(path), map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         found = _UNSUPPORTED.search(str(exc))
         if found is None:

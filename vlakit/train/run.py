@@ -116,7 +116,7 @@ def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bo
     t = recipe.trainer
     codec_state = None
     if resume is not None:  # read (and refused when hostile) before anything is written
-        codec_state = checkpoint_hparams(read_checkpoint(resume), resume)["codec_state"]
+        codec_state = checkpoint_hparams(read_checkpoint(resume, mmap=True), resume)["codec_state"]
     run.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
 
