@@ -80,13 +80,8 @@ class Policy:
         for i, p in enumerate(prompts):
             ids[i, t - len(p) :] = torch.tensor(p)
             text_mask[i, t - len(p) :] = 1
-        device = vla.device
-        tokens = vla.language.embed_tokens(ids.to(device))
-        head = vla.prefix_embeddings(images, state, vla.instruction_condition(tokens, text_mask, state))
-        tokens = tokens.to(head.dtype)
-        embeds = torch.cat([head, tokens], dim=1)
-        mask = torch.cat([torch.ones(b, head.shape[1], dtype=torch.long), text_mask], dim=1).to(device)
-        return embeds, mask
+        built = vla.prefix(images, state, ids, text_mask, text_mask)
+        return built.embeds, built.mask
 
     @torch.inference_mode()
     def act_batch(self, observations: Sequence[Observation], instructions: Sequence[str]) -> np.ndarray:

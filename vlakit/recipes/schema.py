@@ -6,7 +6,7 @@ validated against the named plugin's own config model by :mod:`vlakit.recipes.va
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,13 +46,12 @@ class ModelSection(Section):
         "hesitates instead of jumping from one to the other. Expectation needs a codec whose every "
         "symbol is one value (the bin codecs). Inference only: vlakit eval/run --decoding override it",
     )
-    aim_loss: float = Field(
-        0.0,
-        ge=0,
-        description="weight of an auxiliary loss: a small head reads the image tokens and predicts the point "
-        "the robot is heading for (the object to grasp, then where to put it), on samples whose dataset "
-        "knows it (tabletop-demos does); it teaches the vision backbone where the named object is. "
-        "0: no head. Needs a separate vision backbone (model.vision)",
+    objectives: list[Block] = Field(
+        default_factory=list,
+        description="auxiliary training losses, each {type: NAME, weight: W, ...params}: the objective "
+        "reads named targets of the training data and model outputs, and W times each loss it returns is "
+        "added to the next-token loss (logged unweighted as train/NAME). Training only: a bundle leaves "
+        "them out",
     )
 
 
@@ -67,14 +66,12 @@ class TrainerSection(Section):
     max_steps: int = Field(1000, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(3e-4, gt=0)
-    lr_scale: dict[
-        Literal["vision", "projector", "language", "condition_encoder", "state_proj", "aim_head"], float
-    ] = (
-        Field(
-            default_factory=dict,
-            description="learning-rate multiplier per part of the VLA, e.g. {vision: 3.0}: a from-scratch "
-            "vision backbone can take a larger step than a language model (default 1 for every part)",
-        )
+    lr_scale: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="learning-rate multiplier per parameter group of the composed model, e.g. {vision: 3.0}: "
+        "a from-scratch vision backbone can take a larger step than a language model (default 1). The "
+        "groups are the model's parts (language, vision, projector, state, conditioner, objectives) and "
+        "the sub-groups a component declares (vision.NAME); a part's scale covers its sub-groups",
     )
     weight_decay: float = Field(0.0, ge=0)
     schedule: Literal["constant", "cosine", "linear"] = "cosine"
@@ -126,6 +123,10 @@ def component_blocks(recipe_data: dict[str, Any]) -> list[tuple[str, str, dict[s
         for slot, kind in (("vision", "vision"), ("language", "language"), ("codec", "codec")):
             if isinstance(model.get(slot), dict):
                 found.append((f"model.{slot}", kind, model[slot]))
+        if isinstance(model.get("objectives"), list):
+            for i, block in enumerate(model["objectives"]):
+                if isinstance(block, dict):
+                    found.append((f"model.objectives.{i}", "objective", block))
     data = recipe_data.get("data") or {}
     if isinstance(data, dict) and isinstance(data.get("train"), list):
         for i, block in enumerate(data["train"]):
@@ -139,3 +140,5 @@ def component_blocks(recipe_data: dict[str, Any]) -> list[tuple[str, str, dict[s
 
 #: keys of a dataset block that belong to vlakit, not to the dataset plugin
 DATASET_CORE_KEYS = ("weight",)
+#: keys of an objective block that belong to vlakit, not to the objective plugin
+OBJECTIVE_CORE_KEYS = ("weight",)

@@ -124,3 +124,14 @@ class TabletopVQAConfig(ComponentConfig):
         description="question kinds to draw from (default: all), e.g. [from-gripper, where, locate] "
         "for grounding questions only: where a named object is",
     )
+
+
+class AimPointConfig(ComponentConfig):
+    """The ``aim-point`` objective: a head on the image tokens regresses a point target."""
+
+    target: str = Field(
+        "aim",
+        min_length=1,
+        description="name of the point target, float32 [2] (x, y) fractions of its camera's image "
+        "(tabletop-demos and tabletop-vqa: aim, where the gripper heads for)",
+    )
