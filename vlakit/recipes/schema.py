@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Block = dict[str, Any]
 #: How a policy turns each action token's distribution into a value (``model.decoding``).
 Decoding = Literal["argmax", "expectation"]
 
 DEFAULT_PROMPT = "What action should the robot take to {instruction}?"
+
+
+#: The parts of a composed model, the first word of each learning-rate group (``trainer.lr_scale``).
+MODEL_PARTS = ("language", "vision", "projector", "state", "conditioner", "objectives")
 
 
 class Section(BaseModel):
@@ -73,6 +77,15 @@ class TrainerSection(Section):
         "groups are the model's parts (language, vision, projector, state, conditioner, objectives) and "
         "the sub-groups a component declares (vision.NAME); a part's scale covers its sub-groups",
     )
+
+    @field_validator("lr_scale")
+    @classmethod
+    def _model_parts(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = [key for key in value if key.split(".", 1)[0] not in MODEL_PARTS]
+        if unknown:
+            raise ValueError(f"{unknown} name no part of the model; parts: {', '.join(MODEL_PARTS)} (and PART.GROUP)")
+        return value
+
     weight_decay: float = Field(0.0, ge=0)
     schedule: Literal["constant", "cosine", "linear"] = "cosine"
     warmup_steps: int = Field(0, ge=0)
