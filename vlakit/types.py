@@ -22,16 +22,24 @@ class ActionSpace:
     """Names, units and limits of a robot's action vector (``D`` dimensions).
 
     ``low`` and ``high`` are inclusive limits in the stated units; the safety layer clamps every
-    command to them.
+    command to them. ``discrete`` marks the dimensions that take a few levels only (a gripper
+    open/close flag, a terminate flag): a policy never averages over their values (default: all
+    continuous).
     """
 
     names: tuple[str, ...]
     units: tuple[str, ...]
     low: tuple[float, ...]
     high: tuple[float, ...]
+    discrete: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.names)
+        if not self.discrete:
+            object.__setattr__(self, "discrete", (False,) * n)
+        object.__setattr__(self, "discrete", tuple(bool(x) for x in self.discrete))
+        if len(self.discrete) != n:
+            raise ValueError(f"ActionSpace: discrete needs one entry per dimension (got {len(self.discrete)} for {n})")
         if not (len(self.units) == len(self.low) == len(self.high) == n):
             raise ValueError(
                 f"ActionSpace: names, units, low and high must have one entry per dimension "
@@ -63,6 +71,7 @@ class ActionSpace:
             "units": list(self.units),
             "low": [float(x) for x in self.low],
             "high": [float(x) for x in self.high],
+            "discrete": list(self.discrete),
         }
 
     @classmethod
@@ -73,6 +82,7 @@ class ActionSpace:
             units=tuple(data["units"]),
             low=tuple(float(x) for x in data["low"]),
             high=tuple(float(x) for x in data["high"]),
+            discrete=tuple(bool(x) for x in data.get("discrete", ())),
         )
 
     def mismatch(self, other: ActionSpace) -> str | None:

@@ -26,7 +26,8 @@ class Policy:
     codecs with a horizon ``H > 1``); :meth:`act_batch` does the same for ``B`` observations.
     ``decoding`` (default: the recipe's ``model.decoding``) is ``"argmax"`` (each value is what
     the most likely symbol decodes to) or ``"expectation"`` (the probability-weighted mean over
-    the symbols; the tokens fed back are still the most likely ones).
+    the symbols; the tokens fed back are still the most likely ones) on the continuous dimensions
+    and the most likely symbol's value on those the action space marks discrete.
     """
 
     def __init__(
@@ -106,7 +107,7 @@ class Policy:
             return_probs=expected,
         )
         if expected:
-            actions = self.vla.codec.decode_expected(out[1]).cpu().numpy()
+            actions = self.vla.codec.decode_expected(out[1], self.action_space.discrete).cpu().numpy()
         else:
             actions = np.asarray(self.vla.codec.decode(out.cpu().numpy()), dtype=np.float32)
         return actions[:, 0] if self.horizon == 1 else actions

@@ -17,6 +17,7 @@ __all__ = [
     "check_action_codec",
     "check_dataset",
     "check_language_model",
+    "check_objective",
     "check_robot_driver",
     "check_vision_backbone",
 ]
@@ -27,6 +28,7 @@ _LAZY = {
     "check_robot_driver": "vlakit.testing.robot",
     "check_vision_backbone": "vlakit.testing.vision",
     "check_language_model": "vlakit.testing.language",
+    "check_objective": "vlakit.testing.objective",
 }
 
 
