@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from vlakit_convnet.condition import InstructionEncoder
 
 from vlakit.interfaces import Conditioning

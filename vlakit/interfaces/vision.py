@@ -44,7 +44,7 @@ class VisionBackbone(nn.Module, ABC):
     in :attr:`output_names`. The VLA calls it once per camera; everything it returns depends only
     on its arguments.
 
-    A *conditioned* backbone (RT-1's FiLM EfficientNet reads the instruction) returns a module
+    A *conditioned* backbone (one that reads the instruction, as RT-1's EfficientNet does) returns a module
     from :meth:`conditioner`: the VLA runs it once per batch on a :class:`Conditioning` and passes
     its result to :meth:`forward` as ``condition`` for every camera.
     """

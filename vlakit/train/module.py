@@ -8,9 +8,9 @@ from typing import Any
 import lightning as L
 import torch
 
+from vlakit.errors import RecipeError
 from vlakit.model import VLA, build_codec, build_vla
 from vlakit.plugins import get_registry
-from vlakit.errors import RecipeError
 from vlakit.recipes.schema import Recipe
 from vlakit.types import TargetSpec
 

@@ -26,7 +26,6 @@ import numpy as np
 from tqdm import tqdm
 from vlakit_tabletop.config import TabletopDemosConfig
 from vlakit_tabletop.expert import ScriptedExpert
-from vlakit_tabletop.scene import Scene
 from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
 from vlakit_tabletop.targets import CAMERA, TARGETS
 from vlakit_tabletop.tasks import make_task
