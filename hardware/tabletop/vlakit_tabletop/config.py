@@ -72,21 +72,6 @@ class TabletopDemosConfig(_SceneOptions):
         description="probability per step that the expert executes a random action (labels stay clean), "
         "so demonstrations show recoveries",
     )
-    detours: float = Field(
-        0.0,
-        ge=0.0,
-        lt=1.0,
-        description="probability per demonstration that the executed actions first grasp a wrong object "
-        "(a look-alike of the target, or the instruction's reference) before the expert puts it down and "
-        "goes on (labels stay clean), so that the policy learns to put a wrong object down",
-    )
-    confusers: float = Field(
-        0.0,
-        ge=0.0,
-        le=1.0,
-        description="probability that a scene gets look-alike distractors (one sharing the named object's "
-        "colour, one its shape), so that the policy must read both words; evaluation scenes keep 0",
-    )
     moves: Literal["sign", "clipped"] = Field(
         "sign",
         description="expert motion per axis: sign = exactly 0 or +-max step (3 levels, easiest to learn); "

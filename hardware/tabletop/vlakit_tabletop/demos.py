@@ -51,7 +51,7 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
     """Roll out the expert for ``config.episodes`` successful seen-split episodes (failures skipped)."""
     sim = TabletopSim(config.image_size)
     expert = ScriptedExpert(
-        noise=config.noise, moves=config.moves, mistakes=config.mistakes, detours=config.detours
+        noise=config.noise, moves=config.moves, mistakes=config.mistakes
     )
     families = tuple(config.families)
     objects = (config.min_objects, config.max_objects)
@@ -64,7 +64,7 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
             attempt += 1
             if attempt > 2 * config.episodes + 100:
                 raise RuntimeError("the tabletop expert keeps failing; this is a bug")
-            scene, spec = make_task(task_seed, "seen", families, objects=objects, confusers=config.confusers)
+            scene, spec = make_task(task_seed, "seen", families, objects=objects)
             ep = expert.rollout(sim, scene, spec, np.random.default_rng([task_seed, 1]), config.max_steps)
             if not ep.success:
                 continue
