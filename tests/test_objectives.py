@@ -123,3 +123,18 @@ def test_a_third_party_objective_is_listed_selected_and_lowers_its_loss(plugin_d
         losses = [float(row["train/centre_l1"]) for row in csv.DictReader(f) if row.get("train/centre_l1")]
     assert len(losses) == 40
     assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5]), losses
+
+
+def test_objectives_read_the_camera_their_target_names():
+    """With two cameras, keypoint-map and related-point read the outputs of the camera their
+    target's spec names (here the second), whatever the other camera's outputs are."""
+    info, outputs, targets, present = convnet_batch()
+    specs = {name: TargetSpec((2,), camera="wrist") for name in ("aim", "anchor")}
+    two = ModelInfo(("top", "wrist"), 2, 8, info.outputs, specs)
+    noise = {k: torch.randn_like(v) for k, v in outputs.vision["top"].items()}
+    for block in ({"type": "keypoint-map", "target": "aim"}, {"type": "related-point", "target": "anchor"}):
+        objective = get_registry().build("objective", block)
+        objective.setup(two)
+        both = ModelOutputs(outputs.image_tokens, {"top": noise, "wrist": outputs.vision["top"]})
+        alone = ModelOutputs(outputs.image_tokens, {"wrist": outputs.vision["top"]})
+        assert objective(both, targets, present) == objective(alone, targets, present)

@@ -518,3 +518,24 @@ def test_object_count_options():
             assert expert.rollout(sim, scene, s, np.random.default_rng(seed)).success
     with pytest.raises(ValueError, match="min_objects"):
         TabletopConfig(min_objects=4, max_objects=3)
+
+
+def test_wrist_camera_is_the_quarter_of_the_table_around_the_gripper():
+    """wrist: the window of half the image's side centred on the gripper, scaled 2x; black past the
+    table's edge; a driver and the demonstrations with cameras [top, wrist] give both views."""
+    from vlakit_tabletop.cameras import wrist_view
+
+    from vlakit.testing import check_robot_driver
+
+    top = np.arange(64 * 64 * 3, dtype=np.uint32).reshape(64, 64, 3).astype(np.uint8)
+    view = wrist_view(top, 0.5, 0.5)
+    assert view.shape == top.shape and view.dtype == np.uint8
+    np.testing.assert_array_equal(view[::2, ::2], top[16:48, 16:48])
+    corner = wrist_view(top, 0.0, 0.0)
+    assert not corner[:32, :32].any() and np.array_equal(corner[32::2, 32::2], top[:16, :16])
+    driver = get_registry().build("robot", {"type": "tabletop", "cameras": ["top", "wrist"], "max_steps": 5})
+    check_robot_driver(driver)
+    driver.connect()
+    obs = driver.observe()
+    x, y = obs.state[:2]
+    np.testing.assert_array_equal(obs.images["wrist"], wrist_view(obs.images["top"], x, y))

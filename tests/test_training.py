@@ -414,3 +414,32 @@ def test_an_objective_on_image_tokens_needs_a_separate_vision_backbone(tmp_path)
                          model={"token_mapping": "tail", "objectives": [{"type": "aim-point"}]})
     with pytest.raises(RecipeError, match="model.objectives.0"):
         module_for(recipe)
+
+
+def test_two_cameras_train_export_and_act(tmp_path):
+    """A recipe with the tabletop's top and wrist cameras trains (its objectives reading the top
+    camera, the one their targets name), exports and acts on a two-camera observation."""
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 8, 8], "strides": [2, 2, 1], "readout": "keypoints",
+              "flat_tokens": 2, "film_dim": 8, "relate": 1}
+    objectives = [{"type": "aim-point", "weight": 1.0}, {"type": "keypoint-map", "target": "aim", "weight": 0.5},
+                  {"type": "related-point", "target": "anchor", "weight": 1.0}]
+    data = {"train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32, "cameras": ["top", "wrist"]}]}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, data=data,
+                         model={"use_state": True, "objectives": objectives})
+    module, batch = module_for(recipe)
+    assert module.vla.cameras == ["top", "wrist"] and set(batch["images"]) == {"top", "wrist"}
+    assert not torch.equal(batch["images"]["top"], batch["images"]["wrist"])
+    prefix = module.vla.prefix(batch["images"], batch["state"], batch["input_ids"], batch["attention_mask"],
+                               batch["attention_mask"])
+    assert prefix.image_tokens.shape[1] == 2 * 2 and set(prefix.vision) == {"top", "wrist"}
+    assert module.vla.objectives[1].camera == "top"
+    result = train(recipe, progress=False)
+    policy = Policy.load(result.bundle)
+    assert policy.vla.cameras == ["top", "wrist"]
+    env = get_registry().build("robot", {"type": "tabletop", "image_size": 32, "cameras": ["top", "wrist"]})
+    env.connect()
+    task = env.reset_task(0, "seen")
+    obs = env.observe()
+    assert set(obs.images) == {"top", "wrist"}
+    action = policy.act(obs, task.instruction)
+    assert action.shape == (policy.action_space.dim,) and np.isfinite(action).all()

@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 from tqdm import tqdm
+from vlakit_tabletop.cameras import views
 from vlakit_tabletop.config import TabletopDemosConfig
 from vlakit_tabletop.expert import ScriptedExpert
 from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
-from vlakit_tabletop.targets import CAMERA, TARGETS
+from vlakit_tabletop.targets import TARGETS
 from vlakit_tabletop.tasks import make_task
 
 from vlakit import ActionSpace, Dataset, Episode, Sample, TargetSpec
@@ -43,7 +44,7 @@ def demo_task_seed(seed: int, episode: int) -> int:
 
 def cache_key(config: TabletopDemosConfig) -> str:
     """Hash of everything that determines the generated data."""
-    blob = json.dumps({"format": FORMAT_VERSION, **config.model_dump()}, sort_keys=True)
+    blob = json.dumps({"format": FORMAT_VERSION, **config.model_dump(exclude={"cameras"})}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -90,7 +91,7 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
         "instructions": np.asarray(instructions, dtype=np.str_),
         "families": np.asarray(fams, dtype=np.str_),
         "seeds": np.asarray(seeds, dtype=np.int64),
-        "config": np.asarray(json.dumps({"format": FORMAT_VERSION, **config.model_dump()})),
+        "config": np.asarray(json.dumps({"format": FORMAT_VERSION, **config.model_dump(exclude={"cameras"})})),
     }
 
 
@@ -166,7 +167,7 @@ class TabletopDemos(Dataset):
         if not np.isnan(data["anchors"][i, 0]):
             targets["anchor"] = data["anchors"][i]
         return Sample(
-            images={CAMERA: data["images"][i]},
+            images=views(self.config.cameras, data["images"][i], data["states"][i]),
             text=str(data["instructions"][data["episode"][i]]),
             action=chunk,
             state=data["states"][i],
@@ -187,8 +188,9 @@ class TabletopDemos(Dataset):
         data = self._require()
         lo, hi = int(data["starts"][e]), int(data["starts"][e + 1])
         meta: dict[str, Any] = {"seed": int(data["seeds"][e]), "split": "seen", "success": True}
+        frames = [views(self.config.cameras, data["images"][t], data["states"][t]) for t in range(lo, hi)]
         return Episode(
-            images={CAMERA: data["images"][lo:hi]},
+            images={cam: np.stack([f[cam] for f in frames]) for cam in self.config.cameras},
             actions=data["actions"][lo:hi],
             instruction=str(data["instructions"][e]),
             states=data["states"][lo:hi],
