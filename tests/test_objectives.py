@@ -138,3 +138,24 @@ def test_objectives_read_the_camera_their_target_names():
         both = ModelOutputs(outputs.image_tokens, {"top": noise, "wrist": outputs.vision["top"]})
         alone = ModelOutputs(outputs.image_tokens, {"wrist": outputs.vision["top"]})
         assert objective(both, targets, present) == objective(alone, targets, present)
+
+
+def test_objective_weights_are_checked_and_zero_switches_one_off(tmp_path):
+    """weight: a number >= 0, checked with the recipe; an objective of weight 0 is not built (as
+    the default recipe's objectives are switched off by an override)."""
+    from vlakit.errors import RecipeError
+    from vlakit.model import build_codec
+    from vlakit.model.compose import build_objectives
+    from vlakit.recipes import load_recipe
+
+    base = "recipes/tabletop-tiny.yaml"
+    with pytest.raises(RecipeError, match=r"model.objectives.0.weight: expected a number >= 0"):
+        load_recipe(base, ["model.objectives.0.weight=-1"])
+    recipe = load_recipe(base, ["model.objectives.1.weight=0"])
+    registry = get_registry()
+    build_codec(recipe.model, registry)
+    vision = registry.build("vision", recipe.model.vision)
+    from vlakit_tabletop.targets import TARGETS
+
+    built = build_objectives(recipe.model, registry, vision, ["top"], 128, TARGETS)
+    assert [(name, weight) for name, weight, _ in built] == [("aim-point", 3.0), ("related-point", 3.0)]

@@ -120,7 +120,7 @@ def build_objectives(
     targets: dict[str, TargetSpec],
 ) -> list[tuple[str, float, Objective]]:
     """The recipe's ``model.objectives``, set up on the model's shape: ``(name, weight,
-    objective)`` each. An objective that reads a target the data does not declare, or a model
+    objective)`` each; one of weight 0 is off and not built. An objective that reads a target the data does not declare, or a model
     output the composition does not give, is a :class:`RecipeError`."""
     if not model.objectives:
         return []
@@ -134,6 +134,8 @@ def build_objectives(
     )
     built = []
     for i, block in enumerate(model.objectives):
+        if float(block.get("weight", 1.0)) == 0.0:
+            continue  # switched off (e.g. by an override): not built at all
         params = {k: v for k, v in block.items() if k not in OBJECTIVE_CORE_KEYS}
         name = str(params["type"])
         objective = registry.build("objective", params)

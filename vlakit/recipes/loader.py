@@ -145,8 +145,14 @@ def validate_components(data: dict[str, Any], registry: Registry, sources: Sourc
         if core_keys:
             core = {k: params.pop(k) for k in core_keys if k in params}
             weight = core.get("weight", 1.0)
-            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
-                problems.append(f"{head}.weight: expected a positive number, got {weight!r}")
+            least = 0.0 if kind == "objective" else None  # an objective of weight 0 is off
+            if (
+                not isinstance(weight, (int, float))
+                or isinstance(weight, bool)
+                or (weight < least if least is not None else weight <= 0)
+            ):
+                expected = "a number >= 0 (0: off)" if least is not None else "a positive number"
+                problems.append(f"{head}.weight: expected {expected}, got {weight!r}")
                 continue
         try:
             config = reg.config.model_validate(params)

@@ -54,8 +54,8 @@ class ModelSection(Section):
         default_factory=list,
         description="auxiliary training losses, each {type: NAME, weight: W, ...params}: the objective "
         "reads named targets of the training data and model outputs, and W times each loss it returns is "
-        "added to the next-token loss (logged unweighted as train/NAME). Training only: a bundle leaves "
-        "them out",
+        "added to the next-token loss (logged unweighted as train/NAME); W = 0 switches it off. Training "
+        "only: a bundle leaves them out",
     )
 
 
