@@ -443,3 +443,33 @@ def test_two_cameras_train_export_and_act(tmp_path):
     assert set(obs.images) == {"top", "wrist"}
     action = policy.act(obs, task.instruction)
     assert action.shape == (policy.action_space.dim,) and np.isfinite(action).all()
+
+
+def test_lr_groups_are_the_models_parts_and_what_components_declare(tmp_path):
+    """trainer.lr_scale names the composed model's parameter groups: its parts (objectives by
+    name) and the sub-groups a component declares; the most specific key wins; a key naming no
+    group is a RecipeError listing them."""
+    from vlakit.train.module import lr_scales
+
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "flat",
+              "flat_tokens": 2, "film_dim": 4}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision,
+                         model={"use_state": True, "objectives": [{"type": "aim-point"}]},
+                         trainer={"lr_scale": {"objectives": 2.0, "conditioner": 3.0}})
+    module, _ = module_for(recipe)
+    vla = module.vla
+    groups = vla.parameter_groups()
+    assert list(groups) == ["language", "vision", "projector", "state", "conditioner", "objectives.aim-point"]
+    assert sum(len(p) for p in groups.values()) == len(list(vla.parameters()))
+    optimizer = module.configure_optimizers()["optimizer"]
+    lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert [lr_of[id(p)] for p in vla.objectives.parameters()] == pytest.approx([2e-3] * 4)
+    assert [lr_of[id(p)] for p in vla.conditioner.parameters()] == pytest.approx([3e-3] * len(groups["conditioner"]))
+    assert [lr_of[id(p)] for p in vla.vision.parameters()] == pytest.approx([1e-3] * len(groups["vision"]))
+    vla.vision.parameter_groups = lambda: {"film": list(vla.vision.films.parameters())}
+    scales = lr_scales(vla.parameter_groups(), {"vision": 2.0, "vision.film": 5.0, "objectives.aim-point": 4.0})
+    assert {scales[id(p)] for p in vla.vision.films.parameters()} == {5.0}
+    assert {scales[id(p)] for p in vla.vision.convs.parameters()} == {2.0}
+    assert {scales[id(p)] for p in vla.objectives.parameters()} == {4.0}
+    with pytest.raises(RecipeError, match="vision.nothing.*groups: language, vision.film"):
+        lr_scales(vla.parameter_groups(), {"vision.nothing": 2.0})
