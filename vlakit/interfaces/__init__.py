@@ -1,6 +1,6 @@
 """The six component kinds vlakit composes, as abstract classes.
 
-The torch-based interfaces (vision backbone, language model) are imported lazily so that
+The torch-based interfaces (vision backbone, language model, objective) are imported lazily so that
 listing plugins or validating recipes does not import torch.
 """
 

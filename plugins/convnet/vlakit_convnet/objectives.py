@@ -29,14 +29,11 @@ def bilinear_cell_weights(point: torch.Tensor, grid: int) -> torch.Tensor:
     return weights
 
 
-class KeypointMap(Objective):
-    """``{target}_map_ce``: the cross-entropy between one channel's spatial softmax over the final
-    cells (``keypoint_logits`` of the target's camera) and the point target spread bilinearly over
-    the four cells around it; the mean over rows that have the target."""
+class _PointTarget(Objective):
+    """An objective on one point target (``config.target``), reading the outputs of the camera
+    the target refers to."""
 
-    outputs = (KEYPOINT_LOGITS,)
-
-    def __init__(self, config: KeypointMapConfig) -> None:
+    def __init__(self, config: KeypointMapConfig | RelatedPointConfig) -> None:
         super().__init__()
         self.config = config
         self.targets = (config.target,)
@@ -44,6 +41,14 @@ class KeypointMap(Objective):
 
     def setup(self, model: ModelInfo) -> None:
         self.camera = model.camera_of(self.config.target)
+
+
+class KeypointMap(_PointTarget):
+    """``{target}_map_ce``: the cross-entropy between one channel's spatial softmax over the final
+    cells (``keypoint_logits`` of the target's camera) and the point target spread bilinearly over
+    the four cells around it; the mean over rows that have the target."""
+
+    outputs = (KEYPOINT_LOGITS,)
 
     def forward(
         self, outputs: ModelOutputs, targets: dict[str, torch.Tensor], present: dict[str, torch.Tensor]
@@ -60,20 +65,11 @@ class KeypointMap(Objective):
         return {f"{name}_map_ce": masked_row_mean(per_row, present[name])}
 
 
-class RelatedPoint(Objective):
+class RelatedPoint(_PointTarget):
     """``{target}_l1``: the L1 distance (image fractions) between one related point of the target's
     camera and the point target, over the rows that have it."""
 
     outputs = (RELATED_POINTS,)
-
-    def __init__(self, config: RelatedPointConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.targets = (config.target,)
-        self.camera = ""
-
-    def setup(self, model: ModelInfo) -> None:
-        self.camera = model.camera_of(self.config.target)
 
     def forward(
         self, outputs: ModelOutputs, targets: dict[str, torch.Tensor], present: dict[str, torch.Tensor]
