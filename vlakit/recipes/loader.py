@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,34 +35,76 @@ def deep_merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def resolve_extends(path: Path, sources: SourceMap, stack: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read ``path`` and merge it over the recipes it ``extends`` (relative paths, cycles refused)."""
-    path = path.resolve()
-    if path in stack:
-        chain = " -> ".join(str(p) for p in (*stack, path))
-        raise RecipeError(f"extends cycle: {chain}")
-    # bases are read first so the child's lines win in the source map
-    raw_sources = SourceMap()
-    data = read_yaml(path, raw_sources)
-    extends = data.pop("extends", None)
-    if extends is None:
-        bases: list[str] = []
-    elif isinstance(extends, str):
-        bases = [extends]
-    elif isinstance(extends, list) and all(isinstance(b, str) for b in extends):
-        bases = extends
-    else:
-        where = raw_sources.where("extends") or str(path)
-        raise RecipeError(f"{where}: extends: expected a file path or a list of file paths")
-    merged: dict[str, Any] = {}
-    for base in bases:
-        base_path = (path.parent / base)
-        if not base_path.exists():
+#: Most recipe files one recipe may read through ``extends`` (itself included).
+MAX_EXTENDS_FILES = 64
+#: Longest chain of ``extends`` from the recipe to its most distant base.
+MAX_EXTENDS_DEPTH = 16
+
+
+@dataclass
+class ExtendsReader:
+    """Reads a recipe and its bases, each file once (a diamond reads its shared base once),
+    refusing cycles, chains deeper than :data:`MAX_EXTENDS_DEPTH` and more than
+    :data:`MAX_EXTENDS_FILES` files."""
+
+    sources: SourceMap
+    resolved: dict[Path, tuple[dict[str, Any], dict[str, str]]] = field(default_factory=dict)
+
+    def resolve(self, path: Path, stack: tuple[Path, ...] = ()) -> dict[str, Any]:
+        """``path`` merged over the recipes it ``extends``; its lines recorded in ``sources``."""
+        path = path.resolve()
+        if path in stack:
+            chain = " -> ".join(str(p) for p in (*stack, path))
+            raise RecipeError(f"extends cycle: {chain}")
+        if len(stack) >= MAX_EXTENDS_DEPTH:
+            raise RecipeError(
+                f"{stack[-1]}: extends: the chain of base recipes is deeper than {MAX_EXTENDS_DEPTH} "
+                f"(from {stack[0]})"
+            )
+        if path not in self.resolved:
+            if len(self.resolved) >= MAX_EXTENDS_FILES:
+                raise RecipeError(
+                    f"{stack[-1] if stack else path}: extends: the recipe reads more than "
+                    f"{MAX_EXTENDS_FILES} files through its base recipes"
+                )
+            self.resolved[path] = self._read(path, stack)
+        data, locations = self.resolved[path]
+        self.sources.locations.update(locations)
+        return copy.deepcopy(data)
+
+    def _read(self, path: Path, stack: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, str]]:
+        # bases are merged first so that the child's lines win in the source map
+        raw_sources = SourceMap()
+        data = read_yaml(path, raw_sources)
+        extends = data.pop("extends", None)
+        if extends is None:
+            bases: list[str] = []
+        elif isinstance(extends, str):
+            bases = [extends]
+        elif isinstance(extends, list) and all(isinstance(b, str) for b in extends):
+            bases = extends
+        else:
             where = raw_sources.where("extends") or str(path)
-            raise RecipeError(f"{where}: extends: base recipe not found: {base_path}")
-        merged = deep_merge(merged, resolve_extends(base_path, sources, (*stack, path)))
-    sources.locations.update(raw_sources.locations)
-    return deep_merge(merged, data)
+            raise RecipeError(f"{where}: extends: expected a file path or a list of file paths")
+        merged: dict[str, Any] = {}
+        locations: dict[str, str] = {}
+        for base in bases:
+            base_path = path.parent / base
+            if not base_path.exists():
+                where = raw_sources.where("extends") or str(path)
+                raise RecipeError(f"{where}: extends: base recipe not found: {base_path}")
+            before = dict(self.sources.locations)
+            merged = deep_merge(merged, self.resolve(base_path, (*stack, path)))
+            locations.update(self.sources.locations)
+            self.sources.locations = before
+        locations.update(raw_sources.locations)
+        return deep_merge(merged, data), locations
+
+
+def resolve_extends(path: Path, sources: SourceMap) -> dict[str, Any]:
+    """Read ``path`` and merge it over the recipes it ``extends`` (relative paths, cycles refused,
+    each file read once, chain depth and file count bounded)."""
+    return ExtendsReader(sources).resolve(Path(path))
 
 
 def _describe_expected(model: type[BaseModel], field: str) -> str:
