@@ -38,7 +38,7 @@ def deep_merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
 #: Most recipe files one recipe may read through ``extends`` (itself included).
 MAX_EXTENDS_FILES = 64
 #: Longest chain of ``extends`` from the recipe to its most distant base.
-MAX_EXTENDS_DEPTH = 16
+MAX_EXTENDS_DEPTH = 32
 
 
 @dataclass
@@ -107,6 +107,12 @@ def resolve_extends(path: Path, sources: SourceMap) -> dict[str, Any]:
     return ExtendsReader(sources).resolve(Path(path))
 
 
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a value in a message, never a page of it)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _describe_expected(model: type[BaseModel], field: str) -> str:
     info = model.model_fields.get(field)
     if info is None:
@@ -144,7 +150,7 @@ def format_validation_error(
         else:
             parent = _model_at(model, loc[:-1])
             expected = _describe_expected(parent, loc[-1]) if parent is not None and loc else ""
-            msg = f"{err['msg']}, got {err.get('input')!r}{expected}"
+            msg = f"{err['msg']}, got {short_repr(err.get('input'))}{expected}"
         if owner:
             msg += f" [{owner}]"
         lines.append(f"{head}: {msg}")
