@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,8 +195,8 @@ def validate_components(data: dict[str, Any], registry: Registry, sources: Sourc
         if kind == "dataset":
             core = {k: params.pop(k) for k in DATASET_CORE_KEYS if k in params}
             weight = core.get("weight", 1.0)
-            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
-                problems.append(f"{head}.weight: expected a positive number, got {weight!r}")
+            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight < math.inf:
+                problems.append(f"{head}.weight: expected a finite number > 0, got {short_repr(weight)}")
                 continue
         try:
             config = reg.config.model_validate(params)
@@ -215,8 +217,24 @@ def load_recipe(
 ) -> Recipe:
     """Read, resolve and validate a recipe. Raises :class:`RecipeError` with one clear message.
 
-    Validation loads no weights and opens no hardware: only config models are checked.
+    Validation loads no weights and opens no hardware: only config models are checked (the
+    further checks of :func:`vlakit.recipes.preflight.preflight_recipe` are not run).
     """
+    return load_recipe_with_sources(path, overrides, registry)[0]
+
+
+def default_name(path: str | Path) -> str:
+    """The name of a recipe that gives none: its file name without suffix, made a valid name."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path).stem).lstrip("._-")[:128]
+    return name or "recipe"
+
+
+def load_recipe_with_sources(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    registry: Registry | None = None,
+) -> tuple[Recipe, SourceMap]:
+    """:func:`load_recipe`, also returning where each dotted path was written."""
     if registry is None:
         from vlakit.plugins import get_registry
 
@@ -228,10 +246,10 @@ def load_recipe(
         key = text.partition("=")[0].strip()
         sources.locations[key] = f"override {text!r}"
     if "name" not in data:
-        data["name"] = Path(path).stem
+        data["name"] = default_name(path)
     try:
         Recipe.model_validate(data)
     except ValidationError as exc:
         raise RecipeError("invalid recipe:\n" + format_validation_error(exc, "", sources, Recipe)) from None
     validate_components(data, registry, sources)
-    return Recipe.model_validate(data)
+    return Recipe.model_validate(data), sources

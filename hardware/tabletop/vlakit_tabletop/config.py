@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, model_validator
+from vlakit_tabletop.vocab import SPLITS
 
 from vlakit import ComponentConfig
 
@@ -52,6 +53,10 @@ class TabletopConfig(_SceneOptions):
     )
     max_steps: int = Field(40, ge=1, description="step budget of one task (episode)")
     seed: int = Field(0, description="seed of the task set up by connect()")
+
+    def task_splits(self) -> tuple[str, ...]:
+        """The splits of :attr:`TabletopDriver.splits`: seen, unseen, vqa-only."""
+        return SPLITS
 
 
 class TabletopDemosConfig(_SceneOptions):

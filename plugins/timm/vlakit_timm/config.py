@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -62,6 +63,22 @@ class TimmConfig(ComponentConfig):
         if "pretrained" in self.model_args or "num_classes" in self.model_args:
             raise ValueError("model_args may not set pretrained or num_classes")
         return self
+
+    def preflight(self) -> list[str]:
+        """timm knows the model name; the weights file, if any, exists (it is not read)."""
+        import difflib
+
+        import timm
+
+        problems = []
+        arch = self.model.split(".", 1)[0]  # "name.pretrained_tag" names the same architecture
+        if not timm.is_model(arch):
+            guess = difflib.get_close_matches(arch, timm.list_models(), n=1)
+            hint = f"; did you mean {guess[0]!r}?" if guess else " (see timm.list_models())"
+            problems.append(f"model: timm has no model {self.model!r}{hint}")
+        if self.pretrained_path and not Path(self.pretrained_path).expanduser().is_file():
+            problems.append(f"pretrained_path: {self.pretrained_path} is not a file (a local weights file)")
+        return problems
 
     def model_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``timm.create_model`` (classifier head removed)."""
