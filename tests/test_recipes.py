@@ -158,7 +158,7 @@ def test_missing_recipe_file(tmp_path: Path, capsys):
 
 
 def test_debug_shows_traceback(tmp_path: Path, capsys, monkeypatch):
-    monkeypatch.delenv("VLAKIT_DEBUG", raising=False)  # --debug sets it; unset again afterwards
+    monkeypatch.setenv("VLAKIT_DEBUG", "0")  # --debug sets it to 1; unset again afterwards
     path = write(tmp_path, "bad.yaml", "model: [unclosed\n")
     code, _, err = run_cli(["--debug", "validate", str(path)], capsys)
     assert code == 2 and "Traceback" in err
