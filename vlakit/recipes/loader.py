@@ -121,6 +121,8 @@ def _describe_expected(model: type[BaseModel], field: str) -> str:
         return ""
     ann = info.annotation
     name = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+    if name in ("Union", "Literal", "Optional"):  # the message already lists what is expected
+        return ""
     return f" (expected {name})"
 
 
@@ -196,7 +198,8 @@ def validate_components(data: dict[str, Any], registry: Registry, sources: Sourc
             core = {k: params.pop(k) for k in DATASET_CORE_KEYS if k in params}
             weight = core.get("weight", 1.0)
             if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight < math.inf:
-                problems.append(f"{head}.weight: expected a finite number > 0, got {short_repr(weight)}")
+                where = sources.where(f"{path}.weight")
+                problems.append(f"{where}: {path}.weight: expected a finite number > 0, got {short_repr(weight)}")
                 continue
         try:
             config = reg.config.model_validate(params)
