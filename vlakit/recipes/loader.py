@@ -226,6 +226,36 @@ def load_recipe(
     return load_recipe_with_sources(path, overrides, registry)[0]
 
 
+#: Largest magnitude of a whole number in a recipe (what a 64-bit integer holds).
+MAX_INT = 2**63 - 1
+
+
+def number_problems(data: Any, sources: SourceMap, path: str = "") -> list[str]:
+    """Numbers no recipe field takes, anywhere (free-form blocks included): NaN, infinities, and
+    whole numbers beyond 64 bits. One line per place, ``file:line: dotted.path: what``."""
+    problems = []
+    stack: list[tuple[str, Any]] = [(path, data)]
+    seen: set[int] = set()
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, (dict, list)):
+            if id(node) in seen:  # shared through an alias: looked at once
+                continue
+            seen.add(id(node))
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in items)
+            continue
+        bad = None
+        if isinstance(node, float) and not math.isfinite(node):
+            bad = f"expected a finite number, got {node}"
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INT:
+            bad = f"a number of {len(str(abs(node)))} digits; numbers in a recipe fit in 64 bits"
+        if bad:
+            located = sources.where(where)
+            problems.append(f"{located}: {where}: {bad}" if located else f"{where}: {bad}")
+    return sorted(problems)
+
+
 def default_name(path: str | Path) -> str:
     """The name of a recipe that gives none: its file name without suffix, made a valid name."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path).stem).lstrip("._-")[:128]
@@ -250,6 +280,9 @@ def load_recipe_with_sources(
         sources.locations[key] = f"override {text!r}"
     if "name" not in data:
         data["name"] = default_name(path)
+    bad_numbers = number_problems(data, sources)
+    if bad_numbers:
+        raise RecipeError("invalid recipe:\n" + "\n".join(bad_numbers))
     try:
         Recipe.model_validate(data)
     except ValidationError as exc:

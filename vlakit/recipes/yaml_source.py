@@ -155,8 +155,9 @@ def read_text_bounded(path: Path, what: str = "recipe") -> str:
 
 def parse_yaml(text: str, name: str) -> tuple[Any, yaml.Node | None]:
     """Parse one bounded YAML document: (its value, its node graph). ``name`` labels errors."""
-    loader = BoundedLoader(text)
+    loader = None
     try:
+        loader = BoundedLoader(text)  # refuses unprintable characters at once
         node = loader.get_single_node()
         if node is not None:
             expanded_size(node)
@@ -172,7 +173,8 @@ def parse_yaml(text: str, name: str) -> tuple[Any, yaml.Node | None]:
         problem = "an integer has too many digits" if "digits" in str(exc) else str(exc)
         raise RecipeError(f"{name}: refused YAML: {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, node
 
 

@@ -70,7 +70,11 @@ def inline_config_problems(config: dict[str, Any], prefix: str = "config", model
         return problems
     for name in SIZE_FIELDS:
         value = config.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            problems.append(f"{prefix}.{name}: expected a whole number, got {value!r}"[:200])
+        elif value < 1:
             problems.append(f"{prefix}.{name}: expected at least 1, got {value}")
     hidden, heads, kv = config.get("hidden_size"), config.get("num_attention_heads"), config.get("num_key_value_heads")
     if isinstance(hidden, int) and isinstance(heads, int) and heads > 0 and "head_dim" not in config and hidden % heads:

@@ -35,11 +35,11 @@ class TimmConfig(ComponentConfig):
         None, description="local weights file: .safetensors, or .pth/.bin (loaded with weights_only)"
     )
     strict: bool = Field(True, description="every weight in the model must be in the file")
-    img_size: int | None = Field(None, description="input size (ViT-style models)")
-    patch_size: int | None = Field(None, description="patch size (ViT-style models)")
-    embed_dim: int | None = Field(None, description="token width (ViT-style models)")
-    depth: int | None = Field(None, description="number of blocks (ViT-style models)")
-    num_heads: int | None = Field(None, description="attention heads (ViT-style models)")
+    img_size: int | None = Field(None, ge=1, description="input size (ViT-style models)")
+    patch_size: int | None = Field(None, ge=1, description="patch size (ViT-style models)")
+    embed_dim: int | None = Field(None, ge=1, description="token width (ViT-style models)")
+    depth: int | None = Field(None, ge=1, description="number of blocks (ViT-style models)")
+    num_heads: int | None = Field(None, ge=1, description="attention heads (ViT-style models)")
     model_args: dict[str, Any] = Field(default_factory=dict, description="other keyword arguments of the model")
     freeze: bool = Field(False, description="no gradients, always in eval mode")
     sincos_pos_embed: bool = Field(
