@@ -54,6 +54,8 @@ NONSENSE = {
     "devices-999": (TINY, ["trainer.devices=999"], "trainer.devices: 999 processes"),
     "fsdp-on-cpu": (TINY, ["trainer.strategy=fsdp"], "trainer.strategy"),
     "fp16-on-cpu": (TINY, ["trainer.precision=16-mixed"], "trainer.precision"),
+    "num-workers-100000": (TINY, ["data.num_workers=100000"], "data.num_workers: 100000 worker processes"),
+    "warmup-past-the-end": (TINY, ["trainer.warmup_steps=100000"], "trainer.warmup_steps"),
     "name-escapes": (TINY, ["name=../../ESCAPED"], "name"),
     "name-absolute": (TINY, ["name=/tmp/x"], "name"),
 }

@@ -39,12 +39,14 @@ def preflight_recipe(
         *prompt_problems(recipe, sources),
         *decoding_problems(recipe, registry, sources),
         *split_problems(recipe, registry, sources),
-        *lr_scale_problems(recipe, sources),
+        *schedule_problems(recipe, sources),
     ]
     if machine:
-        from vlakit.train.machine import machine_problems
+        from vlakit.train.machine import Machine, data_problems, machine_problems
 
-        problems += [_located(sources, p) for p in machine_problems(recipe.trainer, "trainer")]
+        here = Machine.this()
+        problems += [_located(sources, p) for p in machine_problems(recipe.trainer, "trainer", here)]
+        problems += [_located(sources, p) for p in data_problems(recipe.data.num_workers, "data", here)]
     if problems:
         raise RecipeError("recipe fails the preflight:\n" + "\n".join(problems))
     return recipe
@@ -132,10 +134,16 @@ def split_problems(recipe: Recipe, registry: Registry, sources: SourceMap) -> li
     ]
 
 
-def lr_scale_problems(recipe: Recipe, sources: SourceMap) -> list[str]:
-    """Learning-rate multipliers are not negative."""
-    return [
+def schedule_problems(recipe: Recipe, sources: SourceMap) -> list[str]:
+    """Learning-rate multipliers are not negative; the warm-up ends within the training."""
+    t = recipe.trainer
+    problems = [
         _located(sources, f"trainer.lr_scale.{part}: expected a multiplier >= 0, got {scale}")
-        for part, scale in recipe.trainer.lr_scale.items()
+        for part, scale in t.lr_scale.items()
         if scale < 0
     ]
+    if t.warmup_steps > t.max_steps:
+        problems.append(_located(
+            sources, f"trainer.warmup_steps: {t.warmup_steps} is more than trainer.max_steps ({t.max_steps})"
+        ))
+    return problems

@@ -41,6 +41,22 @@ class Machine:
         return "gpu" if accelerator == "cuda" else accelerator
 
 
+#: Most data-loading worker processes per CPU core (``data.num_workers``).
+WORKERS_PER_CORE = 4
+
+
+def data_problems(num_workers: int, prefix: str = "data", machine: Machine | None = None) -> list[str]:
+    """``data.num_workers`` worker processes (per training process) against this machine's cores."""
+    m = machine or Machine.this()
+    most = WORKERS_PER_CORE * m.cores
+    if num_workers > most:
+        return [
+            f"{prefix}.num_workers: {num_workers} worker processes, but this machine has {m.cores} CPU "
+            f"core(s) this process may use; at most {most} ({WORKERS_PER_CORE} per core)"
+        ]
+    return []
+
+
 def machine_problems(t: TrainerSection, prefix: str = "trainer", machine: Machine | None = None) -> list[str]:
     """What in ``t`` this machine cannot run, one sentence each (``"trainer.devices: ..."``)."""
     m = machine or Machine.this()
