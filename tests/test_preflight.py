@@ -136,3 +136,59 @@ def test_trainer_blocks_that_fit(settings: dict, machine: Machine):
 def test_this_machine_is_described():
     here = Machine.this()
     assert here.cores >= 1 and here.gpus >= 0
+
+
+CHECKED_CODEC = '''
+from vlakit import ComponentConfig, hookimpl
+from vlakit_codecs.uniform import UniformBinsCodec
+
+
+class CheckedConfig(ComponentConfig):
+    bins: int = 256
+    table: str = "none"
+
+    def preflight(self):
+        if self.table == "explode":
+            raise RuntimeError("the check itself broke")
+        return [] if self.table == "none" else [f"table: {self.table} is not a file"]
+
+
+def build(config):
+    from vlakit_codecs.config import UniformBinsConfig
+
+    return UniformBinsCodec(UniformBinsConfig(bins=config.bins))
+
+
+@hookimpl
+def register_action_codecs(register):
+    register("checked-bins", build, config=CheckedConfig, description="a codec with its own preflight")
+'''
+
+
+def test_a_third_party_plugin_contributes_its_own_checks(plugin_dist, capsys, monkeypatch):
+    """ComponentConfig.preflight of an installed plugin runs in vlakit validate; a check that
+    raises is reported, not a traceback."""
+    monkeypatch.setenv("VLAKIT_DEBUG", "0")
+    plugin_dist("vlakit-checked", {"vlakit_checked.plugin": CHECKED_CODEC}, {"checked": "vlakit_checked.plugin"})
+    ok = ["model.codec={type: checked-bins}", "trainer.accelerator=cpu", "trainer.devices=1"]
+    assert main(["validate", str(TINY), *ok]) == 0, capsys.readouterr().err
+    code = main(["validate", str(TINY), *ok, "model.codec.table=/no/table.json"])
+    err = capsys.readouterr().err
+    assert code == 2 and "model.codec.table: /no/table.json is not a file [action codec 'checked-bins' from vlakit-checked]" in err
+    code = main(["validate", str(TINY), *ok, "model.codec.table=explode"])
+    err = capsys.readouterr().err
+    assert code == 2 and "preflight failed: RuntimeError: the check itself broke" in err and "Traceback" not in err
+
+
+def test_inline_llava_config_is_checked_in_its_parts(tmp_path, capsys):
+    text = (REPO / "recipes" / "llava-lora.yaml").read_text()
+    path = tmp_path / "llava.yaml"
+    path.write_text(text)
+    cpu = ["trainer.accelerator=cpu", "trainer.strategy=auto", "trainer.devices=1", "trainer.precision=32-true",
+           "model.language.path=null", "model.language.dtype=float32"]
+    typo = "model.language.config={text_config: {model_type: llama, hidden_size: 64, num_hiden_layers: 2}}"
+    code = main(["validate", str(path), *cpu, typo])
+    err = capsys.readouterr().err
+    assert code == 2 and "model.language.config.text_config.num_hiden_layers: not a field of" in err, err
+    code = main(["validate", str(path), *cpu, "model.language.config={text_config: {model_type: llama}}"])
+    assert code == 0, capsys.readouterr().err

@@ -110,9 +110,12 @@ def decoding_problems(recipe: Recipe, registry: Registry, sources: SourceMap) ->
     from vlakit.model.compose import check_decoding
 
     try:
-        check_decoding(registry.build("codec", recipe.model.codec), recipe.model.decoding)
-    except RecipeError as exc:
+        codec = registry.build("codec", recipe.model.codec)  # a codec is light: no weights
+        check_decoding(codec, recipe.model.decoding)
+    except VlakitError as exc:
         return [_located(sources, f"model.decoding: {exc}")]
+    except Exception as exc:  # noqa: BLE001  (a plugin's codec must not end in a traceback)
+        return [_located(sources, f"model.codec: cannot be built to check model.decoding: {type(exc).__name__}: {exc}")]
     return []
 
 
