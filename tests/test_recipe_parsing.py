@@ -196,3 +196,14 @@ def test_hostile_override_values_are_refused(capsys, tmp_path: Path):
     assert_one_message(code, err, "bad override", "nesting deeper")
     code, err = validate(path, capsys, ".".join(["a"] * 500) + "=1")
     assert_one_message(code, err, "bad override", "deeper than")
+
+
+def test_errors_name_the_file_that_wrote_the_value(tmp_path: Path, capsys):
+    """Through a diamond, a bad value is located in the base that wrote it, an override of it in
+    the child."""
+    (tmp_path / "base.yaml").write_text(BASE.replace("batch_size: 2", "batch_size: -2"))
+    (tmp_path / "left.yaml").write_text("extends: base.yaml\n")
+    (tmp_path / "right.yaml").write_text("extends: base.yaml\ndescription: right\n")
+    (tmp_path / "top.yaml").write_text("extends: [left.yaml, right.yaml]\ntrainer:\n  lr: -1\n")
+    code, err = validate(tmp_path / "top.yaml", capsys)
+    assert_one_message(code, err, f"{tmp_path / 'base.yaml'}:8: trainer.batch_size", f"{tmp_path / 'top.yaml'}:3: trainer.lr")

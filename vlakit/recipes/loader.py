@@ -49,11 +49,11 @@ class ExtendsReader:
     refusing cycles, chains deeper than :data:`MAX_EXTENDS_DEPTH` and more than
     :data:`MAX_EXTENDS_FILES` files."""
 
-    sources: SourceMap
+    #: resolved path -> (its mapping merged over its bases, where each dotted path was written)
     resolved: dict[Path, tuple[dict[str, Any], dict[str, str]]] = field(default_factory=dict)
 
-    def resolve(self, path: Path, stack: tuple[Path, ...] = ()) -> dict[str, Any]:
-        """``path`` merged over the recipes it ``extends``; its lines recorded in ``sources``."""
+    def resolve(self, path: Path, stack: tuple[Path, ...] = ()) -> tuple[dict[str, Any], dict[str, str]]:
+        """``path`` merged over the recipes it ``extends``, and the locations of its paths."""
         path = path.resolve()
         if path in stack:
             chain = " -> ".join(str(p) for p in (*stack, path))
@@ -71,11 +71,9 @@ class ExtendsReader:
                 )
             self.resolved[path] = self._read(path, stack)
         data, locations = self.resolved[path]
-        self.sources.locations.update(locations)
-        return copy.deepcopy(data)
+        return copy.deepcopy(data), locations
 
     def _read(self, path: Path, stack: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, str]]:
-        # bases are merged first so that the child's lines win in the source map
         raw_sources = SourceMap()
         data = read_yaml(path, raw_sources)
         extends = data.pop("extends", None)
@@ -95,18 +93,19 @@ class ExtendsReader:
             if not base_path.exists():
                 where = raw_sources.where("extends") or str(path)
                 raise RecipeError(f"{where}: extends: base recipe not found: {base_path}")
-            before = dict(self.sources.locations)
-            merged = deep_merge(merged, self.resolve(base_path, (*stack, path)))
-            locations.update(self.sources.locations)
-            self.sources.locations = before
-        locations.update(raw_sources.locations)
+            base_data, base_locations = self.resolve(base_path, (*stack, path))
+            merged = deep_merge(merged, base_data)
+            locations.update(base_locations)
+        locations.update(raw_sources.locations)  # the child's lines win
         return deep_merge(merged, data), locations
 
 
 def resolve_extends(path: Path, sources: SourceMap) -> dict[str, Any]:
     """Read ``path`` and merge it over the recipes it ``extends`` (relative paths, cycles refused,
-    each file read once, chain depth and file count bounded)."""
-    return ExtendsReader(sources).resolve(Path(path))
+    each file read once, chain depth and file count bounded); record where each path was written."""
+    data, locations = ExtendsReader().resolve(Path(path))
+    sources.locations.update(locations)
+    return data
 
 
 def short_repr(value: Any, limit: int = 80) -> str:

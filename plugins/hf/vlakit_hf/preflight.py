@@ -4,6 +4,7 @@ and an inline config names only fields of its transformers config class, which a
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ def model_dir_problems(path: str) -> list[str]:
     return []
 
 
-def config_fields(cls: type) -> set[str]:
+@functools.cache
+def config_fields(cls: type) -> frozenset[str]:
     """The names a transformers config class takes: its own arguments, its attribute aliases and
     those of every config (``PretrainedConfig``)."""
     from transformers import PretrainedConfig
@@ -40,7 +42,7 @@ def config_fields(cls: type) -> set[str]:
     names |= {"pad_token_id", "bos_token_id", "eos_token_id", "tie_word_embeddings", "use_cache",
               "torch_dtype", "output_attentions", "model_type"}
     names |= set(getattr(cls, "sub_configs", {}) or {})
-    return names
+    return frozenset(names)
 
 
 def inline_config_problems(config: dict[str, Any], prefix: str = "config", model_type: str | None = None) -> list[str]:
