@@ -16,20 +16,35 @@ Decoding = Literal["argmax", "expectation"]
 
 DEFAULT_PROMPT = "What action should the robot take to {instruction}?"
 
+#: Lightning's precisions (``trainer.precision``); 16, 32, 64 and bf16 are its short aliases.
+Precision = Literal[
+    "32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true",
+    "transformer-engine", "transformer-engine-float16", "16", "32", "64", "bf16",
+]
+#: Lightning's accelerators (``trainer.accelerator``); whether this machine has one is checked
+#: by the preflight (:mod:`vlakit.recipes.preflight`).
+Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"]
+#: Largest seed (Lightning and numpy take unsigned 32-bit seeds).
+MAX_SEED = 2**32 - 1
+#: A recipe name: it names the run directory, so no path separators and no leading dot.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
 
 #: The parts of a composed model, the first word of each learning-rate group (``trainer.lr_scale``).
 MODEL_PARTS = ("language", "vision", "projector", "state", "conditioner", "objectives")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A recipe section: unknown keys are errors, and no number may be NaN or infinite."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ProjectorConfig(Section):
     """Maps vision features ``[B, N, D]`` into the LM's embedding width ``E``."""
 
     kind: Literal["linear", "mlp"] = "mlp"
-    hidden: int | None = Field(None, description="hidden width of the MLP (default: E)")
+    hidden: int | None = Field(None, ge=1, description="hidden width of the MLP (default: E)")
 
 
 class ModelSection(Section):
@@ -62,7 +77,7 @@ class ModelSection(Section):
 class DataSection(Section):
     train: list[Block] = Field(..., min_length=1, description="sources, each with an optional weight")
     num_workers: int = Field(0, ge=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     cache_dir: str = Field(".cache/vlakit", description="where datasets cache generated data")
 
 
@@ -89,32 +104,66 @@ class TrainerSection(Section):
     weight_decay: float = Field(0.0, ge=0)
     schedule: Literal["constant", "cosine", "linear"] = "cosine"
     warmup_steps: int = Field(0, ge=0)
-    gradient_clip: float | None = 1.0
+    gradient_clip: float | None = Field(1.0, ge=0, description="gradient norm clip (0 or null: none)")
     accumulate_grad_batches: int = Field(1, ge=1)
-    precision: str = Field("32-true", description="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
-    accelerator: str = "auto"
-    devices: int | str | list[int] = "auto"
+    precision: Precision = Field("32-true", description="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
+    accelerator: Accelerator = Field("auto", description="cpu, gpu (cuda), mps, tpu, or auto (a GPU if any)")
+    devices: int | Literal["auto"] | list[int] = Field(
+        "auto",
+        description="processes on this node: a count (>= 1), a list of device indices, or auto "
+        "(every GPU, or one CPU process); no more than this machine has",
+    )
     num_nodes: int = Field(1, ge=1)
     strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"] = "auto"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     log_every: int = Field(10, ge=1)
-    checkpoint_every: int | None = Field(None, description="steps between checkpoints (default: at the end)")
-    num_threads: int | None = Field(None, description="torch CPU threads (default: torch's choice)")
+    checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints (default: at the end)")
+    num_threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        """``precision: 16`` (a YAML number) means Lightning's alias ``"16"``."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices_domain(cls, value: Any) -> Any:
+        expected = "expected a count of at least 1, a list of distinct device indices (>= 0), or auto"
+        if value == "auto":
+            return value
+        if isinstance(value, bool):
+            raise ValueError(expected)
+        if isinstance(value, int):
+            if value < 1:
+                raise ValueError(f"{expected} (-1, all devices, is not accepted: give the count)")
+            return value
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
+            and len(set(value)) == len(value)
+        ):
+            return value
+        raise ValueError(expected)
 
 
 class EvalSection(Section):
     robot: Block = Field(..., description="robot driver block (a TaskEnvironment for scoring)")
     episodes: int = Field(100, ge=1, description="episodes per split")
     split: str = Field("all", description="a split the robot offers (seen, unseen, ...) or all")
-    seed: int = 10_000
-    max_steps: int | None = None
+    seed: int = Field(10_000, ge=0, le=MAX_SEED)
+    max_steps: int | None = Field(None, ge=1, description="step budget of an episode (default: the robot's)")
     gifs: int = Field(3, ge=0, description="episodes saved as animated GIFs")
 
 
 class Recipe(Section):
     """A whole recipe, after ``extends`` and overrides are resolved."""
 
-    name: str
+    name: str = Field(
+        ..., pattern=NAME_PATTERN,
+        description="names the run directory <output_dir>/<name>/: letters, digits, '.', '_', '-'",
+    )
     description: str = ""
     model: ModelSection
     data: DataSection
@@ -151,7 +200,13 @@ def component_blocks(recipe_data: dict[str, Any]) -> list[tuple[str, str, dict[s
     return found
 
 
-#: keys of a dataset block that belong to vlakit, not to the dataset plugin
-DATASET_CORE_KEYS = ("weight",)
-#: keys of an objective block that belong to vlakit, not to the objective plugin
-OBJECTIVE_CORE_KEYS = ("weight",)
+#: per component kind, the keys of its blocks that belong to vlakit, not to the plugin (a
+#: dataset's mixture weight, an objective's loss weight)
+CORE_KEYS: dict[str, tuple[str, ...]] = {"dataset": ("weight",), "objective": ("weight",)}
+
+
+def plugin_params(kind: str, block: dict[str, Any]) -> dict[str, Any]:
+    """A component block without vlakit's own keys (:data:`CORE_KEYS`): what the plugin's
+    config model validates (``type`` is kept)."""
+    core = CORE_KEYS.get(kind, ())
+    return {k: v for k, v in block.items() if k not in core}
