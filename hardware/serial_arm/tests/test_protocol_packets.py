@@ -1,0 +1,140 @@
+"""Packet bytes against the vendors' documented examples, CRC/checksum vectors, stuffing, signs."""
+
+from __future__ import annotations
+
+import pytest
+
+from vlakit_serial_arm.protocol import dynamixel as dxl
+from vlakit_serial_arm.protocol import feetech as ft
+from vlakit_serial_arm.protocol.parser import DynamixelParser, FeetechParser
+
+
+def h(text: str) -> bytes:
+    return bytes.fromhex(text)
+
+
+# --- Dynamixel Protocol 2.0: examples of the ROBOTIS e-Manual (protocol 2.0 page) ---
+
+
+def test_crc16_check_value():
+    # CRC-16/BUYPASS (poly 0x8005, init 0, no reflection): check value of "123456789".
+    assert dxl.crc16(b"123456789") == 0xFEE8
+
+
+def test_dxl_ping():
+    assert dxl.ping(1) == h("FF FF FD 00 01 03 00 01 19 4E")
+
+
+def test_dxl_ping_status_parses():
+    packets = DynamixelParser().feed(h("FF FF FD 00 01 07 00 55 00 06 04 26 65 5D"))
+    assert len(packets) == 1 and packets[0].id == 1 and packets[0].error == 0
+    assert packets[0].params == h("06 04 26")  # model 1030, firmware 0x26
+
+
+def test_dxl_read_present_position():
+    assert dxl.read(1, 132, 4) == h("FF FF FD 00 01 07 00 02 84 00 04 00 1D 15")
+    (p,) = DynamixelParser().feed(h("FF FF FD 00 01 08 00 55 00 A6 00 00 00 8C C0"))
+    assert int.from_bytes(p.params, "little") == 166
+
+
+def test_dxl_write_goal_position():
+    assert dxl.write(1, 116, (512).to_bytes(4, "little")) == h("FF FF FD 00 01 09 00 03 74 00 00 02 00 00 CA 89")
+    assert dxl.status(1) == h("FF FF FD 00 01 04 00 55 00 A1 0C")
+
+
+def test_dxl_sync_read():
+    assert dxl.sync_read(132, 4, [1, 2]) == h("FF FF FD 00 FE 09 00 82 84 00 04 00 01 02 CE FA")
+    assert dxl.status(2, 0, (2079).to_bytes(4, "little")) == h("FF FF FD 00 02 08 00 55 00 1F 08 00 00 BA BE")
+
+
+def test_dxl_sync_write():
+    data = {1: (150).to_bytes(4, "little"), 2: (170).to_bytes(4, "little")}
+    assert dxl.sync_write(116, 4, data) == h(
+        "FF FF FD 00 FE 11 00 83 74 00 04 00 01 96 00 00 00 02 AA 00 00 00 82 87"
+    )
+
+
+def test_dxl_bulk_read_and_write_layout():
+    pkt = dxl.bulk_read([(1, 144, 2), (2, 132, 4)])
+    assert pkt[7] == dxl.BULK_READ and pkt[8:18] == h("01 90 00 02 00 02 84 00 04 00")
+    pkt = dxl.bulk_write([(1, 32, b"\x01\x02"), (2, 116, b"\x03\x00\x00\x00")])
+    assert pkt[7] == dxl.BULK_WRITE and pkt[8:14] == h("01 20 00 02 00 01")
+    (p,) = DynamixelParser(status=False).feed(pkt)
+    assert p.instruction == dxl.BULK_WRITE
+
+
+def test_dxl_fast_sync_read_roundtrip():
+    request = dxl.sync_read(132, 4, [1, 2], fast=True)
+    assert request[7] == dxl.FAST_SYNC_READ and request[4] == dxl.BROADCAST_ID
+    reply = dxl.fast_sync_status([(1, 0, (166).to_bytes(4, "little")), (2, 0x80, (2079).to_bytes(4, "little"))])
+    # length = instruction + 2 * (ERR ID DATA) + one inner CRC + the packet CRC
+    assert reply[5] | reply[6] << 8 == 1 + 2 * 6 + 2 + 2
+    (p,) = DynamixelParser().feed(reply)
+    assert p.id == dxl.BROADCAST_ID and p.error == 0
+    parts = dxl.split_fast_sync(bytes([p.error]) + p.params, 4)
+    assert parts == [(1, 0, (166).to_bytes(4, "little")), (2, 0x80, (2079).to_bytes(4, "little"))]
+    with pytest.raises(ValueError):
+        dxl.split_fast_sync(bytes([p.error]) + p.params, 2)
+
+
+def test_dxl_byte_stuffing():
+    data = h("FF FF FD 10")
+    pkt = dxl.write(1, 10, data)
+    assert h("FF FF FD FD 10") in pkt
+    assert pkt[5] | pkt[6] << 8 == 1 + 2 + 5 + 2  # the length counts the stuffed byte
+    (p,) = DynamixelParser(status=False).feed(pkt)
+    assert p.params == h("0A 00") + data
+    assert dxl.unstuff(dxl.stuff(h("FF FF FD FF FF FD FD"))) == h("FF FF FD FF FF FD FD")
+
+
+def test_dxl_error_words():
+    assert dxl.describe_error(0) == []
+    assert dxl.describe_error(0x03) == ["CRC error"]
+    assert dxl.describe_error(0x80, hardware_status=0b100100) == ["alert (hardware error)", "overheating", "overload"]
+
+
+# --- Feetech SCS/STS: examples of Feetech's protocol manual ---
+
+
+def test_ft_ping():
+    assert ft.ping(1) == h("FF FF 01 02 01 FB")
+    (p,) = FeetechParser().feed(h("FF FF 01 02 00 FC"))
+    assert p.id == 1 and p.error == 0 and p.params == b""
+
+
+def test_ft_read():
+    # read 2 bytes at 0x38 (present position) of id 1
+    assert ft.read(1, 0x38, 2) == h("FF FF 01 04 02 38 02 BE")
+
+
+def test_ft_write():
+    # write goal position 0x0800 (2048) at 0x2A of id 1
+    assert ft.write(1, 0x2A, h("00 08")) == h("FF FF 01 05 03 2A 00 08 C4")
+    # the manual's example: position 2048, time 0, speed 1000 from 0x2A
+    assert ft.write(1, 0x2A, h("00 08 00 00 E8 03")) == h("FF FF 01 09 03 2A 00 08 00 00 E8 03 D5")
+
+
+def test_ft_sync_write_and_read():
+    pkt = ft.sync_write(0x2A, 2, {1: h("00 08"), 2: h("00 04")})
+    assert pkt == h("FF FF FE 0A 83 2A 02 01 00 08 02 00 04") + bytes([ft.checksum(pkt[2:-1])])
+    assert pkt[-1] == 0x39  # ~(0x1C6) & 0xFF
+    assert ft.sync_read(0x38, 2, [1, 2]) == h("FF FF FE 06 82 38 02 01 02 3C")
+
+
+def test_ft_checksum_and_errors():
+    assert ft.checksum(h("01 02 01")) == 0xFB
+    assert ft.describe_error(0b100101) == ["input voltage error", "overheating", "overload"]
+
+
+@pytest.mark.parametrize(
+    ("value", "bit", "raw"),
+    [(0, 15, 0), (100, 15, 100), (-100, 15, 0x8064), (-2047, 11, 0x0FFF), (2047, 11, 0x07FF), (-1, 11, 0x0801)],
+)
+def test_sign_magnitude(value, bit, raw):
+    assert ft.encode_sign_magnitude(value, bit) == raw
+    assert ft.decode_sign_magnitude(raw, bit) == value
+
+
+def test_sign_magnitude_overflow():
+    with pytest.raises(ValueError):
+        ft.encode_sign_magnitude(2048, 11)

@@ -1,0 +1,25 @@
+"""The decoded form of a packet of either protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One packet whose checksum or CRC was verified.
+
+    An instruction packet has ``instruction`` set and ``error`` ``None``; a status packet has
+    ``error`` set (its error byte) and ``instruction`` ``None``. ``params`` are the parameter
+    bytes (unstuffed; for a status, the data after the error byte); ``raw`` the bytes on the wire.
+    """
+
+    id: int
+    params: bytes
+    instruction: int | None = None
+    error: int | None = None
+    raw: bytes = b""
+
+    @property
+    def is_status(self) -> bool:
+        return self.error is not None
