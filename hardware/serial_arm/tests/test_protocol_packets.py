@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from vlakit_serial_arm.protocol import dynamixel as dxl
 from vlakit_serial_arm.protocol import feetech as ft
 from vlakit_serial_arm.protocol.parser import DynamixelParser, FeetechParser
