@@ -1,0 +1,45 @@
+"""vlakit_serial_arm: low-cost serial-bus arms (SO-101, Koch v1.1) for vlakit.
+
+Registers, through vlakit's public plugin API:
+
+* robot ``serial-arm``: an arm described by a YAML profile, on Dynamixel Protocol 2.0 or
+  Feetech SCS/STS servos over pyserial (:class:`~vlakit_serial_arm.driver.SerialArmDriver`);
+* document kind ``serial-arm``: robot profiles, checked by ``vlakit validate PROFILE``;
+* commands ``vlakit emulate``, ``vlakit calibrate``, ``vlakit teleop`` and ``vlakit bench serial-arm``.
+
+Importing this module is light: the driver, bus and emulator load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vlakit import hookimpl
+from vlakit_serial_arm.config import SerialArmConfig
+
+__all__ = ["SerialArmConfig"]
+
+
+def make_driver(config: SerialArmConfig) -> Any:
+    """Factory of the ``serial-arm`` robot."""
+    from vlakit_serial_arm.driver import SerialArmDriver
+
+    return SerialArmDriver(config)
+
+
+@hookimpl
+def register_robots(register: Any) -> None:
+    register(
+        "serial-arm",
+        make_driver,
+        config=SerialArmConfig,
+        example={"profile": "so101-follower", "emulate": True},
+        description="serial-bus arm from a YAML profile (SO-101, Koch v1.1; Dynamixel 2.0 or Feetech STS)",
+    )
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from vlakit_serial_arm.commands import add_commands
+
+    add_commands(cli)
