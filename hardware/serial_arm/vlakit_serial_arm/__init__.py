@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlakit import hookimpl
 from vlakit_serial_arm.config import SerialArmConfig
+
+from vlakit import hookimpl
 
 __all__ = ["SerialArmConfig"]
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from vlakit import atomic_write_text
 from vlakit_serial_arm.errors import CalibrationError
 from vlakit_serial_arm.profile import ArmProfile
+
+from vlakit import atomic_write_text
 
 #: Environment variable naming the folder of calibration files (default ``~/.config/vlakit/calibration``).
 CALIBRATION_DIR_ENV = "VLAKIT_CALIBRATION_DIR"

@@ -11,8 +11,6 @@ import threading
 import time
 
 import numpy as np
-
-from vlakit import ActionSpace, CameraSpec, Observation, RobotDriver, RobotError, SafetyLayer
 from vlakit_serial_arm.bus import MotorBus
 from vlakit_serial_arm.calibration import (
     Calibration,
@@ -22,11 +20,45 @@ from vlakit_serial_arm.calibration import (
     nominal_calibration,
 )
 from vlakit_serial_arm.config import SerialArmConfig
+from vlakit_serial_arm.control_table import FieldSpec
 from vlakit_serial_arm.emulator.from_profile import emulator_for_profile
 from vlakit_serial_arm.emulator.server import Emulator
 from vlakit_serial_arm.errors import BusError
 from vlakit_serial_arm.profile import ArmProfile, load_profile
 from vlakit_serial_arm.transport import SerialTransport
+
+from vlakit import ActionSpace, CameraSpec, Observation, RobotDriver, RobotError, SafetyLayer
+
+
+def open_checked_bus(profile: ArmProfile, port: str) -> MotorBus:
+    """Open ``port`` for ``profile``'s bus, ping every motor and check its model number.
+
+    Raises :class:`BusError` naming every motor that did not answer or is of another model.
+    """
+    transport = SerialTransport(port, profile.baudrate, profile.protocol)
+    transport.open()
+    bus = MotorBus(transport, profile.protocol, profile.timeout_s, profile.retries)
+    problems: dict[int, str] = {}
+    for name, motor in profile.motors.items():
+        table = profile.table(name)
+        try:
+            number = bus.ping(motor.id, table.field("model_number"))
+        except BusError as exc:
+            problems[motor.id] = f"{name} (id {motor.id}): {exc.missing.get(motor.id, 'no reply')}"
+            continue
+        if number != table.model_number:
+            problems[motor.id] = (
+                f"{name} (id {motor.id}): model number {number}, expected {table.model_number} ({motor.model})"
+            )
+    if problems:
+        transport.close()
+        raise BusError(f"robot {profile.name} on {port}: " + "; ".join(problems.values()), problems)
+    return bus
+
+
+def motor_fields(profile: ArmProfile, name: str) -> dict[int, FieldSpec]:
+    """``{id: field}`` of the control-table field ``name`` of every motor of ``profile``."""
+    return {m.id: profile.table(n).field(name) for n, m in profile.motors.items()}
 
 
 class SerialArmDriver(RobotDriver):
@@ -53,9 +85,9 @@ class SerialArmDriver(RobotDriver):
         )
         self.safety = SafetyLayer(self._space, self.profile.max_steps())
         self.ids = [m.id for m in motors]
-        self._present_field = {m.id: self.profile.table(n).field("present_position") for n, m in self.profile.motors.items()}
-        self._goal_field = {m.id: self.profile.table(n).field("goal_position") for n, m in self.profile.motors.items()}
-        self._torque_field = {m.id: self.profile.table(n).field("torque_enable") for n, m in self.profile.motors.items()}
+        self._present_field = motor_fields(self.profile, "present_position")
+        self._goal_field = motor_fields(self.profile, "goal_position")
+        self._torque_field = motor_fields(self.profile, "torque_enable")
         self.emulator: Emulator | None = None
         self.bus: MotorBus | None = None
         self.normalizer: Normalizer | None = None
@@ -110,11 +142,9 @@ class SerialArmDriver(RobotDriver):
         if self.config.emulate:
             self.emulator = emulator_for_profile(self.profile)
             port = self.emulator.start()
-        transport = SerialTransport(str(port), self.profile.baudrate, self.profile.protocol)
+        bus = None
         try:
-            transport.open()
-            bus = MotorBus(transport, self.profile.protocol, self.profile.timeout_s, self.profile.retries)
-            self._check_motors(bus)
+            bus = open_checked_bus(self.profile, str(port))
             self.bus = bus
             self.observe()
             if self.profile.role == "follower":
@@ -124,28 +154,10 @@ class SerialArmDriver(RobotDriver):
                 self._start_watchdog()
         except BaseException:
             self.bus = None
-            transport.close()
+            if bus is not None:
+                bus.transport.close()
             self._stop_emulator()
             raise
-
-    def _check_motors(self, bus: MotorBus) -> None:
-        problems = []
-        for name, motor in self.profile.motors.items():
-            table = self.profile.table(name)
-            try:
-                number = bus.ping(motor.id, table.field("model_number"))
-            except BusError as exc:
-                problems.append(f"{name} (id {motor.id}): {exc.missing.get(motor.id, 'no reply')}")
-                continue
-            if number != table.model_number:
-                problems.append(
-                    f"{name} (id {motor.id}): model number {number}, expected {table.model_number} ({motor.model})"
-                )
-        if problems:
-            raise BusError(
-                f"robot {self.profile.name} on {bus.transport.port_name}: " + "; ".join(problems),
-                {m.id: "" for m in self.profile.motors.values()},
-            )
 
     def disconnect(self) -> None:
         self._stop_watchdog.set()

@@ -13,7 +13,6 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
 from vlakit_serial_arm.control_table import ControlTable, Protocol, available_models, load_table
 from vlakit_serial_arm.errors import ProfileError
 
