@@ -44,3 +44,16 @@ def register_commands(cli: Any) -> None:
     from vlakit_serial_arm.commands import add_commands
 
     add_commands(cli)
+
+
+def check_profile(profile: Any) -> str:
+    """Document check of a validated profile: a one-line summary."""
+    motors = ", ".join(f"{n}={m.id}:{m.model}" for n, m in profile.motors.items())
+    return f"{profile.name}: {profile.role}, {profile.protocol} at {profile.baudrate} baud, motors {motors}"
+
+
+@hookimpl
+def register_document_kinds(register: Any) -> None:
+    from vlakit_serial_arm.profile import ArmProfile
+
+    register("serial-arm", check_profile, config=ArmProfile, description="serial-arm robot profile")
