@@ -46,9 +46,37 @@ class PacketParser:
     def _next(self) -> Packet | None:
         raise NotImplementedError
 
+    def _complete_later(self, header: bytes, frame: object) -> bool:
+        """While a packet is incomplete: when a later header starts a complete, valid packet,
+        the first one was a false start (garbage that looked like a header); drop up to the
+        later one and return ``True``."""
+        at = self.buffer.find(header, 1)
+        while at > 0:
+            size = frame(at)  # type: ignore[operator]
+            if size and at + size <= len(self.buffer) and self._valid(at, size):
+                self.rejected += 1
+                self._drop(at)
+                return True
+            at = self.buffer.find(header, at + 1)
+        return False
+
+    def _valid(self, at: int, size: int) -> bool:
+        raise NotImplementedError
+
 
 class DynamixelParser(PacketParser):
     """Protocol 2.0 packets: header, id, length, CRC-16, byte stuffing."""
+
+    def _frame(self, at: int) -> int:
+        buf = self.buffer
+        if at + 7 > len(buf):
+            return 0
+        length = buf[at + 5] | buf[at + 6] << 8
+        return 7 + length if 3 <= length <= MAX_DXL_LENGTH else 0
+
+    def _valid(self, at: int, size: int) -> bool:
+        raw = self.buffer[at : at + size]
+        return dxl.crc16(raw[:-2]) == raw[-2] | raw[-1] << 8
 
     def _next(self) -> Packet | None:
         buf = self.buffer
@@ -70,6 +98,8 @@ class DynamixelParser(PacketParser):
                 continue
             total = 7 + length
             if len(buf) < total:
+                if self._complete_later(dxl.HEADER, self._frame):
+                    continue
                 return None
             raw = bytes(buf[:total])
             crc = raw[-2] | raw[-1] << 8
@@ -92,6 +122,16 @@ class DynamixelParser(PacketParser):
 class FeetechParser(PacketParser):
     """SCS/STS packets: header FF FF, id, length, checksum."""
 
+    def _frame(self, at: int) -> int:
+        buf = self.buffer
+        if at + 4 > len(buf) or buf[at + 2] == 0xFF or buf[at + 3] < 2:
+            return 0
+        return 4 + buf[at + 3]
+
+    def _valid(self, at: int, size: int) -> bool:
+        raw = self.buffer[at : at + size]
+        return ft.checksum(raw[2:-1]) == raw[-1]
+
     def _next(self) -> Packet | None:
         buf = self.buffer
         while True:
@@ -110,6 +150,8 @@ class FeetechParser(PacketParser):
                 continue
             total = 4 + length
             if len(buf) < total:
+                if self._complete_later(ft.HEADER, self._frame):
+                    continue
                 return None
             raw = bytes(buf[:total])
             if ft.checksum(raw[2:-1]) != raw[-1]:
