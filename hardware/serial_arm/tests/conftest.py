@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from vlakit_serial_arm.bus import MotorBus
 from vlakit_serial_arm.control_table import load_table
 from vlakit_serial_arm.emulator import EmulatedServo, Emulator

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from vlakit_serial_arm.control_table import available_models, load_table
 
 from vlakit import RobotError
-from vlakit_serial_arm.control_table import available_models, load_table
 
 
 def test_every_model_has_a_table():

@@ -6,7 +6,6 @@ import time
 
 import pytest
 import serial
-
 from vlakit_serial_arm.bus import MotorBus
 from vlakit_serial_arm.control_table import load_table
 from vlakit_serial_arm.emulator import EmulatedServo, Emulator

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from vlakit_serial_arm.protocol import dynamixel as dxl
 from vlakit_serial_arm.protocol import feetech as ft
 from vlakit_serial_arm.protocol.parser import DynamixelParser, FeetechParser

@@ -149,8 +149,7 @@ class SerialArmDriver(RobotDriver):
             self.observe()
             if self.profile.role == "follower":
                 self._hold_present()
-                bus.sync_write(self._torque_field, dict.fromkeys(self.ids, 1))
-                self._torque_on = True
+                self._set_torque(True)
                 self._start_watchdog()
         except BaseException:
             self.bus = None
@@ -213,8 +212,7 @@ class SerialArmDriver(RobotDriver):
         with self._lock:
             if not self._torque_on:
                 self._hold_present()
-                self._bus().sync_write(self._torque_field, dict.fromkeys(self.ids, 1))
-                self._torque_on = True
+                self._set_torque(True)
             self._bus().sync_write(self._goal_field, goals)
             self._last_act = time.monotonic()
         self.present = None  # the next command is bounded around the next reading
@@ -232,8 +230,21 @@ class SerialArmDriver(RobotDriver):
             try:
                 self._hold_present()
             finally:
-                self.bus.sync_write(self._torque_field, dict.fromkeys(self.ids, 0))
-                self._torque_on = False
+                self._set_torque(False)
+
+    def _set_torque(self, on: bool) -> None:
+        """Enable or disable torque on every motor and read it back (a Sync Write has no
+        reply); raises :class:`BusError` naming the motors that did not take it."""
+        bus = self._bus()
+        wanted = int(on)
+        for _ in range(bus.retries + 1):
+            bus.sync_write(self._torque_field, dict.fromkeys(self.ids, wanted))
+            state = bus.sync_read(self._torque_field)
+            wrong = {i: f"torque_enable is {v}" for i, v in state.items() if v != wanted}
+            if not wrong:
+                self._torque_on = on
+                return
+        raise BusError(f"robot {self.profile.name}: torque {'on' if on else 'off'} did not take", wrong)
 
     # -- watchdog -----------------------------------------------------------------------------
 
