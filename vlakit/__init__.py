@@ -24,7 +24,7 @@ from vlakit.interfaces import (
     numpy_view,
 )
 from vlakit.io import atomic_write_text
-from vlakit.plugins import ComponentConfig, get_registry, hookimpl
+from vlakit.plugins import PLUGIN_API, ComponentConfig, get_registry, hookimpl
 from vlakit.runtime.safety import SafetyLayer, UnsafeAction
 from vlakit.types import ActionSpace, CameraSpec, Episode, Observation, Sample
 
@@ -39,6 +39,7 @@ __all__ = [
     "Dataset",
     "Episode",
     "InvalidSymbols",
+    "PLUGIN_API",
     "Observation",
     "PluginError",
     "RecipeError",
