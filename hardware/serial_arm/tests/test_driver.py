@@ -60,8 +60,11 @@ def test_full_session(arm):
         np.testing.assert_allclose(state, target, atol=0.5)
         driver.safe_stop()
         assert all(s.get("torque_enable") == 0 for s in emu.servos.values())
-        held = [s.get("goal_position") for s in emu.servos.values()]
-        assert held == [s.get("present_position") for s in emu.servos.values()]
+        held = np.array([s.get("goal_position") for s in emu.servos.values()])
+        present = np.array([s.get("present_position") for s in emu.servos.values()])
+        # the goal is the position read just before torque went off (a moving joint may have
+        # gone a step further between the read and the write)
+        np.testing.assert_allclose(held, present, atol=8)
         driver.safe_stop()  # already safe: nothing happens
     assert not driver.is_connected
 
@@ -161,11 +164,14 @@ def test_interactive_calibration_records_ranges():
 def test_watchdog_holds_the_present_position():
     with SerialArmDriver(SerialArmConfig(profile="so101-follower", emulate=True)) as driver:
         emu = driver.emulator
+        servo = emu.servos[1]
+        servo.speed = 40.0  # a slow joint: 114 steps to go take ~3 s
         driver.observe()
         driver.act(np.array([10, 0, 0, 0, 0, 0], dtype=np.float32))
-        time.sleep(0.01)  # the arm is moving when the commands stop
-        deadline = time.monotonic() + 3
-        servo = emu.servos[1]
-        while time.monotonic() < deadline and servo.get("goal_position") != servo.get("present_position"):
-            time.sleep(0.05)
-        assert servo.get("goal_position") == servo.get("present_position")
+        driver.read_raw()
+        commanded = servo.get("goal_position")
+        assert commanded > 2100
+        time.sleep(driver.profile.safety.watchdog_s + 0.4)  # no command since: the watchdog holds
+        with emu.lock:
+            goal, present = servo.get("goal_position"), servo.get("present_position")
+        assert goal < commanded - 40 and abs(goal - present) <= 3
