@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from vlakit_serial_arm.errors import CalibrationError
+from vlakit_serial_arm.errors import CalibrationError, validation_lines
 from vlakit_serial_arm.profile import ArmProfile
 
 from vlakit import atomic_write_text
@@ -94,8 +94,7 @@ def load_calibration(path: str | Path, profile: ArmProfile) -> Calibration:
     try:
         calibration = Calibration.model_validate(data)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise CalibrationError(f"{path}: invalid calibration:\n" + "\n".join(lines)) from None
+        raise CalibrationError(f"{path}: invalid calibration:\n" + validation_lines(exc)) from None
     calibration.check_matches(profile, str(path))
     return calibration
 

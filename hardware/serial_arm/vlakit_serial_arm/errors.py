@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from vlakit import RobotError
+
+
+def validation_lines(exc: ValidationError) -> str:
+    """A pydantic error as one indented line per problem: ``dotted.path: message``."""
+    return "\n".join(f"  {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
 
 
 class BusError(RobotError):

@@ -14,7 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from vlakit_serial_arm.control_table import ControlTable, Protocol, available_models, load_table
-from vlakit_serial_arm.errors import ProfileError
+from vlakit_serial_arm.errors import ProfileError, validation_lines
 
 Unit = Literal["deg", "percent"]
 
@@ -124,8 +124,7 @@ def profile_from_mapping(data: object, where: str) -> ArmProfile:
     try:
         return ArmProfile.model_validate(data)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()]
-        raise ProfileError(f"{where}: invalid serial-arm profile:\n" + "\n".join(lines)) from None
+        raise ProfileError(f"{where}: invalid serial-arm profile:\n" + validation_lines(exc)) from None
 
 
 def load_profile(name_or_path: str | Path) -> ArmProfile:

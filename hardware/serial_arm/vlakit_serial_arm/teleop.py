@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 from vlakit_serial_arm.driver import SerialArmDriver
 
 from vlakit import RobotError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,7 +47,7 @@ def teleoperate(leader: SerialArmDriver, follower: SerialArmDriver, hz: float, m
     except BaseException:
         try:
             follower.safe_stop()
-        finally:
-            pass
+        except Exception:  # the error that stopped teleoperation matters more; still reported
+            log.exception("safe_stop() of %s failed", follower.profile.name)
         raise
     return TeleopResult(ticks, time.monotonic() - start)

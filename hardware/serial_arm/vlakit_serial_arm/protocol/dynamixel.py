@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from vlakit_serial_arm.protocol.packet import id_data_blocks
+
 HEADER = b"\xff\xff\xfd\x00"
 BROADCAST_ID = 0xFE
 MAX_ID = 0xFC
@@ -125,13 +127,7 @@ def sync_read(address: int, size: int, ids: Sequence[int], fast: bool = False) -
 
 def sync_write(address: int, size: int, data: Mapping[int, bytes]) -> bytes:
     """Sync Write ``size`` bytes at ``address`` of each id (no status is returned)."""
-    params = bytearray(_u16(address) + _u16(size))
-    for dxl_id, value in data.items():
-        if len(value) != size:
-            raise ValueError(f"sync write of {size} bytes got {len(value)} bytes for id {dxl_id}")
-        params.append(dxl_id)
-        params += value
-    return packet(BROADCAST_ID, SYNC_WRITE, bytes(params))
+    return packet(BROADCAST_ID, SYNC_WRITE, _u16(address) + _u16(size) + id_data_blocks(data, size))
 
 
 def bulk_read(items: Iterable[tuple[int, int, int]]) -> bytes:

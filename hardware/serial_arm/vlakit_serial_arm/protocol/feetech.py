@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from vlakit_serial_arm.protocol.packet import id_data_blocks
+
 HEADER = b"\xff\xff"
 BROADCAST_ID = 0xFE
 
@@ -69,13 +71,7 @@ def sync_read(address: int, size: int, ids: Sequence[int]) -> bytes:
 
 def sync_write(address: int, size: int, data: Mapping[int, bytes]) -> bytes:
     """Sync Write ``size`` bytes at ``address`` of each id (no status is returned)."""
-    params = bytearray([address, size])
-    for servo_id, value in data.items():
-        if len(value) != size:
-            raise ValueError(f"sync write of {size} bytes got {len(value)} bytes for id {servo_id}")
-        params.append(servo_id)
-        params += value
-    return packet(BROADCAST_ID, SYNC_WRITE, bytes(params))
+    return packet(BROADCAST_ID, SYNC_WRITE, bytes([address, size]) + id_data_blocks(data, size))
 
 
 def status(servo_id: int, error: int = 0, data: bytes = b"") -> bytes:

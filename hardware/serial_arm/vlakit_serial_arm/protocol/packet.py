@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+
+def id_data_blocks(data: Mapping[int, bytes], size: int) -> bytes:
+    """``ID DATA ID DATA ...`` of a Sync Write (both protocols), each ``DATA`` ``size`` bytes."""
+    out = bytearray()
+    for motor_id, value in data.items():
+        if len(value) != size:
+            raise ValueError(f"sync write of {size} bytes got {len(value)} bytes for id {motor_id}")
+        out.append(motor_id)
+        out += value
+    return bytes(out)
 
 
 @dataclass(frozen=True)
