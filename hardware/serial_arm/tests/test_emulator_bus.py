@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import select
+import threading
 import time
+import tty
 
 import pytest
 import serial
@@ -184,3 +188,33 @@ def test_other_motors_replies_are_not_taken(protocol):
             assert set(err.value.missing) == {2}
         finally:
             transport.close()
+
+
+def test_reply_of_wrong_length_is_not_a_value():
+    """A rogue device on a real pty answers every read with 2 data bytes instead of 4."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    stop = threading.Event()
+
+    def rogue():
+        parser = make_parser("dynamixel", status=False)
+        while not stop.is_set():
+            if select.select([master], [], [], 0.01)[0]:
+                for p in parser.feed(os.read(master, 256)):
+                    os.write(master, dxl.status(p.id, 0, b"\x01\x02"))
+
+    thread = threading.Thread(target=rogue, daemon=True)
+    thread.start()
+    transport = SerialTransport(os.ttyname(slave), 1_000_000, "dynamixel")
+    transport.open()
+    try:
+        bus = MotorBus(transport, "dynamixel", timeout=0.05, retries=1)
+        with pytest.raises(BusError, match="id 1: reply of 2 bytes instead of 4"):
+            bus.read(1, load_table("xl430-w250").field("present_position"))
+    finally:
+        transport.close()
+        stop.set()
+        thread.join(timeout=2)
+        os.close(master)
+        os.close(slave)

@@ -19,6 +19,7 @@ from vlakit_serial_arm.calibration import (
     load_calibration,
     nominal_calibration,
 )
+from vlakit_serial_arm.cameras import OpenCVCamera
 from vlakit_serial_arm.config import SerialArmConfig
 from vlakit_serial_arm.control_table import FieldSpec
 from vlakit_serial_arm.emulator.from_profile import emulator_for_profile
@@ -88,6 +89,7 @@ class SerialArmDriver(RobotDriver):
         self._present_field = motor_fields(self.profile, "present_position")
         self._goal_field = motor_fields(self.profile, "goal_position")
         self._torque_field = motor_fields(self.profile, "torque_enable")
+        self.cameras_open: dict[str, OpenCVCamera] = {}
         self.emulator: Emulator | None = None
         self.bus: MotorBus | None = None
         self.normalizer: Normalizer | None = None
@@ -109,7 +111,7 @@ class SerialArmDriver(RobotDriver):
 
     @property
     def cameras(self) -> dict[str, CameraSpec]:
-        return {}
+        return {n: CameraSpec(n, c.height, c.width) for n, c in self.profile.cameras.items()}
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -144,6 +146,10 @@ class SerialArmDriver(RobotDriver):
             port = self.emulator.start()
         bus = None
         try:
+            for name, settings in self.profile.cameras.items():
+                camera = OpenCVCamera(name, settings)
+                camera.open()
+                self.cameras_open[name] = camera
             bus = open_checked_bus(self.profile, str(port))
             self.bus = bus
             self.observe()
@@ -155,6 +161,7 @@ class SerialArmDriver(RobotDriver):
             self.bus = None
             if bus is not None:
                 bus.transport.close()
+            self._close_cameras()
             self._stop_emulator()
             raise
 
@@ -167,7 +174,13 @@ class SerialArmDriver(RobotDriver):
             if self.bus is not None:
                 self.bus.transport.close()
                 self.bus = None
+        self._close_cameras()
         self._stop_emulator()
+
+    def _close_cameras(self) -> None:
+        for camera in self.cameras_open.values():
+            camera.close()
+        self.cameras_open = {}
 
     def _stop_emulator(self) -> None:
         if self.emulator is not None:
@@ -188,13 +201,14 @@ class SerialArmDriver(RobotDriver):
         return np.array([values[i] for i in self.ids], dtype=np.int64)
 
     def observe(self) -> Observation:
-        """Normalized present positions as the state ``[M]`` (no cameras)."""
+        """Normalized present positions as the state ``[M]`` and the newest frame of each camera."""
         raw = self.read_raw()
+        images = {name: camera.read() for name, camera in self.cameras_open.items()}
         t0 = time.thread_time()
         assert self.normalizer is not None
         self.present = self.normalizer.to_units(raw)
         self.cpu_seconds += time.thread_time() - t0
-        return Observation(images={}, state=self.present.copy(), timestamp=time.time())
+        return Observation(images=images, state=self.present.copy(), timestamp=time.time())
 
     def act(self, action: np.ndarray) -> None:
         """Send goal positions ``[M]`` (normalized units) through the safety layer: clamped to

@@ -13,6 +13,7 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from vlakit_serial_arm.cameras import CameraSettings
 from vlakit_serial_arm.control_table import ControlTable, Protocol, available_models, load_table
 from vlakit_serial_arm.errors import ProfileError, validation_lines
 
@@ -83,6 +84,8 @@ class ArmProfile(BaseModel):
     retries: int = Field(default=2, ge=0, le=10)
     motors: dict[str, MotorSpec] = Field(min_length=1)
     safety: SafetySpec = SafetySpec()
+    #: cameras by name (needs the ``cameras`` extra: OpenCV)
+    cameras: dict[str, CameraSettings] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_bus(self) -> ArmProfile:
