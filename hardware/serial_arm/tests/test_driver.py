@@ -175,3 +175,21 @@ def test_watchdog_holds_the_present_position():
         with emu.lock:
             goal, present = servo.get("goal_position"), servo.get("present_position")
         assert goal < commanded - 40 and abs(goal - present) <= 3
+
+
+@pytest.mark.parametrize(("profile", "error", "words"), [
+    ("koch-follower", 0x80, ["alert (hardware error)", "overheating", "overload"]),
+    ("so101-follower", 0x20, ["overload"]),
+])
+def test_hardware_alerts_are_reported_in_words(profile, error, words, caplog):
+    with SerialArmDriver(SerialArmConfig(profile=profile, emulate=True)) as driver:
+        emu = driver.emulator
+        with emu.lock:
+            if emu.protocol == "dynamixel":
+                emu.servos[2].set("hardware_error_status", 0b100100)  # overheating, overload
+            emu.faults.error_bits = {2: error}
+        with caplog.at_level("WARNING"):
+            state = driver.observe().state  # the positions are still values (a warning, not an error)
+        assert state.shape == (6,)
+        assert driver.alerts == {"shoulder_lift": words}
+        assert "motor shoulder_lift (id 2) reports" in caplog.text

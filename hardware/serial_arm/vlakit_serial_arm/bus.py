@@ -125,6 +125,23 @@ class MotorBus:
             request = ft.write(motor_id, field.address, data)
         self._exchange(motor_id, request, 0, f"write at address {field.address}")
 
+    def take_alerts(self, hardware_status: Mapping[int, FieldSpec] | None = None) -> dict[int, list[str]]:
+        """The hardware warnings seen since the last call, in words, and forget them.
+
+        On Dynamixel, the alert bit only says "something is wrong": with ``hardware_status``
+        (each motor's Hardware Error Status field) the register is read to say what.
+        """
+        alerts, self.alerts = self.alerts, {}
+        if self.protocol == "dynamixel" and hardware_status:
+            for motor_id in alerts:
+                if motor_id in hardware_status:
+                    try:
+                        bits = self.read(motor_id, hardware_status[motor_id])
+                    except BusError:
+                        continue
+                    alerts[motor_id] = dxl.describe_error(dxl.ALERT_BIT, bits)
+        return alerts
+
     # -- groups (one transaction per tick) --------------------------------------------------
 
     def sync_read(self, fields: Mapping[int, FieldSpec]) -> dict[int, int]:

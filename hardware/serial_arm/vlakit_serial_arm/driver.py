@@ -7,6 +7,7 @@ bounded per tick around the positions read that tick, so an arm never jumps.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -29,6 +30,8 @@ from vlakit_serial_arm.profile import ArmProfile, load_profile
 from vlakit_serial_arm.transport import SerialTransport
 
 from vlakit import ActionSpace, CameraSpec, Observation, RobotDriver, RobotError, SafetyLayer
+
+log = logging.getLogger(__name__)
 
 
 def open_checked_bus(profile: ArmProfile, port: str) -> MotorBus:
@@ -89,6 +92,14 @@ class SerialArmDriver(RobotDriver):
         self._present_field = motor_fields(self.profile, "present_position")
         self._goal_field = motor_fields(self.profile, "goal_position")
         self._torque_field = motor_fields(self.profile, "torque_enable")
+        self._hardware_status = {
+            m.id: self.profile.table(n).fields["hardware_error_status"]
+            for n, m in self.profile.motors.items()
+            if "hardware_error_status" in self.profile.table(n).fields
+        }
+        self._names = {m.id: n for n, m in self.profile.motors.items()}
+        #: hardware warnings of the motors (overload, overheating, ...) by motor name, latest first seen
+        self.alerts: dict[str, list[str]] = {}
         self.cameras_open: dict[str, OpenCVCamera] = {}
         self.emulator: Emulator | None = None
         self.bus: MotorBus | None = None
@@ -197,8 +208,18 @@ class SerialArmDriver(RobotDriver):
     def read_raw(self) -> np.ndarray:
         """Present positions, raw encoder values ``[M]`` (one group read)."""
         with self._lock:
-            values = self._bus().sync_read(self._present_field)
+            bus = self._bus()
+            values = bus.sync_read(self._present_field)
+            if bus.alerts:
+                self._report_alerts(bus.take_alerts(self._hardware_status))
         return np.array([values[i] for i in self.ids], dtype=np.int64)
+
+    def _report_alerts(self, alerts: dict[int, list[str]]) -> None:
+        for motor_id, words in alerts.items():
+            name = self._names.get(motor_id, str(motor_id))
+            if self.alerts.get(name) != words:
+                log.warning("robot %s: motor %s (id %d) reports %s", self.profile.name, name, motor_id, ", ".join(words))
+            self.alerts[name] = words
 
     def observe(self) -> Observation:
         """Normalized present positions as the state ``[M]`` and the newest frame of each camera."""
