@@ -76,6 +76,20 @@ def test_sync_read_replies_in_request_order(emulator):
     assert [p.id for p in packets] == order
 
 
+def test_dynamixel_broadcast_ping_answers_in_id_order(emulator):
+    if emulator.protocol != "dynamixel":
+        pytest.skip("broadcast ping is answered by every servo on Protocol 2.0")
+    with serial.Serial(emulator.port, 1_000_000, timeout=0.5) as port:
+        port.write(dxl.ping(dxl.BROADCAST_ID))
+        parser = make_parser("dynamixel")
+        packets = []
+        deadline = time.monotonic() + 2
+        while len(packets) < 6 and time.monotonic() < deadline:
+            packets += parser.feed(port.read(max(1, port.in_waiting)))
+    assert [p.id for p in packets] == list(IDS)
+    assert all(p.params[:2] == (1060).to_bytes(2, "little") for p in packets)
+
+
 def test_dynamixel_eeprom_is_locked_while_torque_is_on(emulator, bus):
     if emulator.protocol != "dynamixel":
         pytest.skip("Feetech EEPROM lock differs")

@@ -53,13 +53,26 @@ def test_dxl_sync_write():
     )
 
 
-def test_dxl_bulk_read_and_write_layout():
-    pkt = dxl.bulk_read([(1, 144, 2), (2, 132, 4)])
-    assert pkt[7] == dxl.BULK_READ and pkt[8:18] == h("01 90 00 02 00 02 84 00 04 00")
-    pkt = dxl.bulk_write([(1, 32, b"\x01\x02"), (2, 116, b"\x03\x00\x00\x00")])
-    assert pkt[7] == dxl.BULK_WRITE and pkt[8:14] == h("01 20 00 02 00 01")
-    (p,) = DynamixelParser(status=False).feed(pkt)
-    assert p.instruction == dxl.BULK_WRITE
+def test_dxl_broadcast_ping_and_action():
+    assert dxl.ping(dxl.BROADCAST_ID) == h("FF FF FD 00 FE 03 00 01 31 42")
+    assert dxl.status(2, 0, h("06 04 26")) == h("FF FF FD 00 02 07 00 55 00 06 04 26 6F 6D")
+    assert dxl.packet(1, dxl.ACTION) == h("FF FF FD 00 01 03 00 05 02 CE")
+
+
+def test_dxl_bulk_read():
+    # ID1 present voltage (144, 2 bytes), ID2 present temperature (146, 1 byte)
+    assert dxl.bulk_read([(1, 144, 2), (2, 146, 1)]) == h(
+        "FF FF FD 00 FE 0D 00 92 01 90 00 02 00 02 92 00 01 00 1A 05"
+    )
+    assert dxl.status(1, 0, h("77 00")) == h("FF FF FD 00 01 06 00 55 00 77 00 C3 69")
+    assert dxl.status(2, 0, h("24")) == h("FF FF FD 00 02 05 00 55 00 24 8B A9")
+
+
+def test_dxl_bulk_write():
+    # ID1 max voltage limit (32, 2 bytes) = 160, ID2 temperature limit (31, 1 byte) = 80
+    assert dxl.bulk_write([(1, 32, h("A0 00")), (2, 31, h("50"))]) == h(
+        "FF FF FD 00 FE 10 00 93 01 20 00 02 00 A0 00 02 1F 00 01 00 50 B7 68"
+    )
 
 
 def test_dxl_fast_sync_read_roundtrip():
