@@ -133,6 +133,25 @@ def test_ft_sync_write_and_read():
     assert ft.sync_read(0x38, 2, [1, 2]) == h("FF FF FE 06 82 38 02 01 02 3C")
 
 
+def test_ft_manual_examples():
+    # Feetech's protocol manual, examples 1, 2, 6, 7 and 8
+    assert ft.write(ft.BROADCAST_ID, 0x05, h("01")) == h("FF FF FE 04 03 05 01 F4")  # set id 1
+    (p,) = FeetechParser().feed(h("FF FF 01 04 00 18 05 DD"))  # read reply: position 1304
+    assert int.from_bytes(p.params, "little") == 1304
+    assert ft.packet(ft.BROADCAST_ID, ft.ACTION) == h("FF FF FE 02 05 FA")
+    block = h("00 08 00 00 E8 03")  # position 2048, time 0, speed 1000
+    assert ft.sync_write(0x2A, 6, {i: block for i in (1, 2, 3, 4)}) == h(
+        "FF FF FE 20 83 2A 06 01 00 08 00 00 E8 03 02 00 08 00 00 E8 03 "
+        "03 00 08 00 00 E8 03 04 00 08 00 00 E8 03 58"
+    )
+    assert ft.sync_read(0x38, 8, [1, 2]) == h("FF FF FE 06 82 38 08 01 02 36")
+    replies = FeetechParser().feed(
+        h("FF FF 01 0A 00 00 08 00 00 00 00 79 1E 55 FF FF 02 0A 00 FF 07 00 00 00 00 77 23 53")
+    )
+    assert [(r.id, r.params[:2]) for r in replies] == [(1, h("00 08")), (2, h("FF 07"))]
+    assert ft.packet(1, ft.RESET) == h("FF FF 01 02 06 F6")
+
+
 def test_ft_checksum_and_errors():
     assert ft.checksum(h("01 02 01")) == 0xFB
     assert ft.describe_error(0b100101) == ["input voltage error", "overheating", "overload"]
