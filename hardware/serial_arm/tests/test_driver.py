@@ -193,3 +193,18 @@ def test_hardware_alerts_are_reported_in_words(profile, error, words, caplog):
         assert state.shape == (6,)
         assert driver.alerts == {"shoulder_lift": words}
         assert "motor shoulder_lift (id 2) reports" in caplog.text
+
+
+def test_a_command_after_safe_stop_resumes_from_the_present_pose():
+    with SerialArmDriver(SerialArmConfig(profile="so101-follower", emulate=True)) as driver:
+        emu = driver.emulator
+        driver.safe_stop()
+        with emu.lock:
+            emu.servos[1].move_by_hand(2048 + 300)  # the limp arm was moved meanwhile
+        before = driver.observe().state
+        driver.act(np.zeros(6, dtype=np.float32))  # far from where the arm now is
+        driver.read_raw()
+        with emu.lock:
+            assert all(s.get("torque_enable") == 1 for s in emu.servos.values())
+            goal = driver.normalizer.to_units(np.array([s.get("goal_position") for s in emu.servos.values()]))
+        assert abs(goal[0] - before[0]) <= driver.profile.max_steps()[0] + 0.1  # no jump back

@@ -111,8 +111,6 @@ class SerialArmDriver(RobotDriver):
         self._last_act = 0.0
         self._watchdog: threading.Thread | None = None
         self._stop_watchdog = threading.Event()
-        #: seconds of CPU spent in the driver's own code per observe/act (for the benchmark)
-        self.cpu_seconds = 0.0
 
     # -- description --------------------------------------------------------------------------
 
@@ -225,25 +223,23 @@ class SerialArmDriver(RobotDriver):
         """Normalized present positions as the state ``[M]`` and the newest frame of each camera."""
         raw = self.read_raw()
         images = {name: camera.read() for name, camera in self.cameras_open.items()}
-        t0 = time.thread_time()
         assert self.normalizer is not None
         self.present = self.normalizer.to_units(raw)
-        self.cpu_seconds += time.thread_time() - t0
         return Observation(images=images, state=self.present.copy(), timestamp=time.time())
 
     def act(self, action: np.ndarray) -> None:
         """Send goal positions ``[M]`` (normalized units) through the safety layer: clamped to
-        the profile's limits and to ``max_step`` around the positions read this tick."""
+        the profile's limits and to ``max_step`` around the positions read this tick (read now
+        when :meth:`observe` was not called since the last command). After :meth:`safe_stop`,
+        a command first re-enables torque holding the present pose."""
         if self.profile.role != "follower":
             raise RobotError(f"robot {self.profile.name} is a leader arm: it is moved by hand, not commanded")
-        t0 = time.thread_time()
         if self.present is None:
             self.observe()
         assert self.normalizer is not None
         safe = self.safety.filter(action, last=self.present)
         raw = self.normalizer.to_raw(safe)
         goals = dict(zip(self.ids, raw.tolist()))
-        self.cpu_seconds += time.thread_time() - t0
         with self._lock:
             if not self._torque_on:
                 self._hold_present()
