@@ -232,3 +232,13 @@ def test_reply_of_wrong_length_is_not_a_value():
         thread.join(timeout=2)
         os.close(master)
         os.close(slave)
+
+
+def test_a_port_that_goes_away_is_a_clear_error(emulator, bus):
+    """The adapter unplugged mid-run: a PortError (exit status 2), not a traceback."""
+    f = fields(bus, emulator, "present_position")
+    bus.sync_read(f)
+    emulator.stop()  # closes the pseudo-terminal
+    with pytest.raises(PortError, match="failed while"):
+        for _ in range(3):
+            bus.sync_read(f)

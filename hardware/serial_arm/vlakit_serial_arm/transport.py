@@ -70,10 +70,13 @@ class SerialTransport:
     def send(self, data: bytes) -> None:
         """Discard stale input, then write ``data``."""
         port = self._port()
-        if port.in_waiting:
-            port.reset_input_buffer()
-        self.parser.clear()
-        port.write(data)
+        try:
+            if port.in_waiting:
+                port.reset_input_buffer()
+            self.parser.clear()
+            port.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise PortError(f"serial port {self.port_name!r} failed while writing: {exc}") from None
         self.stats.bytes_written += len(data)
         self.stats.transactions += 1
 
@@ -87,7 +90,10 @@ class SerialTransport:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            data = self._read_some(port, left)
+            try:
+                data = self._read_some(port, left)
+            except (serial.SerialException, OSError) as exc:
+                raise PortError(f"serial port {self.port_name!r} failed while reading: {exc}") from None
             if not data:
                 break
             self.stats.bytes_read += len(data)
