@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import select
 import threading
 import time
@@ -242,3 +243,14 @@ def test_a_port_that_goes_away_is_a_clear_error(emulator, bus):
     with pytest.raises(PortError, match="failed while"):
         for _ in range(3):
             bus.sync_read(f)
+
+
+def test_emulator_survives_garbage_and_still_answers(emulator, bus):
+    rng = random.Random(7)
+    garbage = bytes(rng.randrange(256) for _ in range(2000))
+    with serial.Serial(emulator.port, 1_000_000, timeout=0.2) as port:
+        port.write(garbage + b"\xff\xff\xfd\x00\x01" + b"\xff\xff")  # ends inside a false header
+        port.read(4096)
+    table = emulator.servos[1].table
+    bus.retries = 3
+    assert bus.ping(1, table.field("model_number")) == table.model_number
