@@ -254,3 +254,14 @@ def test_emulator_survives_garbage_and_still_answers(emulator, bus):
     table = emulator.servos[1].table
     bus.retries = 3
     assert bus.ping(1, table.field("model_number")) == table.model_number
+
+
+def test_an_echoing_adapter_is_not_read_as_a_reply(emulator, bus):
+    """Some half-duplex boards send the request back first; a Feetech read echoed would parse as
+    a status from the very motor asked (with the request's bytes as its data)."""
+    emulator.faults.echo = True
+    table = emulator.servos[1].table
+    for motor in IDS:
+        assert bus.read(motor, table.field("present_position")) == 1000 + 10 * motor
+    assert bus.sync_read(fields(bus, emulator, "present_position")) == {i: 1000 + 10 * i for i in IDS}
+    assert bus.ping(2, table.field("model_number")) == table.model_number

@@ -17,9 +17,17 @@ def add_commands(cli: Any) -> None:
     @click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Probability a reply byte is lost.")
     @click.option("--flip-rate", type=click.FloatRange(0, 1), default=0.0, help="Probability a reply byte has a bit flipped.")
     @click.option("--error", "errors", multiple=True, metavar="ID=BITS", help="Error byte in a motor's status, e.g. 3=0x20.")
+    @click.option("--echo", is_flag=True, help="Send every request back before replying (an echoing adapter).")
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random faults.")
     def emulate_command(
-        profile: str, latency: float, silent: tuple[int, ...], drop_rate: float, flip_rate: float, errors: tuple[str, ...], seed: int
+        profile: str,
+        latency: float,
+        silent: tuple[int, ...],
+        drop_rate: float,
+        flip_rate: float,
+        errors: tuple[str, ...],
+        echo: bool,
+        seed: int,
     ) -> None:
         """Emulate PROFILE's servos on a pseudo-terminal until interrupted.
 
@@ -37,7 +45,7 @@ def add_commands(cli: Any) -> None:
                 error_bits[int(key)] = int(value, 0)
             except ValueError:
                 raise click.BadParameter(f"{item!r} is not ID=BITS (e.g. 3=0x20)", param_hint="--error") from None
-        faults = Faults(latency, set(silent), drop_rate, flip_rate, error_bits, seed)
+        faults = Faults(latency, set(silent), drop_rate, flip_rate, error_bits, seed, echo)
         emulator = emulator_for_profile(load_profile(profile), faults=faults)
         port = emulator.start()
         click.echo(f"port: {port}")

@@ -39,6 +39,7 @@ class SerialTransport:
         self.stats = BusStats()
         self._serial: serial.Serial | None = None
         self._fd: int | None = None
+        self._echo = b""  # what an echoing adapter may still send back of the last request
 
     @property
     def is_open(self) -> bool:
@@ -77,6 +78,7 @@ class SerialTransport:
             port.write(data)
         except (serial.SerialException, OSError) as exc:
             raise PortError(f"serial port {self.port_name!r} failed while writing: {exc}") from None
+        self._echo = bytes(data)
         self.stats.bytes_written += len(data)
         self.stats.transactions += 1
 
@@ -97,9 +99,21 @@ class SerialTransport:
             if not data:
                 break
             self.stats.bytes_read += len(data)
-            out += self.parser.feed(data)
+            out += self.parser.feed(self._strip_echo(data))
         self.stats.rejected_packets += self.parser.rejected - rejected
         return out
+
+    def _strip_echo(self, data: bytes) -> bytes:
+        """Drop the request's own bytes when the adapter echoes them (some half-duplex boards
+        do): a Feetech read request echoed would otherwise parse as a status from that id."""
+        if not self._echo:
+            return data
+        n = min(len(data), len(self._echo))
+        if data[:n] != self._echo[:n]:
+            self._echo = b""
+            return data
+        self._echo = self._echo[n:]
+        return data[n:]
 
     def _read_some(self, port: serial.Serial, timeout: float) -> bytes:
         """Whatever bytes arrive first, waiting at most ``timeout`` seconds (empty: none came).

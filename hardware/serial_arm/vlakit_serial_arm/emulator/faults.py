@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 class Faults:
     """``latency``: seconds before each reply; ``silent``: ids that never answer;
     ``drop_rate``: probability that a reply byte is lost; ``flip_rate``: probability that a
-    reply byte has one bit flipped; ``error_bits``: id -> error byte put in its status packets.
+    reply byte has one bit flipped; ``error_bits``: id -> error byte put in its status packets;
+    ``echo``: the bus sends every request back first, as some half-duplex adapters do.
     ``seed`` makes the random faults repeatable."""
 
     latency: float = 0.0
@@ -19,6 +20,7 @@ class Faults:
     flip_rate: float = 0.0
     error_bits: dict[int, int] = field(default_factory=dict)
     seed: int = 0
+    echo: bool = False
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)

@@ -95,7 +95,7 @@ class Emulator:
                     data = os.read(self._master, 4096)
                 except OSError:
                     return
-                out = bytearray()
+                out = bytearray(data if self.faults.echo else b"")
                 for packet in self.parser.feed(data):
                     self.instructions += 1
                     replies = self._handler(packet, self.servos, self._error_of, self.faults.silent)
