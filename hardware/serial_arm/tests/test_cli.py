@@ -116,3 +116,16 @@ def test_bench_prints_figures(capsys):
     out = capsys.readouterr().out
     assert "bytes written  64.0 (protocol minimum 64)" in out and "ticks/s" in out
     assert time.monotonic() - t0 < 30
+
+
+def test_interactive_calibration_refuses_motors_that_did_not_move(tmp_path, capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n\n"))  # Enter, Enter: nothing was moved
+    out = tmp_path / "cal.yaml"
+    with emulator_for_profile(load_profile("so101-follower")) as emu:
+        assert main(["calibrate", "--robot", "so101-follower", "--port", emu.port, "-o", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "zero pose" in captured.out and "whole range" in captured.out
+    assert "did not move during calibration" in captured.err
+    assert not out.exists()

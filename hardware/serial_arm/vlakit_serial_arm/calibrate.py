@@ -14,6 +14,7 @@ import numpy as np
 from vlakit_serial_arm.bus import MotorBus
 from vlakit_serial_arm.calibration import Calibration, MotorCalibration
 from vlakit_serial_arm.driver import motor_fields
+from vlakit_serial_arm.errors import CalibrationError
 from vlakit_serial_arm.profile import ArmProfile
 
 
@@ -28,7 +29,10 @@ def _build(profile: ArmProfile, zero: np.ndarray, low: np.ndarray, high: np.ndar
     for k, (name, motor) in enumerate(profile.motors.items()):
         lo, hi = int(low[k]), int(high[k])
         if hi <= lo:  # a motor that was not moved: refuse rather than guess a range
-            raise ValueError(f"motor {name!r} did not move during calibration (range {lo}..{hi})")
+            raise CalibrationError(
+                f"motor {name!r} did not move during calibration (range {lo}..{hi}); "
+                "move every joint through its whole range before pressing Enter"
+            )
         motors[name] = MotorCalibration(id=motor.id, model=motor.model, zero=int(zero[k]), min=lo, max=hi)
     return Calibration(profile=profile.name, motors=motors)
 

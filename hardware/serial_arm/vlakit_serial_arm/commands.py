@@ -73,10 +73,7 @@ def add_commands(cli: Any) -> None:
             if non_interactive:
                 calibration = calibrate_from_limits(bus, profile)
             else:
-                try:
-                    calibration = calibrate_interactive(bus, profile, click.echo, lambda: input())
-                except ValueError as exc:
-                    raise click.ClickException(str(exc)) from None
+                calibration = calibrate_interactive(bus, profile, click.echo, lambda: input())
         finally:
             bus.transport.close()
         path = output or default_calibration_path(profile)
