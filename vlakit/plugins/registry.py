@@ -21,6 +21,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "dataset": ("dataset", "register_datasets"),
     "robot": ("robot driver", "register_robots"),
     "objective": ("objective", "register_objectives"),
+    "document": ("document kind", "register_document_kinds"),
 }
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
