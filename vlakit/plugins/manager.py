@@ -140,6 +140,7 @@ class PluginLoader:
                 config: Any = None,
                 description: str = "",
                 example: dict[str, Any] | None = None,
+                writer: Any = None,
                 _kind: str = kind,
             ) -> None:
                 reg = Registration(
@@ -149,6 +150,7 @@ class PluginLoader:
                     config=config,
                     description=description,
                     example=example,
+                    writer=writer,
                     plugin=name,
                     dist=dist,
                     version=version,
