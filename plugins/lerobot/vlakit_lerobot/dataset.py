@@ -94,8 +94,10 @@ class LeRobotDataset(Dataset):
                 f"({describe_features(info)}); set `{what}:` to one of them"
             )
 
-    def prepare(self, cache_dir: Path) -> None:
-        """Read metadata and the numeric columns of the chosen episodes; compute stats if missing."""
+    def _open(self) -> None:
+        """Read metadata and the numeric columns of the chosen episodes (once)."""
+        if self.meta is not None:
+            return
         if not self.root.is_dir():
             raise LeRobotFormatError(f"lerobot dataset {self.root} does not exist (root: a local directory)")
         meta = layout.load_meta(self.root)
@@ -106,12 +108,22 @@ class LeRobotDataset(Dataset):
         chosen = self.config.select(sorted(by_index))
         if not chosen:
             raise LeRobotFormatError(f"{self.root}: no episodes selected (the dataset has {len(by_index)})")
+        self.episodes = [by_index[i] for i in chosen]
         self.meta = meta
         self.fps = meta.fps
-        self.episodes = [by_index[i] for i in chosen]
-        self._load_columns()
-        self.stats = meta.stats if meta.stats and self.config.action in meta.stats else self._cached_stats(Path(cache_dir))
+        try:
+            self._load_columns()
+        except BaseException:
+            self.meta = None
+            raise
         self._action_space = self._make_action_space()
+
+    def prepare(self, cache_dir: Path) -> None:
+        """Read metadata and the numeric columns of the chosen episodes; stats from the dataset's
+        stats file, else computed once and cached under ``cache_dir``."""
+        self._open()
+        stored = self.meta.stats
+        self.stats = stored if stored and self.config.action in stored else self._cached_stats(Path(cache_dir))
 
     def _load_columns(self) -> None:
         """Actions, states, timestamps and task indices of the chosen episodes, in order."""
@@ -191,21 +203,24 @@ class LeRobotDataset(Dataset):
 
     # -- reading -------------------------------------------------------------------------
     def _require(self) -> layout.LeRobotMeta:
-        if self.meta is None:
-            raise RuntimeError("lerobot: call prepare(cache_dir) before reading samples")
+        self._open()
         return self.meta
 
     @property
-    def action_space(self) -> ActionSpace | None:
-        return self._action_space if self.meta is not None else None
+    def action_space(self) -> ActionSpace:
+        """Names from the dataset, units recorded by vlakit (else ``action_units``), limits that
+        hold every action of the chosen episodes."""
+        self._open()
+        return self._action_space
 
     def __len__(self) -> int:
         self._require()
         return int(len(self._actions))
 
     @property
-    def num_episodes(self) -> int | None:
-        return len(self.episodes) if self.meta is not None else None
+    def num_episodes(self) -> int:
+        self._require()
+        return len(self.episodes)
 
     def _chunk_rows(self, index: np.ndarray) -> np.ndarray:
         steps = np.arange(self.horizon)
