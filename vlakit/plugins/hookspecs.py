@@ -8,7 +8,9 @@ Each ``register_*`` hook receives a ``register`` callback; call it once per comp
 
 ``factory(config)`` is called with a validated instance of ``config`` (a pydantic model) and
 returns the component. ``example={...}`` optionally gives the params of a small, fast instance:
-vlakit's conformance tests build that (or the defaults when no example is given).
+vlakit's conformance tests build that (or the defaults when no example is given). A dataset
+that can also write its format passes ``writer=factory``: ``factory(root, spec)`` returns a
+:class:`vlakit.interfaces.writer.EpisodeWriter` (``vlakit run --record``, ``vlakit dataset export``).
 """
 
 from __future__ import annotations
