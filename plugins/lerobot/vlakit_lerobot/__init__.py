@@ -18,6 +18,9 @@ from vlakit_lerobot.config import LeRobotConfig
 
 from vlakit import hookimpl
 
+#: The vlakit plugin API this plugin is written for.
+VLAKIT_PLUGIN_API = 1
+
 __all__ = ["LeRobotConfig"]
 
 

@@ -12,6 +12,9 @@ from vlakit_vqa_json.config import VQAJsonConfig
 
 from vlakit import hookimpl
 
+#: The vlakit plugin API this plugin is written for.
+VLAKIT_PLUGIN_API = 1
+
 __all__ = ["VQAJsonConfig"]
 
 
