@@ -160,7 +160,8 @@ class LeRobotMeta:
         return sum(e.length for e in self.episodes)
 
 
-def _v3_tasks(root: Path) -> dict[int, str]:
+def read_tasks(root: Path) -> dict[int, str]:
+    """``meta/tasks.parquet`` (v3.0) as {task_index: task}; empty when the dataset has none yet."""
     path = root / TASKS
     if not path.exists():
         return {}
@@ -238,7 +239,7 @@ def load_meta(root: Path) -> LeRobotMeta:
     info = read_info(root)
     version = info["codebase_version"]
     if version == V30:
-        tasks, episodes = _v3_tasks(root), _v3_episodes(root, info)
+        tasks, episodes = read_tasks(root), _v3_episodes(root, info)
     else:
         tasks = {int(r["task_index"]): str(r["task"]) for r in read_jsonl(root / LEGACY_TASKS)}
         episodes = _legacy_episodes(root, info)

@@ -162,7 +162,7 @@ class LeRobotWriter(EpisodeWriter):
         for path in layout.episode_files(self.root):
             self._rows.extend(pq.read_table(path).to_pylist())
         self._rows.sort(key=lambda r: r["episode_index"])
-        meta_tasks = layout._v3_tasks(self.root)
+        meta_tasks = layout.read_tasks(self.root)
         self._tasks = {text: i for i, text in meta_tasks.items()}
         self._write_summary()
 

@@ -6,22 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import yaml
 
 from vlakit.cli.main import cli
-
-
-def parse_params(pairs: tuple[str, ...]) -> dict[str, object]:
-    """``("episodes=20", "image_size=32")`` -> ``{"episodes": 20, "image_size": 32}`` (YAML values)."""
-    from vlakit.errors import VlakitError
-
-    params: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise VlakitError(f"--set {pair!r}: expected KEY=VALUE")
-        params[key.strip()] = yaml.safe_load(value)
-    return params
 
 
 @cli.group("dataset")
@@ -73,9 +59,13 @@ def export_command(
     (for example `vlakit dataset export tabletop-demos OUT --episodes 20 --set episodes=20`)."""
     from vlakit.data.recording import dataset_spec, export_episodes, open_recording
     from vlakit.plugins import get_registry
+    from vlakit.recipes.overrides import apply_override
 
     registry = get_registry()
-    dataset = registry.build("dataset", {"type": type_name, **parse_params(params)})
+    block: dict[str, object] = {"type": type_name}
+    for pair in params:
+        apply_override(block, pair)
+    dataset = registry.build("dataset", block)
     dataset.prepare(cache_dir)
     spec = dataset_spec(dataset, fps, robot_type=None)
     with open_recording(registry, out, spec, fmt) as writer:
