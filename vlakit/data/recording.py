@@ -7,7 +7,7 @@ plugin's business: the registry names the datasets that declared a writer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,17 +62,11 @@ def open_recording(registry: Registry, root: Path, spec: RecordingSpec, fmt: str
     return open_writer(reg.writer, Path(root), spec)
 
 
-def export_episodes(
-    dataset: Dataset, writer: EpisodeWriter, episodes: int | None = None, progress: Callable[[int], None] | None = None
-) -> int:
+def export_episodes(dataset: Dataset, writer: EpisodeWriter, episodes: int | None = None) -> int:
     """Write the first ``episodes`` (default: all) of ``dataset``'s episodes; returns how many."""
     total = dataset.num_episodes or 0
     n = total if episodes is None else min(int(episodes), total)
-    for e in range(n):
-        writer.write_episode(dataset.episode(e))
-        if progress is not None:
-            progress(e + 1)
-    return n
+    return len(writer.write_episodes(dataset.episode(e) for e in range(n)))
 
 
 class StepRecorder:

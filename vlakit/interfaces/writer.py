@@ -8,7 +8,7 @@ A dataset plugin that can also write its format registers a writer factory with 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,12 @@ class EpisodeWriter(ABC):
             observation = Observation(images=images, state=state, timestamp=t / self.spec.fps)
             self.add_frame(observation, episode.actions[t])
         return self.end_episode()
+
+    def write_episodes(self, episodes: Iterable[Episode]) -> list[int]:
+        """Write many whole episodes (an export); returns their indices. A writer may commit them
+        in groups for speed, so an interruption may lose the group in progress (rerun the export).
+        Default: one :meth:`write_episode` each."""
+        return [self.write_episode(episode) for episode in episodes]
 
     def __enter__(self) -> EpisodeWriter:
         return self

@@ -198,3 +198,19 @@ def test_conformance(tmp_path):
     check_dataset(LeRobotDataset(LeRobotConfig(root=str(tmp_path / "ds"))), tmp_path / "cache", horizon=4)
     write_v21(tmp_path / "v21", [episode(k) for k in range(2)])
     check_dataset(LeRobotDataset(LeRobotConfig(root=str(tmp_path / "v21"))), tmp_path / "cache", horizon=2)
+
+
+def test_group_commits_write_the_same_dataset(tmp_path):
+    source = [episode(k) for k in range(7)]
+    with LeRobotWriter(tmp_path / "grouped", SPEC) as writer:
+        assert writer.write_episodes(iter(source[:5]), group=2) == [0, 1, 2, 3, 4]
+        writer.write_episode(source[5])  # single episodes still commit one by one
+        assert writer.write_episodes(iter(source[6:]), group=2) == [6]
+    write_v30(tmp_path / "single", source)
+    grouped, single = open_dataset(tmp_path / "grouped", tmp_path), open_dataset(tmp_path / "single", tmp_path)
+    assert grouped.num_episodes == single.num_episodes == 7
+    for k in range(7):
+        assert_same_episode(grouped.episode(k), single.episode(k), exact_images=True)
+    a = pq.read_table(tmp_path / "grouped/meta/episodes/chunk-000/file-000.parquet").drop(["meta/episodes/file_index"])
+    b = pq.read_table(tmp_path / "single/meta/episodes/chunk-000/file-000.parquet").drop(["meta/episodes/file_index"])
+    assert a.to_pylist() == b.to_pylist()

@@ -46,8 +46,7 @@ def generate(root: Path, episodes: int, frames: int) -> None:
 
     spec = RecordingSpec(fps=30, action_space=SPACE, cameras=CAMERAS, state_names=SPACE.names)
     with LeRobotWriter(root, spec) as writer:
-        for k in range(episodes):
-            writer.write_episode(synthetic_episode(k, frames))
+        writer.write_episodes(synthetic_episode(k, frames) for k in range(episodes))
 
 
 def samples_per_second(root: Path, workers: int, samples: int) -> float:

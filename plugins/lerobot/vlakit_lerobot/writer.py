@@ -5,7 +5,9 @@ numbers in memory). Ending the episode appends it to the current data, video and
 each rewritten to a temporary file and renamed over the old one; the episodes metadata file is
 renamed last, so it is the commit point: until it is replaced the dataset reads as before, with
 at most unreferenced rows and frames past the last episode, which the next append drops.
-``kill -9`` at any moment therefore loses at most the episode in progress. Reopening a dataset
+``kill -9`` at any moment therefore loses at most the episode in progress (with
+:meth:`LeRobotWriter.write_episodes`, an export, the group of episodes in progress: it commits
+50 at a time, so the files are rewritten once per group, not once per episode). Reopening a dataset
 appends to it, after clearing leftovers and rewriting info.json and stats.json from the
 episodes metadata.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from vlakit_lerobot import layout, stats, video
 from vlakit_lerobot.errors import LeRobotFormatError
 from vlakit_lerobot.tables import tasks_table, vector_column, write_table
 
-from vlakit import Observation
+from vlakit import Episode, Observation
 from vlakit.interfaces.writer import EpisodeWriter, RecordingSpec
 from vlakit.io import atomic_path, atomic_write_text
 
@@ -84,6 +87,19 @@ def _layout_of(features: dict[str, dict[str, Any]]) -> dict[str, tuple[str, list
 
 
 @dataclass
+class _Staged:
+    """An ended episode not yet appended to the dataset."""
+
+    index: int
+    task: str
+    frames: int
+    first: int
+    videos: dict[str, Path]
+    table: pa.Table
+    stats: dict[str, Any]
+
+
+@dataclass
 class _Episode:
     """The episode in progress."""
 
@@ -111,6 +127,8 @@ class LeRobotWriter(EpisodeWriter):
         self._episode: _Episode | None = None
         self._rows: list[dict[str, Any]] = []  # episodes metadata, one dict per episode
         self._tasks: dict[str, int] = {}
+        self._pending: list[_Staged] = []  # ended, not yet committed (see write_episodes)
+        self._deferred = False
         self._foreign_video: set[str] = set()  # cameras whose files another encoder wrote: never joined
         if (self.root / layout.INFO).exists():
             self._reopen()
@@ -170,7 +188,7 @@ class LeRobotWriter(EpisodeWriter):
     def begin_episode(self, instruction: str) -> None:
         if self._episode is not None:
             raise RuntimeError("an episode is in progress; end or discard it first")
-        staging = self.root / STAGING
+        staging = self.root / STAGING / "current"
         staging.mkdir(parents=True, exist_ok=True)
         encoders = {
             cam.name: video.EpisodeEncoder(staging / f"{cam.name}.mp4", self.spec.fps, cam.height, cam.width)
@@ -213,7 +231,7 @@ class LeRobotWriter(EpisodeWriter):
                     encoder.close()
                 except Exception:  # noqa: BLE001 - an empty stream may not flush; it is dropped anyway
                     pass
-            shutil.rmtree(self.root / STAGING, ignore_errors=True)
+            shutil.rmtree(self.root / STAGING / "current", ignore_errors=True)
 
     def end_episode(self) -> int:
         ep = self._episode
@@ -223,24 +241,59 @@ class LeRobotWriter(EpisodeWriter):
             raise LeRobotFormatError("an episode needs at least one frame")
         for encoder in ep.encoders.values():
             encoder.close()
-        index = len(self._rows)
-        n = len(ep.actions)
-        first = self._rows[-1]["dataset_to_index"] if self._rows else 0
-        task_index = self._task_index(ep.task)
-        row: dict[str, Any] = {"episode_index": index, "tasks": [ep.task], "length": n}
-        for name in ep.encoders:
-            row.update(self._append_video(camera_key(name), self.root / STAGING / f"{name}.mp4", n))
-        table, episode_stats = self._frame_table(ep, index, first, task_index)
-        row.update(self._append_data(table, first))
-        row["dataset_from_index"], row["dataset_to_index"] = first, first + n
-        for key, values in episode_stats.items():
-            for stat, value in values.items():
-                row[f"stats/{key}/{stat}"] = value
-        self._append_episode_row(row)  # the commit point
+        index = len(self._rows) + len(self._pending)
+        first = (self._rows[-1]["dataset_to_index"] if self._rows else 0) + sum(p.frames for p in self._pending)
+        folder = self.root / STAGING / f"episode-{index}"
+        (self.root / STAGING / "current").rename(folder)
+        table, episode_stats = self._frame_table(ep, index, first, self._task_index(ep.task))
+        videos = {name: folder / f"{name}.mp4" for name in ep.encoders}
+        self._pending.append(_Staged(index, ep.task, len(ep.actions), first, videos, table, episode_stats))
         self._episode = None
-        shutil.rmtree(self.root / STAGING, ignore_errors=True)
-        self._write_summary()
+        if not self._deferred:
+            self._commit()
         return index
+
+    def write_episodes(self, episodes: Iterable[Episode], group: int = 50) -> list[int]:
+        """Write whole episodes, committing them ``group`` at a time (the data and video files are
+        rewritten once per group instead of once per episode); an interruption loses at most the
+        group being written. Returns their indices."""
+        indices = []
+        self._deferred = True
+        try:
+            for episode in episodes:
+                indices.append(self.write_episode(episode))
+                if len(self._pending) >= group:
+                    self._commit()
+        finally:
+            self._deferred = False
+        self._commit()
+        return indices
+
+    def _commit(self) -> None:
+        """Append the ended episodes to the dataset (see the module docstring)."""
+        if not self._pending:
+            return
+        rows: list[dict[str, Any]] = [
+            {"episode_index": p.index, "tasks": [p.task], "length": p.frames} for p in self._pending
+        ]
+        for cam in self.spec.cameras:
+            spans = self._append_video(camera_key(cam.name), [(p.videos[cam.name], p.frames) for p in self._pending])
+            for row, span in zip(rows, spans):
+                row.update(span)
+        location = self._append_data(pa.concat_tables([p.table for p in self._pending]), self._pending[0].first)
+        for row, p in zip(rows, self._pending):
+            row.update(location)
+            row["dataset_from_index"], row["dataset_to_index"] = p.first, p.first + p.frames
+            for key, values in p.stats.items():
+                for stat, value in values.items():
+                    row[f"stats/{key}/{stat}"] = value
+        self._append_episode_rows(rows)  # the commit point
+        self._pending = []
+        for folder in (self.root / STAGING).glob("episode-*"):
+            shutil.rmtree(folder, ignore_errors=True)
+        if self._episode is None:
+            shutil.rmtree(self.root / STAGING, ignore_errors=True)
+        self._write_summary()
 
     # -- appending -----------------------------------------------------------------------
     def _task_index(self, task: str) -> int:
@@ -263,31 +316,31 @@ class LeRobotWriter(EpisodeWriter):
         chunk, file = layout.next_file(chunk, file, int(self.info["chunks_size"]))
         return chunk, file, False
 
-    def _append_video(self, key: str, staged: Path, frames: int) -> dict[str, Any]:
+    def _append_video(self, key: str, staged: list[tuple[Path, int]]) -> list[dict[str, Any]]:
+        """Join the staged episodes' videos (``(path, frames)`` each) onto the camera's current file
+        (or a new one); returns each episode's video columns."""
+
         def path_of(chunk: int, file: int) -> str:
             return self.info["video_path"].format(video_key=key, chunk_index=chunk, file_index=file)
 
         prefix = f"videos/{key}"
-        chunk, file, append = self._target(prefix, path_of, self.info["video_files_size_in_mb"], staged.stat().st_size)
-        target = self.root / path_of(chunk, file)
-        seconds = frames / float(self.spec.fps)
-        parts = [(staged, seconds)]
+        incoming = sum(path.stat().st_size for path, _ in staged)
+        chunk, file, append = self._target(prefix, path_of, self.info["video_files_size_in_mb"], incoming)
         if append and key in self._foreign_video:
             chunk, file = layout.next_file(chunk, file, int(self.info["chunks_size"]))
-            target, append = self.root / path_of(chunk, file), False
-            self._foreign_video.discard(key)
-        start = 0.0
+            append = False
+        self._foreign_video.discard(key)
+        target = self.root / path_of(chunk, file)
+        parts = [(path, frames / float(self.spec.fps)) for path, frames in staged]
         if append:
-            start = float(self._last(f"{prefix}/to_timestamp"))
-            parts.insert(0, (target, start))
+            parts.insert(0, (target, float(self._last(f"{prefix}/to_timestamp"))))
         with atomic_path(target) as tmp:
-            video.join_videos(parts, tmp)
-        return {
-            f"{prefix}/chunk_index": chunk,
-            f"{prefix}/file_index": file,
-            f"{prefix}/from_timestamp": start,
-            f"{prefix}/to_timestamp": start + seconds,
-        }
+            spans = video.join_videos(parts, tmp)
+        return [
+            {f"{prefix}/chunk_index": chunk, f"{prefix}/file_index": file,
+             f"{prefix}/from_timestamp": start, f"{prefix}/to_timestamp": stop}
+            for start, stop in spans[len(spans) - len(staged):]
+        ]
 
     def _frame_table(self, ep: _Episode, index: int, first: int, task_index: int) -> tuple[pa.Table, dict[str, Any]]:
         n = len(ep.actions)
@@ -329,19 +382,18 @@ class LeRobotWriter(EpisodeWriter):
         write_table(table, target)
         return {"data/chunk_index": chunk, "data/file_index": file}
 
-    def _append_episode_row(self, row: dict[str, Any]) -> None:
+    def _append_episode_rows(self, new: list[dict[str, Any]]) -> None:
         def path_of(chunk: int, file: int) -> str:
             return layout.EPISODES_PATH.format(chunk_index=chunk, file_index=file)
 
-        chunk, file, append = self._target(
-            "meta/episodes", path_of, self.info["data_files_size_in_mb"], len(json.dumps(row))
-        )
-        row["meta/episodes/chunk_index"], row["meta/episodes/file_index"] = chunk, file
-        target = self.root / path_of(chunk, file)
-        rows = [r for r in self._rows if (r["meta/episodes/chunk_index"], r["meta/episodes/file_index"]) == (chunk, file)]
-        table = pa.Table.from_pylist([*rows, row]) if append else pa.Table.from_pylist([row])
-        write_table(table, target)
-        self._rows.append(row)
+        size = len(json.dumps(new))
+        chunk, file, append = self._target("meta/episodes", path_of, self.info["data_files_size_in_mb"], size)
+        for row in new:
+            row["meta/episodes/chunk_index"], row["meta/episodes/file_index"] = chunk, file
+        here = (chunk, file)
+        rows = [r for r in self._rows if (r["meta/episodes/chunk_index"], r["meta/episodes/file_index"]) == here]
+        write_table(pa.Table.from_pylist([*rows, *new] if append else new), self.root / path_of(chunk, file))
+        self._rows.extend(new)
 
     # -- summary files -------------------------------------------------------------------
     def _write_summary(self) -> None:
@@ -366,5 +418,6 @@ class LeRobotWriter(EpisodeWriter):
 
     def close(self) -> None:
         self.discard_episode()
+        self._commit()
 
 
