@@ -41,9 +41,20 @@ def episode(k: int, length: int | None = None) -> Episode:
     return Episode(images=images, actions=actions, states=states, instruction=TASKS[k % len(TASKS)])
 
 
-def write_v21(root: Path, episodes: list[Episode], fps: int = 15) -> None:
+def png(image: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_v21(root: Path, episodes: list[Episode], fps: int = 15, images_in_parquet: bool = False) -> None:
     """A LeRobot v2.1 dataset at ``root``, following the published layout: one parquet and one
-    MP4 per camera per episode, jsonl metadata (episodes, tasks, per-episode stats), info.json."""
+    MP4 per camera per episode, jsonl metadata (episodes, tasks, per-episode stats), info.json.
+    ``images_in_parquet``: cameras as ``image`` features, PNG bytes in the parquet rows instead."""
     from vlakit_lerobot.stats import image_stats, vector_stats
     from vlakit_lerobot.video import encode_frames
 
@@ -59,6 +70,10 @@ def write_v21(root: Path, episodes: list[Episode], fps: int = 15) -> None:
     }
     features["observation.state"] = {"dtype": "float32", "shape": [3], "names": {"motors": ["j1", "j2", "j3"]}}
     features["action"] = {"dtype": "float32", "shape": [4], "names": {"motors": list(SPACE.names)}}
+    if images_in_parquet:
+        for c in CAMERAS:
+            features[f"observation.images.{c.name}"] = {
+                "dtype": "image", "shape": [c.height, c.width, 3], "names": ["height", "width", "channel"]}
     for name, dtype in (("timestamp", "float32"), ("frame_index", "int64"), ("episode_index", "int64"),
                         ("index", "int64"), ("task_index", "int64")):
         features[name] = {"dtype": dtype, "shape": [1], "names": None}
@@ -75,10 +90,15 @@ def write_v21(root: Path, episodes: list[Episode], fps: int = 15) -> None:
             "index": pa.array(np.arange(start, start + n, dtype=np.int64)),
             "task_index": pa.array(np.full(n, ti, dtype=np.int64)),
         }
+        if images_in_parquet:
+            image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+            for c in CAMERAS:
+                cells = [{"bytes": png(im), "path": None} for im in ep.images[c.name]]
+                cols[f"observation.images.{c.name}"] = pa.array(cells, image_type)
         path = root / f"data/chunk-000/episode_{e:06d}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table(cols), path)
-        for c in CAMERAS:
+        for c in CAMERAS if not images_in_parquet else ():
             vpath = root / f"videos/chunk-000/observation.images.{c.name}/episode_{e:06d}.mp4"
             vpath.parent.mkdir(parents=True, exist_ok=True)
             encode_frames(vpath, ep.images[c.name], fps)
@@ -92,7 +112,7 @@ def write_v21(root: Path, episodes: list[Episode], fps: int = 15) -> None:
         "total_frames": start, "total_tasks": len(tasks), "total_videos": len(episodes) * len(CAMERAS),
         "total_chunks": 1, "chunks_size": 1000, "fps": fps, "splits": {"train": f"0:{len(episodes)}"},
         "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
-        "video_path": "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
+        "video_path": None if images_in_parquet else "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
         "features": features,
     }
     meta = root / "meta"

@@ -214,3 +214,16 @@ def test_group_commits_write_the_same_dataset(tmp_path):
     a = pq.read_table(tmp_path / "grouped/meta/episodes/chunk-000/file-000.parquet").drop(["meta/episodes/file_index"])
     b = pq.read_table(tmp_path / "single/meta/episodes/chunk-000/file-000.parquet").drop(["meta/episodes/file_index"])
     assert a.to_pylist() == b.to_pylist()
+
+
+def test_images_stored_in_parquet_read_exactly_and_convert(tmp_path):
+    source = [episode(k) for k in range(3)]
+    write_v21(tmp_path / "v21", source, images_in_parquet=True)
+    ds = open_dataset(tmp_path / "v21", tmp_path, horizon=2)
+    for k in range(3):
+        assert_same_episode(ds.episode(k), source[k], exact_images=True)  # PNG is lossless
+    np.testing.assert_array_equal(ds[len(source[0]) + 1].images["wrist"], source[1].images["wrist"][1])
+    convert_to_v30(tmp_path / "v21", tmp_path / "v30")
+    new = open_dataset(tmp_path / "v30", tmp_path)
+    for k in range(3):
+        assert_same_episode(new.episode(k), source[k], exact_images=True)
