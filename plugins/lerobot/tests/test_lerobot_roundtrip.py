@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -91,6 +92,11 @@ def test_reopening_appends_episodes(tmp_path):
     assert ds.num_episodes == 3
     assert_same_episode(ds.episode(2), episode(2))
     assert json.loads((root / "meta/info.json").read_text())["total_episodes"] == 3
+    with pytest.raises(LeRobotFormatError, match="holds 15 frames per second, this recording 30"):
+        LeRobotWriter(root, dataclasses.replace(SPEC, fps=30))
+    wider = dataclasses.replace(SPEC, state_names=("a", "b", "c", "d"))
+    with pytest.raises(LeRobotFormatError, match="cannot append to .*features"):
+        LeRobotWriter(root, wider)
 
 
 def test_files_roll_over_at_their_size_limit(tmp_path):

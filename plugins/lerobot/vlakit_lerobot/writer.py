@@ -170,6 +170,10 @@ class LeRobotWriter(EpisodeWriter):
                 f"cannot append to {self.root}: its features {_layout_of(info['features'])} differ from this "
                 f"recording's {_layout_of(self.features)}"
             )
+        if float(info["fps"]) != float(self.spec.fps):
+            raise LeRobotFormatError(
+                f"cannot append to {self.root}: it holds {info['fps']} frames per second, this recording {self.spec.fps:g}"
+            )
         self.info = info
         self._foreign_video = {
             k for k, ft in info["features"].items()
