@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vlakit import ActionSpace, CameraSpec, Episode
-from vlakit.interfaces.writer import RecordingSpec
+from vlakit.interfaces import RecordingSpec
 
 CAMERAS = (CameraSpec("small", 64, 64), CameraSpec("large", 224, 224))
 SPACE = ActionSpace(tuple(f"joint{i}" for i in range(6)), ("deg",) * 6, (-180.0,) * 6, (180.0,) * 6)

@@ -30,7 +30,7 @@ from vlakit_lerobot.errors import LeRobotFormatError
 from vlakit_lerobot.tables import tasks_table, vector_column, write_table
 
 from vlakit import Episode, Observation
-from vlakit.interfaces.writer import EpisodeWriter, RecordingSpec
+from vlakit.interfaces import EpisodeWriter, RecordingSpec
 from vlakit.io import atomic_path, atomic_write_text
 
 STATE = "observation.state"
