@@ -201,6 +201,7 @@ class PluginLoader:
                 description: str = "",
                 example: dict[str, Any] | None = None,
                 writer: Any = None,
+                load: Any = None,
                 _kind: str = kind,
             ) -> None:
                 reg = Registration(
@@ -211,6 +212,7 @@ class PluginLoader:
                     description=description,
                     example=example,
                     writer=writer,
+                    load=load,
                     plugin=name,
                     dist=dist,
                     version=version,
