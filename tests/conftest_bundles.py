@@ -33,8 +33,22 @@ eval:
 """
 
 
-def export_tiny_bundle(tmp: Path, text: str, name: str, cameras: tuple[str, ...] = ("top",)) -> Path:
-    """Write ``tmp/name.yaml`` and export its untrained model as the bundle ``tmp/name``."""
+def chunked_state_recipe(horizon: int = 4) -> str:
+    """:data:`TINY_RECIPE` whose model reads the state and whose codec writes chunks of ``horizon``."""
+    text = TINY_RECIPE.replace(
+        "codec: {type: uniform-bins, bins: 16}",
+        f"codec: {{type: uniform-bins, bins: 16, horizon: {horizon}}}",
+    )
+    return text.replace("model:\n", "model:\n  use_state: true\n")
+
+
+def export_tiny_bundle(
+    tmp: Path, text: str, name: str, cameras: tuple[str, ...] = ("top",), state_dim: int = 0
+) -> Path:
+    """Write ``tmp/name.yaml`` and export its untrained model as the bundle ``tmp/name``.
+
+    ``state_dim``: width of the state the model reads (the recipe needs ``model.use_state``).
+    """
     from vlakit_tabletop.sim import ACTION_SPACE
 
     from vlakit.model import build_codec, build_vla
@@ -49,6 +63,11 @@ def export_tiny_bundle(tmp: Path, text: str, name: str, cameras: tuple[str, ...]
     torch.manual_seed(0)  # the untrained policy's weights, so its behaviour does not depend on test order
     rng = np.random.default_rng(0)
     codec.fit(rng.uniform(ACTION_SPACE.low_array, ACTION_SPACE.high_array, size=(64, 4)).astype(np.float32))
-    vla = build_vla(recipe.model, registry, codec, list(cameras), 0)
-    robot = {"action_space": ACTION_SPACE.to_dict(), "cameras": list(cameras), "state_dim": 0, "horizon": 1}
+    vla = build_vla(recipe.model, registry, codec, list(cameras), state_dim)
+    robot = {
+        "action_space": ACTION_SPACE.to_dict(),
+        "cameras": list(cameras),
+        "state_dim": state_dim,
+        "horizon": codec.horizon,
+    }
     return export_vla(tmp / name, vla, recipe, robot)

@@ -63,7 +63,9 @@ class ChunkPrefetcher:
         if chunk.ndim == 1:
             chunk = chunk[None]
         if chunk.ndim != 2 or chunk.shape[0] == 0:
-            raise UnsafeAction(f"the policy returned an action chunk of shape {list(chunk.shape)}, not [H, D]")
+            raise UnsafeAction(
+                f"the policy returned an action chunk of shape {list(chunk.shape)}, not [H, D]"
+            )
         drop = min(self._age, chunk.shape[0] - 1)
         self.skipped += drop
         self._chunk_len = chunk.shape[0]

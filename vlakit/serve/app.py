@@ -108,7 +108,9 @@ class PolicyApp:
         action = reply.actions if self.spec.horizon > 1 else reply.actions[0]
         text = json_codec.dumps(action)
         headers = {"X-Infer-Ms": f"{reply.infer_ms:.3f}", "X-Batch-Size": str(reply.batch_size)}
-        return web.Response(text=json.dumps(text) if double else text, content_type="application/json", headers=headers)
+        return web.Response(
+            text=json.dumps(text) if double else text, content_type="application/json", headers=headers
+        )
 
     # -- websocket -----------------------------------------------------------------------------
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
@@ -161,8 +163,10 @@ class PolicyApp:
         if key_matches(self.api_key, given):
             return True
         try:
-            await ws.send_str("error: missing or wrong API key (send the header 'Authorization: Api-Key KEY' "
-                              "or a first msgpack message {'api_key': KEY})")
+            await ws.send_str(
+                "error: missing or wrong API key (send the header 'Authorization: Api-Key KEY' "
+                "or a first msgpack message {'api_key': KEY})"
+            )
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"unauthorized")
         except (ConnectionError, RuntimeError):
             pass

@@ -60,7 +60,9 @@ class RemotePolicy:
         except InvalidStatus as exc:
             status = exc.response.status_code
             hint = " (missing or wrong API key: --api-key)" if status == 401 else ""
-            raise PolicyServerLost(f"the policy server at {url} refused the connection: HTTP {status}{hint}") from None
+            raise PolicyServerLost(
+                f"the policy server at {url} refused the connection: HTTP {status}{hint}"
+            ) from None
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             raise PolicyServerLost(f"cannot reach the policy server at {url}: {exc}") from None
         first = self._receive()
@@ -80,7 +82,9 @@ class RemotePolicy:
         except ConnectionClosed as exc:
             raise PolicyServerLost(f"the policy server at {self.url} went away ({_closed(exc)})") from None
         except TimeoutError:
-            raise PolicyServerLost(f"the policy server at {self.url} did not answer within {self.timeout:g} s") from None
+            raise PolicyServerLost(
+                f"the policy server at {self.url} did not answer within {self.timeout:g} s"
+            ) from None
         if isinstance(data, str):
             raise PolicyServerError(f"the policy server at {self.url} refused the request: {data}")
         try:
@@ -88,7 +92,9 @@ class RemotePolicy:
         except BadRequest as exc:
             raise PolicyServerError(f"unreadable reply from {self.url}: {exc}") from None
         if not isinstance(message, dict):
-            raise PolicyServerError(f"unreadable reply from {self.url}: a {type(message).__name__}, not a map")
+            raise PolicyServerError(
+                f"unreadable reply from {self.url}: a {type(message).__name__}, not a map"
+            )
         return message
 
     def request(self, observation: Observation, instruction: str) -> dict[str, Any]:
@@ -96,7 +102,9 @@ class RemotePolicy:
         message: dict[str, Any] = {"prompt": instruction}
         for cam in self.cameras:
             if cam not in observation.images:
-                raise VlakitError(f"the served policy needs camera {cam!r}; the observation has {sorted(observation.images)}")
+                raise VlakitError(
+                    f"the served policy needs camera {cam!r}; the observation has {sorted(observation.images)}"
+                )
             message[f"observation/{cam}"] = np.ascontiguousarray(observation.images[cam], dtype=np.uint8)
         if self.state_dim and observation.state is not None:
             message["observation/state"] = np.asarray(observation.state, dtype=np.float32)
@@ -111,9 +119,15 @@ class RemotePolicy:
             raise PolicyServerLost(f"the policy server at {self.url} went away ({_closed(exc)})") from None
         reply = self._receive()
         actions = reply.get("actions")
-        if not isinstance(actions, np.ndarray) or actions.ndim != 2 or actions.shape[1] != self.action_space.dim:
+        if (
+            not isinstance(actions, np.ndarray)
+            or actions.ndim != 2
+            or actions.shape[1] != self.action_space.dim
+        ):
             got = list(actions.shape) if isinstance(actions, np.ndarray) else type(actions).__name__
-            raise PolicyServerError(f"{self.url} answered 'actions' of shape {got}, not [H, {self.action_space.dim}]")
+            raise PolicyServerError(
+                f"{self.url} answered 'actions' of shape {got}, not [H, {self.action_space.dim}]"
+            )
         timing = reply.get("server_timing")
         self.last_timing = timing if isinstance(timing, dict) else {}
         return actions.astype(np.float32)

@@ -63,7 +63,9 @@ def check_state(value: Any, spec: PolicySpec, where: str) -> np.ndarray | None:
 
 def check_instruction(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise BadRequest(f"missing {where}: the instruction text" if value is None else f"{where} must be text")
+        raise BadRequest(
+            f"missing {where}: the instruction text" if value is None else f"{where} must be text"
+        )
     if len(value) > MAX_INSTRUCTION:
         raise BadRequest(f"{where} is {len(value)} characters; at most {MAX_INSTRUCTION}")
     return value
@@ -78,7 +80,7 @@ def parse_openpi(message: Any, spec: PolicySpec) -> tuple[Observation, str]:
         key = f"observation/{cam}"
         if key not in message:
             raise BadRequest(f"missing camera image {key!r} (this policy needs {spec.image_keys})")
-        images[cam] = check_image(message[key], key)
+        images[cam] = check_image(message[key], repr(key))
     state = check_state(message.get("observation/state"), spec, "'observation/state'")
     return Observation(images=images, state=state), check_instruction(message.get("prompt"), "'prompt'")
 
@@ -98,6 +100,10 @@ def parse_openvla(payload: Any, spec: PolicySpec) -> tuple[Observation, str]:
             images[cam] = check_image(payload["image"], "'image'")
         else:
             hint = "'image'" if i == 0 else f"'images.{cam}'"
-            raise BadRequest(f"missing camera image {hint} for camera {cam!r} (cameras: {list(spec.cameras)})")
+            raise BadRequest(
+                f"missing camera image {hint} for camera {cam!r} (cameras: {list(spec.cameras)})"
+            )
     state = check_state(payload.get("state"), spec, "'state'")
-    return Observation(images=images, state=state), check_instruction(payload.get("instruction"), "'instruction'")
+    return Observation(images=images, state=state), check_instruction(
+        payload.get("instruction"), "'instruction'"
+    )
