@@ -154,11 +154,16 @@ class PolicyApp:
         return ws
 
     async def _authenticate(self, ws: web.WebSocketResponse) -> bool:
-        """First-message authentication: ``{"api_key": KEY}`` before the metadata is sent."""
+        """First-message authentication: the server sends one text frame saying a key is needed,
+        then waits :data:`AUTH_TIMEOUT` seconds for ``{"api_key": KEY}`` (msgpack) before the
+        metadata is sent."""
         try:
+            await ws.send_str(
+                "auth required: send the header 'Authorization: Api-Key KEY' or, now, a msgpack map {'api_key': KEY}"
+            )
             msg = await ws.receive(timeout=AUTH_TIMEOUT)
             given = msgpack_codec.unpackb(msg.data).get("api_key") if msg.type == WSMsgType.BINARY else None
-        except (asyncio.TimeoutError, BadRequest, AttributeError):
+        except (asyncio.TimeoutError, BadRequest, AttributeError, ConnectionError, RuntimeError):
             given = None
         if key_matches(self.api_key, given):
             return True

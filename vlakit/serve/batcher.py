@@ -71,6 +71,7 @@ class DynamicBatcher:
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlakit-infer")
         self._closing = False
+        self._running: list[_Item] = []
 
     async def start(self) -> None:
         """Start the gathering task on the running event loop."""
@@ -94,11 +95,13 @@ class DynamicBatcher:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        waiting = list(self._running)
         if self._queue is not None:
             while not self._queue.empty():
-                item = self._queue.get_nowait()
-                if not item.future.done():
-                    item.future.set_exception(ServerClosing("the server is shutting down"))
+                waiting.append(self._queue.get_nowait())
+        for item in waiting:
+            if not item.future.done():
+                item.future.set_exception(ServerClosing("the server is shutting down"))
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _gather(self) -> list[_Item]:
@@ -127,7 +130,9 @@ class DynamicBatcher:
             if not batch:
                 continue
             started = time.monotonic()
+            self._running = batch
             results = await loop.run_in_executor(self._executor, self._infer, batch)
+            self._running = []
             infer_ms = 1000 * (time.monotonic() - started)
             self.batches += 1
             self.requests += len(batch)

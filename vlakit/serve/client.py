@@ -65,7 +65,13 @@ class RemotePolicy:
             ) from None
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             raise PolicyServerLost(f"cannot reach the policy server at {url}: {exc}") from None
-        first = self._receive()
+        try:
+            first = self._receive()
+        except PolicyServerError as exc:
+            self.close()
+            if "auth required" in str(exc):
+                raise PolicyServerError(f"the policy server at {url} needs an API key (--api-key)") from None
+            raise
         self.metadata: dict[str, Any] = first
         try:
             self.action_space = ActionSpace.from_dict(first["action_space"])
