@@ -82,7 +82,8 @@ class PolicyApp:
         return web.Response(text="OK\n")
 
     async def _metadata(self, request: web.Request) -> web.Response:
-        return self._refusal(request) or web.json_response(self.metadata)
+        refused = self._refusal(request)  # not `or`: a response is a mapping, and an empty one is falsy
+        return refused if refused is not None else web.json_response(self.metadata)
 
     async def _act(self, request: web.Request) -> web.Response:
         refused = self._refusal(request)
