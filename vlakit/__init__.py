@@ -23,7 +23,7 @@ from vlakit.interfaces import (
     TaskEnvironment,
     numpy_view,
 )
-from vlakit.plugins import ComponentConfig, get_registry, hookimpl
+from vlakit.plugins import PLUGIN_API, ComponentConfig, get_registry, hookimpl
 from vlakit.types import ActionSpace, CameraSpec, Episode, Observation, Sample
 
 __version__ = "0.1.0"
@@ -37,6 +37,7 @@ __all__ = [
     "Dataset",
     "Episode",
     "InvalidSymbols",
+    "PLUGIN_API",
     "Observation",
     "PluginError",
     "RecipeError",

@@ -29,10 +29,45 @@ decoding_option = click.option(
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vlakit")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def cli(debug: bool) -> None:
+@click.option(
+    "-p",
+    "--plugin",
+    "plugin_choices",
+    multiple=True,
+    metavar="[no:]NAME",
+    help="Load only the plugin NAME (repeatable), or skip it with no:NAME (entry-point or "
+    "distribution name); as VLAKIT_LOAD_PLUGINS / VLAKIT_DISABLE_PLUGINS for one command.",
+)
+def cli(debug: bool, plugin_choices: tuple[str, ...]) -> None:
     """Compose, train and run vision-language-action robot policies from plugins."""
     if debug:
         os.environ["VLAKIT_DEBUG"] = "1"
+
+
+def apply_plugin_choices(argv: list[str]) -> None:
+    """Read the root group's ``-p [no:]NAME`` options (before the command name) into the
+    environment, so plugins are chosen before they load (their commands join the CLI)."""
+    disabled: list[str] = []
+    selected: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        arg = argv[i]
+        value = None
+        if arg in ("-p", "--plugin") and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 1
+        elif arg.startswith("--plugin="):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-p") and len(arg) > 2:
+            value = arg[2:]
+        if value is not None:
+            (disabled if value.startswith("no:") else selected).append(value.removeprefix("no:"))
+        i += 1
+    from vlakit.plugins.manager import DISABLE_ENV, LOAD_ENV
+
+    if disabled:
+        os.environ[DISABLE_ENV] = ",".join(filter(None, [os.environ.get(DISABLE_ENV, ""), *disabled]))
+    if selected:
+        os.environ[LOAD_ENV] = ",".join(selected)
 
 
 def _register_builtin_commands() -> None:
@@ -57,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
     try:
+        apply_plugin_choices(argv)
         group = build_cli()
         group.main(args=argv, prog_name="vlakit", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -88,6 +88,8 @@ class PluginInfo:
     dist: str
     version: str
     builtin: bool
+    #: the plugin API it declares (``VLAKIT_PLUGIN_API``); ``None``: it declares none
+    api: int | None = None
 
 
 def validate_registration(reg: Registration) -> None:

@@ -11,6 +11,9 @@ from vlakit_hf.config import TINY_LLAMA, TINY_LLAVA, HFConfig, LlavaSettings, Lo
 
 from vlakit import hookimpl
 
+#: The vlakit plugin API this plugin is written for.
+VLAKIT_PLUGIN_API = 1
+
 __all__ = ["TINY_LLAMA", "TINY_LLAVA", "HFConfig", "LlavaSettings", "LoraSettings", "build_hf", "build_llava"]
 
 
