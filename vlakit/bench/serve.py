@@ -4,7 +4,8 @@ Everything runs on this machine over loopback: the server in a background thread
 in threads, each with its own websocket connection (vlakit's :class:`RemotePolicy`). Figures:
 
 * round-trip latency p50/p99 of one client against in-process ``Policy.act`` on the same
-  observation (the difference is what the protocol, the sockets and the batcher add);
+  observation, called from a worker thread as the server calls it (the difference is what the
+  protocol, the sockets and the batcher add);
 * throughput (requests/s) with 1, 4 and 16 concurrent clients, each sending its next request
   as soon as the last is answered, and the mean batch the server formed.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +26,6 @@ from vlakit.types import Observation
 def _percentiles(seconds: list[float]) -> dict[str, float]:
     ms = 1000 * np.asarray(seconds)
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "calls": len(ms)}
-
-
-def _timed(fn: Any, calls: int) -> list[float]:
-    out = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def _observation(cameras: tuple[str, ...], state_dim: int, size: int, seed: int) -> Observation:
@@ -105,23 +98,37 @@ def bench_serve(
         _observation(spec.cameras, spec.state_dim, image_size, seed) for seed in range(max(clients))
     ]
     obs = observations[0]
-    _timed(lambda: policy.act(obs, "bench"), 5)
-    local = _percentiles(_timed(lambda: policy.act(obs, "bench"), calls))
     result: dict[str, Any] = {
         "bundle": str(bundle),
         "cameras": list(spec.cameras),
         "image_size": image_size,
         "action_shape": [spec.horizon, spec.action_space.dim],
         "torch_threads": torch.get_num_threads(),
-        "local": local,
     }
     server = PolicyServer(policy, spec, port=0, max_batch_size=batch_size, max_wait=max_wait_ms / 1000)
-    with ServerThread(server):
+    # In-process calls run in a worker thread, as the server (and `vlakit run`) call the policy:
+    # torch's intra-op threading differs between the main thread and others. Local and remote
+    # calls alternate, so that both see the same load on the machine.
+    with ServerThread(server), ThreadPoolExecutor(max_workers=1) as executor:
         with RemotePolicy(server.url, timeout=60.0) as remote:
-            _timed(lambda: remote.act(obs, "bench"), 5)
-            remote_stats = _percentiles(_timed(lambda: remote.act(obs, "bench"), calls))
-        result["remote"] = remote_stats
-        result["added_p50_ms"] = remote_stats["p50_ms"] - local["p50_ms"]
+            local_times, remote_times, server_extra, server_infer = [], [], [], []
+            for i in range(calls + 5):
+                t0 = time.perf_counter()
+                executor.submit(policy.act, obs, "bench").result()
+                t1 = time.perf_counter()
+                remote.act(obs, "bench")
+                t2 = time.perf_counter()
+                if i >= 5:  # warm-up
+                    local_times.append(t1 - t0)
+                    remote_times.append(t2 - t1)
+                    timing = remote.last_timing
+                    server_extra.append((timing["total_ms"] - timing["infer_ms"]) / 1000)
+                    server_infer.append(timing["infer_ms"] / 1000)
+        result["local"] = _percentiles(local_times)
+        result["remote"] = _percentiles(remote_times)
+        result["added_p50_ms"] = result["remote"]["p50_ms"] - result["local"]["p50_ms"]
+        result["server_overhead"] = _percentiles(server_extra)  # decode, queue, hand-offs, encode
+        result["server_infer"] = _percentiles(server_infer)  # the server's act_batch call
         rows = []
         for n in clients:
             before = (server.batcher.requests, server.batcher.batches)
@@ -144,6 +151,8 @@ def format_result(r: dict[str, Any]) -> str:
         f"  in-process Policy.act   p50 {r['local']['p50_ms']:8.2f} ms   p99 {r['local']['p99_ms']:8.2f} ms",
         f"  websocket round trip    p50 {r['remote']['p50_ms']:8.2f} ms   p99 {r['remote']['p99_ms']:8.2f} ms",
         f"  added by serving        p50 {r['added_p50_ms']:8.2f} ms   (target < 2 ms)",
+        f"    server: act_batch p50 {r['server_infer']['p50_ms']:.2f} ms, the rest of its work p50 "
+        f"{r['server_overhead']['p50_ms']:.2f} ms (decode, queue, thread hand-offs, encode)",
     ]
     for row in r["throughput"]:
         lines.append(
