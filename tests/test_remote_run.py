@@ -136,6 +136,19 @@ def test_an_error_while_prefetching_stops_the_robot() -> None:
     assert robot.mode == "stopped" and len(robot.commands) < 12
 
 
+def test_a_failing_check_stops_at_once_with_actions_still_queued() -> None:
+    robot = Counter()
+    robot.connect()
+
+    def check() -> None:
+        if robot.tick >= 3:
+            raise PolicyServerLost("the policy server went away (test)")
+
+    with ChunkPrefetcher(ChunkFromTick(horizon=20), check=check) as prefetcher, pytest.raises(PolicyServerLost):
+        run_episode(robot, prefetcher, "count", 100, hz=0)
+    assert len(robot.commands) == 3 and robot.stops == 1
+
+
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("remote")
@@ -156,10 +169,18 @@ def test_server_shutdown_mid_episode_leaves_the_robot_safe(bundles) -> None:
     robot = Counter(ACTION_SPACE, {"top": CameraSpec("top", 64, 64)})
     server = _serve(bundles["chunks"]).start()
     try:
-        with RemotePolicy(server.url, timeout=TIMEOUT) as remote, ChunkPrefetcher(remote) as policy:
-            stopper = threading.Thread(
-                target=lambda: (_wait_for(lambda: len(robot.commands) >= 6), server.stop()), daemon=True
-            )
+        sent_when_stopped: list[int] = []
+
+        def stop_server() -> None:
+            _wait_for(lambda: len(robot.commands) >= 6)
+            server.stop()
+            sent_when_stopped.append(len(robot.commands))
+
+        with (
+            RemotePolicy(server.url, timeout=TIMEOUT) as remote,
+            ChunkPrefetcher(remote, check=remote.check_connection) as policy,
+        ):
+            stopper = threading.Thread(target=stop_server, daemon=True)
             stopper.start()
             robot.connect()
             with pytest.raises(PolicyServerLost, match="went away"):
@@ -168,7 +189,7 @@ def test_server_shutdown_mid_episode_leaves_the_robot_safe(bundles) -> None:
     finally:
         server.stop()
     assert robot.stops == 1 and robot.mode == "stopped"  # and no command after it (Counter.act checks)
-    assert 6 <= len(robot.commands) < 2000
+    assert len(robot.commands) <= sent_when_stopped[0] + 2  # queued actions are not executed
 
 
 def _wait_for(condition, timeout: float = TIMEOUT) -> None:

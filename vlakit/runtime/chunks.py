@@ -13,6 +13,7 @@ it behaves exactly like calling the policy every tick.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -27,14 +28,19 @@ class ChunkPrefetcher:
     """One action per :meth:`act` call from ``policy``'s chunks, the next chunk fetched early.
 
     ``refill``: fraction of a chunk (``0 <= refill < 1``) left in the queue when the next chunk
-    is requested. An error of the policy surfaces at the next :meth:`act` call.
+    is requested. An error of the policy surfaces at the next :meth:`act` call. ``check`` (if
+    given) is called at every tick and may raise to stop at once, even with actions queued
+    (e.g. a remote policy whose server went away).
     """
 
-    def __init__(self, policy: ActingPolicy, refill: float = 0.5) -> None:
+    def __init__(
+        self, policy: ActingPolicy, refill: float = 0.5, check: Callable[[], None] | None = None
+    ) -> None:
         if not 0.0 <= refill < 1.0:
             raise ValueError(f"refill must be in [0, 1), got {refill}")
         self.policy = policy
         self.refill = refill
+        self.check = check
         self.requests = 0
         self.skipped = 0
         self._queue: deque[np.ndarray] = deque()
@@ -49,6 +55,8 @@ class ChunkPrefetcher:
 
     def act(self, observation: Observation, instruction: str) -> np.ndarray:
         """The action ``[D]`` for this tick."""
+        if self.check is not None:
+            self.check()
         if self._future is None and len(self._queue) <= int(self.refill * self._chunk_len):
             self._future = self._executor.submit(self.policy.act, observation, instruction)
             self._age = 0

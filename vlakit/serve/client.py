@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
 
 from vlakit.errors import VlakitError
@@ -22,7 +23,10 @@ from vlakit.types import ActionSpace, Observation
 
 
 def _closed(exc: ConnectionClosed) -> str:
-    frame = exc.rcvd or exc.sent
+    return _close_frame(exc.rcvd or exc.sent)
+
+
+def _close_frame(frame: Any) -> str:
     if frame is None:
         return "the connection dropped"
     return f"closed with code {int(frame.code)}{f': {frame.reason}' if frame.reason else ''}"
@@ -137,6 +141,14 @@ class RemotePolicy:
         timing = reply.get("server_timing")
         self.last_timing = timing if isinstance(timing, dict) else {}
         return actions.astype(np.float32)
+
+    def check_connection(self) -> None:
+        """Raise :class:`PolicyServerLost` if the server has closed the connection (cheap: no
+        network traffic; the control loop calls it every tick)."""
+        protocol = self._ws.protocol
+        if protocol.state is not State.OPEN:
+            reason = _close_frame(protocol.close_rcvd or protocol.close_sent)
+            raise PolicyServerLost(f"the policy server at {self.url} went away ({reason})")
 
     def close(self) -> None:
         self._ws.close()

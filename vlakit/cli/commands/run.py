@@ -160,4 +160,4 @@ def _remote(stack: ExitStack, url: str, api_key: str | None, timeout: float, ref
         f"policy {remote.metadata.get('policy', '?')} at {url}: cameras {list(remote.cameras)}, "
         f"chunks of {remote.horizon}"
     )
-    return stack.enter_context(ChunkPrefetcher(remote, refill=refill))
+    return stack.enter_context(ChunkPrefetcher(remote, refill=refill, check=remote.check_connection))
