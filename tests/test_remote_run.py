@@ -144,7 +144,10 @@ def test_a_failing_check_stops_at_once_with_actions_still_queued() -> None:
         if robot.tick >= 3:
             raise PolicyServerLost("the policy server went away (test)")
 
-    with ChunkPrefetcher(ChunkFromTick(horizon=20), check=check) as prefetcher, pytest.raises(PolicyServerLost):
+    with (
+        ChunkPrefetcher(ChunkFromTick(horizon=20), check=check) as prefetcher,
+        pytest.raises(PolicyServerLost),
+    ):
         run_episode(robot, prefetcher, "count", 100, hz=0)
     assert len(robot.commands) == 3 and robot.stops == 1
 

@@ -43,7 +43,11 @@ ARRAYS = [
 def test_msgpack_arrays_round_trip_in_openpis_layout(array: np.ndarray) -> None:
     packed = msgpack_codec.packb({"a": array})
     raw = msgpack.unpackb(packed, raw=False)["a"]  # no hooks: the bytes on the wire as a map
-    assert raw[b"__ndarray__"] is True and raw[b"dtype"] == array.dtype.str and raw[b"shape"] == list(array.shape)
+    assert (
+        raw[b"__ndarray__"] is True
+        and raw[b"dtype"] == array.dtype.str
+        and raw[b"shape"] == list(array.shape)
+    )
     assert raw[b"data"] == array.tobytes()
     out = msgpack_codec.unpackb(packed)["a"]
     assert out.dtype == array.dtype and out.shape == array.shape
@@ -74,7 +78,10 @@ def test_msgpack_reads_what_openpi_client_writes() -> None:
         ({b"__ndarray__": True, b"data": b"\0" * 8, b"dtype": "<f4", b"shape": [-2, -1]}, "non-negative"),
         ({b"__ndarray__": True, b"data": b"\0" * 8, b"dtype": "<f4", b"shape": [1] * 9}, "at most 8"),
         ({b"__ndarray__": True, b"data": "text", b"dtype": "<f4", b"shape": [1]}, "must be bytes"),
-        ({b"__ndarray__": True, b"data": b"\0" * 4, b"dtype": "nonsense", b"shape": [1]}, "unknown array dtype"),
+        (
+            {b"__ndarray__": True, b"data": b"\0" * 4, b"dtype": "nonsense", b"shape": [1]},
+            "unknown array dtype",
+        ),
     ],
 )
 def test_msgpack_refuses_bad_arrays(array: dict, needle: str) -> None:

@@ -89,6 +89,13 @@ class PolicyApp:
         refused = self._refusal(request)
         if refused is not None:
             return refused
+        self.batcher.clients += 1  # a request in progress counts as a client the batcher may wait for
+        try:
+            return await self._answer_http(request)
+        finally:
+            self.batcher.clients -= 1
+
+    async def _answer_http(self, request: web.Request) -> web.Response:
         try:
             try:
                 body = await request.read()
