@@ -365,3 +365,14 @@ def test_binding_beyond_loopback_warns() -> None:
     warning = exposure_warning("0.0.0.0", None)
     assert warning and "no API key" in warning and "0.0.0.0" in warning
     assert "must send the API key" in exposure_warning("10.0.0.5", "k")
+
+
+def test_bench_serve_prints_its_figures(bundles, capsys) -> None:
+    import vlakit.cli.commands.bench  # noqa: F401  (registers `vlakit bench`)
+    from vlakit.cli.main import main
+
+    argv = ["bench", "serve", str(bundles["plain"]), "--calls", "3", "--seconds", "0.2", "--clients", "1,2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "websocket round trip" in out and "added by serving" in out and "2 client(s)" in out
+    assert main([*argv[:3], "--clients", "1,x"]) == 2
