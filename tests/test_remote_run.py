@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest_bundles import TINY_RECIPE, chunked_state_recipe, export_tiny_bundle
 
 import vlakit.cli.commands.run  # noqa: F401  (registers `vlakit run`)
 import vlakit.cli.commands.serve  # noqa: F401  (registers `vlakit serve`)
@@ -152,25 +151,16 @@ def test_a_failing_check_stops_at_once_with_actions_still_queued() -> None:
     assert len(robot.commands) == 3 and robot.stops == 1
 
 
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("remote")
-    return {
-        "plain": export_tiny_bundle(tmp, TINY_RECIPE, "plain"),
-        "chunks": export_tiny_bundle(tmp, chunked_state_recipe(4), "chunks", state_dim=3),
-    }
-
-
 def _serve(bundle: Path, policy: Policy | None = None) -> ServerThread:
     policy = policy or Policy.load(bundle)
     return ServerThread(PolicyServer(policy, PolicySpec.from_bundle(bundle, policy), port=0))
 
 
-def test_server_shutdown_mid_episode_leaves_the_robot_safe(bundles) -> None:
+def test_server_shutdown_mid_episode_leaves_the_robot_safe(serve_bundles) -> None:
     from vlakit_tabletop.sim import ACTION_SPACE
 
     robot = Counter(ACTION_SPACE, {"top": CameraSpec("top", 64, 64)})
-    server = _serve(bundles["chunks"]).start()
+    server = _serve(serve_bundles["chunks"]).start()
     try:
         sent_when_stopped: list[int] = []
 
@@ -201,14 +191,14 @@ def _wait_for(condition, timeout: float = TIMEOUT) -> None:
         time.sleep(0.005)
 
 
-def test_remote_episode_sends_the_same_commands_as_a_local_one(bundles) -> None:
+def test_remote_episode_sends_the_same_commands_as_a_local_one(serve_bundles) -> None:
     """The tabletop simulator driven by the served bundle and by the bundle loaded locally."""
     from vlakit_tabletop.config import TabletopConfig
     from vlakit_tabletop.driver import TabletopDriver
 
-    policy = Policy.load(bundles["plain"])
+    policy = Policy.load(serve_bundles["plain"])
     runs = {}
-    with _serve(bundles["plain"], policy) as server:
+    with _serve(serve_bundles["plain"], policy) as server:
         for where in ("local", "remote"):
             robot = TabletopDriver(TabletopConfig(max_steps=6))
             with (
@@ -226,8 +216,8 @@ def test_remote_episode_sends_the_same_commands_as_a_local_one(bundles) -> None:
     assert runs["remote"][1] == runs["local"][1]
 
 
-def test_vlakit_run_with_a_served_policy(bundles, capsys) -> None:
-    with _serve(bundles["chunks"]) as server:
+def test_vlakit_run_with_a_served_policy(serve_bundles, capsys) -> None:
+    with _serve(serve_bundles["chunks"]) as server:
         argv = [
             "run",
             "--policy",
@@ -244,7 +234,7 @@ def test_vlakit_run_with_a_served_policy(bundles, capsys) -> None:
         assert main(argv) == 0
         out = capsys.readouterr().out
         assert "chunks of 4" in out and " steps in " in out and "success:" in out
-        assert main(["run", str(bundles["chunks"]), "--policy", server.url, "--robot", "tabletop"]) == 2
+        assert main(["run", str(serve_bundles["chunks"]), "--policy", server.url, "--robot", "tabletop"]) == 2
         assert "not both" in capsys.readouterr().err
         assert main(["run", "--policy", server.url, "--robot", "tabletop", "--decoding", "argmax"]) == 2
         assert main(["run", "--policy", server.url]) == 2
@@ -257,20 +247,20 @@ def test_vlakit_run_with_a_served_policy(bundles, capsys) -> None:
     assert "websocket address" in capsys.readouterr().err
 
 
-def test_vlakit_serve_port_in_use_is_a_clear_error(bundles, capsys) -> None:
+def test_vlakit_serve_port_in_use_is_a_clear_error(serve_bundles, capsys) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert main(["serve", str(bundles["plain"]), "--port", str(port)]) == 2
+        assert main(["serve", str(serve_bundles["plain"]), "--port", str(port)]) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # a fresh interpreter importing torch and loading the bundle: ~10-25 s
-def test_vlakit_serve_command_serves_until_interrupted(bundles) -> None:
+def test_vlakit_serve_command_serves_until_interrupted(serve_bundles) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vlakit", "serve", str(bundles["plain"]), "--port", "0"],
+        [sys.executable, "-m", "vlakit", "serve", str(serve_bundles["plain"]), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -10,12 +10,10 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import msgpack
 import numpy as np
 import pytest
-from conftest_bundles import TINY_RECIPE, chunked_state_recipe, export_tiny_bundle
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -101,22 +99,13 @@ def image(seed: int, size: int = 64) -> np.ndarray:
 
 # -- fixtures --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("serve")
-    return {
-        "plain": export_tiny_bundle(tmp, TINY_RECIPE, "plain"),
-        "chunks": export_tiny_bundle(tmp, chunked_state_recipe(4), "chunks", state_dim=3),
-    }
+def policy(serve_bundles) -> Policy:
+    return Policy.load(serve_bundles["plain"])
 
 
 @pytest.fixture(scope="module")
-def policy(bundles) -> Policy:
-    return Policy.load(bundles["plain"])
-
-
-@pytest.fixture(scope="module")
-def server(bundles, policy):
-    spec = PolicySpec.from_bundle(bundles["plain"], policy)
+def server(serve_bundles, policy):
+    spec = PolicySpec.from_bundle(serve_bundles["plain"], policy)
     with ServerThread(
         PolicyServer(policy, spec, port=0, max_batch_size=8, max_wait=0.005, max_request_bytes=2**20)
     ) as s:
@@ -124,9 +113,11 @@ def server(bundles, policy):
 
 
 @pytest.fixture(scope="module")
-def chunk_server(bundles):
-    policy = Policy.load(bundles["chunks"])
-    with ServerThread(PolicyServer(policy, PolicySpec.from_bundle(bundles["chunks"], policy), port=0)) as s:
+def chunk_server(serve_bundles):
+    policy = Policy.load(serve_bundles["chunks"])
+    with ServerThread(
+        PolicyServer(policy, PolicySpec.from_bundle(serve_bundles["chunks"], policy), port=0)
+    ) as s:
         yield s, policy
 
 
@@ -331,8 +322,8 @@ def test_concurrent_clients_are_batched_and_get_their_own_actions(server, policy
 
 
 # -- access ----------------------------------------------------------------------------------------
-def test_api_key_by_header_or_first_message(bundles, policy) -> None:
-    spec = PolicySpec.from_bundle(bundles["plain"], policy)
+def test_api_key_by_header_or_first_message(serve_bundles, policy) -> None:
+    spec = PolicySpec.from_bundle(serve_bundles["plain"], policy)
     obs = Observation(images={"top": image(9)})
     with ServerThread(PolicyServer(policy, spec, port=0, api_key="s3cret")) as s:
         with RemotePolicy(s.url, api_key="s3cret", timeout=TIMEOUT) as remote:
@@ -367,11 +358,21 @@ def test_binding_beyond_loopback_warns() -> None:
     assert "must send the API key" in exposure_warning("10.0.0.5", "k")
 
 
-def test_bench_serve_prints_its_figures(bundles, capsys) -> None:
+def test_bench_serve_prints_its_figures(serve_bundles, capsys) -> None:
     import vlakit.cli.commands.bench  # noqa: F401  (registers `vlakit bench`)
     from vlakit.cli.main import main
 
-    argv = ["bench", "serve", str(bundles["plain"]), "--calls", "3", "--seconds", "0.2", "--clients", "1,2"]
+    argv = [
+        "bench",
+        "serve",
+        str(serve_bundles["plain"]),
+        "--calls",
+        "3",
+        "--seconds",
+        "0.2",
+        "--clients",
+        "1,2",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "websocket round trip" in out and "added by serving" in out and "2 client(s)" in out

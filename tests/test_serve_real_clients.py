@@ -12,7 +12,6 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest_bundles import TINY_RECIPE, export_tiny_bundle
 
 from vlakit.policy.policy import Policy
 from vlakit.serve.server import PolicyServer, ServerThread
@@ -23,8 +22,8 @@ pytest.importorskip("vlakit_tabletop")
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):
-    bundle = export_tiny_bundle(tmp_path_factory.mktemp("real-clients"), TINY_RECIPE, "plain")
+def served(serve_bundles):
+    bundle = serve_bundles["plain"]
     policy = Policy.load(bundle)
     server = PolicyServer(policy, PolicySpec.from_bundle(bundle, policy), port=0, api_key="k3y")
     with ServerThread(server) as s:

@@ -19,7 +19,8 @@ class PolicySpec:
 
     ``cameras``: camera names, each sent as a ``uint8`` ``[H, W, 3]`` image; ``state_dim``: width
     ``S`` of the ``float32`` state (0: no state); ``horizon``: ``H`` of the action chunk
-    ``[H, D]`` in robot units; ``codec``: the action codec's type name.
+    ``[H, D]`` in robot units; ``codec``: the action codec's type name; ``state_names``: the
+    state's dimensions when the bundle records them (else empty).
     """
 
     action_space: ActionSpace
@@ -28,6 +29,7 @@ class PolicySpec:
     horizon: int
     codec: str
     name: str = ""
+    state_names: tuple[str, ...] = ()
 
     @property
     def image_keys(self) -> list[str]:
@@ -48,6 +50,7 @@ class PolicySpec:
             horizon=int(policy.horizon),
             codec=str(codec.get("type", "")) if isinstance(codec, dict) else str(codec),
             name=str(getattr(policy.recipe, "name", "") or Path(bundle).name),
+            state_names=tuple(str(n) for n in robot.get("state_names", ())),
         )
 
     def metadata(self, **extra: Any) -> dict[str, Any]:
@@ -62,6 +65,7 @@ class PolicySpec:
             "cameras": list(self.cameras),
             "image_keys": self.image_keys,
             "state_dim": self.state_dim,
+            "state_names": list(self.state_names),
             "state_key": "observation/state" if self.state_dim else None,
             "prompt_key": "prompt",
             "codec": self.codec,
