@@ -191,29 +191,51 @@ def _wait_for(condition, timeout: float = TIMEOUT) -> None:
         time.sleep(0.005)
 
 
-def test_remote_episode_sends_the_same_commands_as_a_local_one(serve_bundles) -> None:
-    """The tabletop simulator driven by the served bundle and by the bundle loaded locally."""
+@pytest.mark.parametrize("name, refill", [("plain", 0.5), ("chunks", 0.0)])
+def test_remote_episode_sends_the_same_commands_as_a_local_one(
+    serve_bundles, name: str, refill: float
+) -> None:
+    """A robot driven by the served bundle and by the bundle loaded locally gets the same
+    commands: for single actions, and for chunks with ``refill=0`` (no prefetching)."""
+    from vlakit_tabletop.sim import ACTION_SPACE
+
+    policy = Policy.load(serve_bundles[name])
+    sent = {}
+    with _serve(serve_bundles[name], policy) as server:
+        for where in ("local", "remote"):
+            robot = Counter(
+                ACTION_SPACE, {"top": CameraSpec("top", 64, 64)}
+            )  # what it sees changes every tick
+            with (
+                robot,
+                RemotePolicy(server.url, timeout=TIMEOUT) as remote,
+                ChunkPrefetcher(remote, refill=refill) as prefetcher,
+            ):
+                sent[where] = run_episode(
+                    robot, policy if where == "local" else prefetcher, "go", 10, hz=0
+                ).actions
+    assert sent["local"].shape == (10, 4)
+    np.testing.assert_array_equal(sent["remote"], sent["local"])
+
+
+def test_remote_episode_on_the_simulator_scores_like_a_local_one(serve_bundles) -> None:
     from vlakit_tabletop.config import TabletopConfig
     from vlakit_tabletop.driver import TabletopDriver
 
     policy = Policy.load(serve_bundles["plain"])
     runs = {}
-    with _serve(serve_bundles["plain"], policy) as server:
-        for where in ("local", "remote"):
+    with (
+        _serve(serve_bundles["plain"], policy) as server,
+        RemotePolicy(server.url, timeout=TIMEOUT) as remote,
+    ):
+        for where, acting in (("local", policy), ("remote", ChunkPrefetcher(remote))):
             robot = TabletopDriver(TabletopConfig(max_steps=6))
-            with (
-                robot,
-                RemotePolicy(server.url, timeout=TIMEOUT) as remote,
-                ChunkPrefetcher(remote) as prefetcher,
-            ):
+            with robot:
                 task = robot.reset_task(5, "seen")
-                acting = policy if where == "local" else prefetcher
-                runs[where] = (
-                    run_episode(robot, acting, task.instruction, 6, hz=0).actions,
-                    robot.task_success(),
-                )
+                result = run_episode(robot, acting, task.instruction, 6, hz=0)
+                runs[where] = (result.actions, result.reason, robot.task_success())
     np.testing.assert_array_equal(runs["remote"][0], runs["local"][0])
-    assert runs["remote"][1] == runs["local"][1]
+    assert runs["remote"][1:] == runs["local"][1:]
 
 
 def test_vlakit_run_with_a_served_policy(serve_bundles, capsys) -> None:
