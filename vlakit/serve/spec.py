@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,14 @@ class PolicySpec:
         return [f"observation/{cam}" for cam in self.cameras]
 
     @classmethod
-    def from_bundle(cls, bundle: str | Path, policy: Any) -> PolicySpec:
-        """The spec of ``policy`` loaded from ``bundle`` (state width from the bundle's robot.json)."""
+    def from_bundle(
+        cls, bundle: str | Path, policy: Any, trusted_keys: Sequence[str | Path] = ()
+    ) -> PolicySpec:
+        """The spec of ``policy`` loaded from ``bundle``; the state width comes from the bundle's
+        robot.json, read through :func:`read_bundle` (verified again, with ``trusted_keys``)."""
         from vlakit.policy.bundle import read_bundle
 
-        robot = read_bundle(bundle).robot
+        robot = read_bundle(bundle, trusted_keys=trusted_keys).robot
         codec = policy.recipe.model.codec
         return cls(
             action_space=policy.action_space,

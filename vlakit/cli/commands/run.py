@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from vlakit.cli.main import cli, decoding_option
+from vlakit.cli.main import bundle_load_options, cli, decoding_option
 from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 
 
@@ -67,6 +67,7 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 )
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the policy.")
 @decoding_option
+@bundle_load_options
 def run_command(
     bundle: Path | None,
     policy_url: str | None,
@@ -83,6 +84,8 @@ def run_command(
     gif: Path | None,
     device: str,
     decoding: str | None,
+    base: Path | None,
+    trusted_keys: tuple[Path, ...],
 ) -> None:
     """Run BUNDLE's policy, or the one served at --policy ws://HOST:PORT, on a robot for one episode.
 
@@ -107,7 +110,8 @@ def run_command(
             raise VlakitError("--policy needs --robot TYPE or a YAML file (the server does not name a robot)")
         policy, source = _remote(stack, policy_url, api_key, stall_timeout, refill), policy_url
     else:
-        policy, source = Policy.load(bundle, device=device, decoding=decoding), str(bundle)
+        policy = Policy.load(bundle, device=device, decoding=decoding, base=base, trusted_keys=trusted_keys)
+        source = str(bundle)
     try:
         if robot:
             block = parse_robot_option(robot)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vlakit.cli.main import cli, decoding_option
+from vlakit.cli.main import bundle_load_options, cli, decoding_option
 
 
 @cli.command("serve")
@@ -45,6 +45,7 @@ from vlakit.cli.main import cli, decoding_option
 )
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the policy (e.g. cuda).")
 @decoding_option
+@bundle_load_options
 def serve_command(
     bundle: Path,
     host: str,
@@ -55,6 +56,8 @@ def serve_command(
     max_request_mb: float,
     device: str,
     decoding: str | None,
+    base: Path | None,
+    trusted_keys: tuple[Path, ...],
 ) -> None:
     """Serve BUNDLE's policy: openpi's websocket protocol at ws://HOST:PORT/, OpenVLA's
     POST /act, GET /metadata and GET /healthz, on one port. Ctrl-C stops it."""
@@ -65,8 +68,8 @@ def serve_command(
     warning = exposure_warning(host, api_key)
     if warning:
         click.echo(warning, err=True)
-    policy = Policy.load(bundle, device=device, decoding=decoding)
-    spec = PolicySpec.from_bundle(bundle, policy)
+    policy = Policy.load(bundle, device=device, decoding=decoding, base=base, trusted_keys=trusted_keys)
+    spec = PolicySpec.from_bundle(bundle, policy, trusted_keys=trusted_keys)
     server = PolicyServer(
         policy,
         spec,
