@@ -377,3 +377,12 @@ def test_bench_serve_prints_its_figures(serve_bundles, capsys) -> None:
     out = capsys.readouterr().out
     assert "websocket round trip" in out and "added by serving" in out and "2 client(s)" in out
     assert main([*argv[:3], "--clients", "1,x"]) == 2
+
+
+def test_vlakit_client_says_when_its_request_was_too_large(server) -> None:
+    with RemotePolicy(server.url, timeout=TIMEOUT) as remote:
+        big = Observation(images={"top": np.zeros((1024, 1024, 3), np.uint8)})  # 3 MiB > the 1 MiB limit
+        with pytest.raises(PolicyServerLost, match="code 1009: the request was larger than the server accepts"):
+            remote.act(big, "go")
+        with pytest.raises(PolicyServerLost, match="went away"):
+            remote.check_connection()

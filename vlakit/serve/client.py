@@ -26,10 +26,21 @@ def _closed(exc: ConnectionClosed) -> str:
     return _close_frame(exc.rcvd or exc.sent)
 
 
+#: What the close codes a policy server uses mean (RFC 6455, section 7.4.1).
+CLOSE_CODES = {
+    1001: "the server is going away",
+    1008: "refused: wrong or missing API key",
+    1009: "the request was larger than the server accepts (vlakit serve --max-request-mb)",
+    1011: "the server failed",
+}
+
+
 def _close_frame(frame: Any) -> str:
     if frame is None:
         return "the connection dropped"
-    return f"closed with code {int(frame.code)}{f': {frame.reason}' if frame.reason else ''}"
+    code = int(frame.code)
+    reason = frame.reason or CLOSE_CODES.get(code, "")
+    return f"closed with code {code}{f': {reason}' if reason else ''}"
 
 
 class RemotePolicy:
