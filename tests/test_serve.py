@@ -14,9 +14,11 @@ import urllib.request
 import msgpack
 import numpy as np
 import pytest
+from conftest_bundles import TINY_RECIPE, export_tiny_bundle
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from vlakit.errors import VlakitError
 from vlakit.policy.policy import Policy
 from vlakit.serve.client import RemotePolicy
 from vlakit.serve.errors import PolicyServerError, PolicyServerLost
@@ -382,7 +384,32 @@ def test_bench_serve_prints_its_figures(serve_bundles, capsys) -> None:
 def test_vlakit_client_says_when_its_request_was_too_large(server) -> None:
     with RemotePolicy(server.url, timeout=TIMEOUT) as remote:
         big = Observation(images={"top": np.zeros((1024, 1024, 3), np.uint8)})  # 3 MiB > the 1 MiB limit
-        with pytest.raises(PolicyServerLost, match="code 1009: the request was larger than the server accepts"):
+        with pytest.raises(
+            PolicyServerLost, match="code 1009: the request was larger than the server accepts"
+        ):
             remote.act(big, "go")
         with pytest.raises(PolicyServerLost, match="went away"):
             remote.check_connection()
+
+
+def test_two_cameras_over_both_protocols(tmp_path_factory: pytest.TempPathFactory) -> None:
+    bundle = export_tiny_bundle(
+        tmp_path_factory.mktemp("two-cams"), TINY_RECIPE, "two", cameras=("top", "wrist")
+    )
+    policy = Policy.load(bundle)
+    obs = Observation(images={"top": image(10), "wrist": image(11, size=32)})
+    expected = policy.act(obs, "pick up the red star")
+    with ServerThread(PolicyServer(policy, PolicySpec.from_bundle(bundle, policy), port=0)) as s:
+        with RemotePolicy(s.url, timeout=TIMEOUT) as remote:
+            assert remote.cameras == ("top", "wrist")
+            np.testing.assert_array_equal(remote.act(obs, "pick up the red star")[0], expected)
+            with pytest.raises(VlakitError, match="needs camera 'wrist'"):
+                remote.act(Observation(images={"top": image(10)}), "go")
+        body = {
+            "image": obs.images["top"],
+            "images": {"wrist": obs.images["wrist"]},
+            "instruction": "pick up the red star",
+        }
+        status, reply = http(f"{s.url.replace('ws', 'http')}/act", json_numpy(body).encode())
+        assert status == 200
+        np.testing.assert_array_equal(from_json_numpy(reply.decode()), expected)
