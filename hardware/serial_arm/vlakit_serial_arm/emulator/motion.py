@@ -24,9 +24,9 @@ MOTIONS = ("wave",)
 
 class ScriptedMotion:
     """The motion ``name`` of ``profile``'s joints (``wave``: each joint a sine of ``period_s``
-    seconds, phase-shifted along the arm, 30 degrees or 40% of its half-range, whichever is less,
-    around the zero pose; a gripper opening from closed to 60 percent and back); every joint is at
-    its zero pose (the gripper closed) at the start."""
+    seconds, phase-shifted along the arm, 30 degrees (or 40% of its half-range, whichever is
+    less) peak to peak; a gripper opening from closed to 60 percent and back); every joint is
+    at its zero pose (the gripper closed) at the start."""
 
     def __init__(self, profile: ArmProfile, name: str = "wave", period_s: float = 4.0, max_gap: float = 0.1) -> None:
         if name not in MOTIONS:
