@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from vlakit_serial_arm.emulator import Emulator
 from vlakit_serial_arm.emulator.from_profile import emulator_for_profile
 from vlakit_serial_arm.emulator.motion import ScriptedMotion
 from vlakit_serial_arm.profile import load_profile
@@ -30,14 +31,13 @@ CAMERAS = "{front: {source: emulated, height: 64, width: 64}}"
 
 
 @contextmanager
-def emulated_arms() -> Iterator[tuple[str, str, object]]:
-    """An SO-101 leader moved by a scripted hand and a follower, in this process: (leader port,
-    follower port, follower emulator)."""
+def emulated_arms() -> Iterator[tuple[Emulator, Emulator]]:
+    """An SO-101 leader moved by a scripted hand and a follower, in this process (started)."""
     leader = emulator_for_profile(load_profile("so101-leader"))
     leader.motion = ScriptedMotion(load_profile("so101-leader"), "wave", period_s=1.0)
     follower = emulator_for_profile(load_profile("so101-follower"))
     with leader, follower:
-        yield leader.port, follower.port, follower
+        yield leader, follower
 
 
 @contextmanager
@@ -123,12 +123,12 @@ def whole_loop(tmp_path: Path, capsys, leader_port: str, follower_port: str, goa
 
 def test_the_whole_loop_on_an_emulated_so101(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("VLAKIT_CALIBRATION_DIR", str(tmp_path / "calibration"))
-    with emulated_arms() as (leader_port, follower_port, follower):
+    with emulated_arms() as (leader, follower):
         def goals():
             with follower.lock:
                 return [s.get("goal_position") for s in follower.servos.values()]
 
-        whole_loop(tmp_path, capsys, leader_port, follower_port, goals,
+        whole_loop(tmp_path, capsys, leader.port, follower.port, goals,
                    episodes=2, episode_s=0.25, train_steps=2, run_steps=4)
 
 
@@ -140,3 +140,32 @@ def test_the_whole_loop_with_emulate_processes(tmp_path, capsys, monkeypatch):
             emulate_process("so101-follower") as follower_port:
         whole_loop(tmp_path, capsys, leader_port, follower_port, lambda: None,
                    episodes=3, episode_s=1.0, train_steps=20, run_steps=30)
+
+
+def test_teleop_record_keeps_the_finished_episodes_when_the_leader_is_lost(tmp_path, capsys, monkeypatch):
+    """The leader's bus stops answering during the second episode (of 0.2 s, after 0.1 s): the
+    first episode stays, the second is discarded, the follower is stopped safely, and the dataset reads."""
+    from vlakit_serial_arm.config import SerialArmConfig
+    from vlakit_serial_arm.driver import SerialArmDriver
+    from vlakit_serial_arm.errors import BusError
+    from vlakit_serial_arm.teleop import record_teleop
+
+    from vlakit.data.recording import open_recording, robot_spec
+
+    monkeypatch.setenv("VLAKIT_CALIBRATION_DIR", str(tmp_path / "calibration"))
+    with emulated_arms() as (leader, _):
+        run_cli(capsys, "calibrate", "--robot", "so101-leader", "--port", leader.port, "--non-interactive")
+        lead = SerialArmDriver(SerialArmConfig(profile="so101-leader", port=leader.port))
+        follow = SerialArmDriver(SerialArmConfig(profile="so101-follower", emulate=True, cameras=yaml.safe_load(CAMERAS)))
+        root = tmp_path / "data"
+        with lead, follow, open_recording(get_registry(), root, robot_spec(follow, 50.0)) as writer:
+            def silence_leader_after_first(index, result):  # mid-way through the second episode
+                threading.Timer(0.1, lambda: setattr(leader.faults, "silent", set(range(1, 7)))).start()
+
+            with pytest.raises(BusError, match="shoulder_pan|id 1"):
+                record_teleop(lead, follow, writer, "wave the arm", episodes=3, ticks_per_episode=10, hz=50,
+                              on_episode=silence_leader_after_first)
+            torque = [s.get("torque_enable") for s in follow.emulator.servos.values()]
+        assert torque == [0] * 6  # the follower was stopped safely
+    data = read_dataset(root)
+    assert data.num_episodes == 1 and len(data.episode(0).actions) == 10
