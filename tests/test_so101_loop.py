@@ -6,9 +6,6 @@ recording the run -> the recordings read back."""
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +17,7 @@ import yaml
 from vlakit_serial_arm.emulator import Emulator
 from vlakit_serial_arm.emulator.from_profile import emulator_for_profile
 from vlakit_serial_arm.emulator.motion import ScriptedMotion
+from vlakit_serial_arm.emulator.process import emulate_process
 from vlakit_serial_arm.profile import load_profile
 
 from vlakit.cli.main import main
@@ -38,29 +36,6 @@ def emulated_arms() -> Iterator[tuple[Emulator, Emulator]]:
     follower = emulator_for_profile(load_profile("so101-follower"))
     with leader, follower:
         yield leader, follower
-
-
-@contextmanager
-def emulate_process(*args: str) -> Iterator[str]:
-    """``vlakit emulate ARGS`` in a subprocess; yields the port of its first line, then Ctrl-C."""
-    code = "from vlakit.cli.main import main; raise SystemExit(main())"
-    proc = subprocess.Popen([sys.executable, "-c", code, "emulate", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(60, proc.kill)  # bounds the readline
-    watchdog.start()
-    try:
-        first = proc.stdout.readline()
-        watchdog.cancel()
-        assert first.startswith("port: "), first + proc.stderr.read()
-        yield first.split()[1]
-    finally:
-        watchdog.cancel()
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
 
 
 def run_cli(capsys, *args: str) -> str:
@@ -136,8 +111,8 @@ def test_the_whole_loop_on_an_emulated_so101(tmp_path, capsys, monkeypatch):
 def test_the_whole_loop_with_emulate_processes(tmp_path, capsys, monkeypatch):
     """The commands of docs/robots.md, with `vlakit emulate` processes and longer episodes."""
     monkeypatch.setenv("VLAKIT_CALIBRATION_DIR", str(tmp_path / "calibration"))
-    with emulate_process("so101-leader", "--motion", "wave") as leader_port, \
-            emulate_process("so101-follower") as follower_port:
+    with emulate_process("so101-leader", "--motion", "wave") as (leader_port, _), \
+            emulate_process("so101-follower") as (follower_port, _):
         whole_loop(tmp_path, capsys, leader_port, follower_port, lambda: None,
                    episodes=3, episode_s=1.0, train_steps=20, run_steps=30)
 
