@@ -9,6 +9,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,19 @@ def whole_loop(tmp_path: Path, capsys, leader_port: str, follower_port: str, goa
     assert len(episode.actions) == run_steps and episode.instruction == "wave the arm"
     if before is None:  # the arm is in another process: its recorded joints moved
         assert np.ptp(episode.states, axis=0).max() > 0.5
+
+    # the recipe's own robot: an in-process emulated SO-101 with the emulated camera
+    out = run_cli(capsys, "run", str(bundle), "-i", "wave the arm", "--max-steps", "2", "--hz", "0")
+    assert "2 steps" in out and "overruns" in out
+    # an arm whose motors differ (no gripper) is refused before any command
+    five = yaml.safe_load((resources.files("vlakit_serial_arm") / "profiles" / "so101-follower.yaml").read_text())
+    del five["motors"]["gripper"]
+    (tmp_path / "five.yaml").write_text(yaml.safe_dump(five))
+    arm.write_text(yaml.safe_dump({"type": "serial-arm", "profile": str(tmp_path / "five.yaml"), "emulate": True,
+                                   "cameras": yaml.safe_load(CAMERAS)}))
+    assert main(["run", str(bundle), "--robot", str(arm), "-i", "wave the arm", "--max-steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "another action space than this robot's" in err and "no command was sent" in err
     assert ran.action_space.mismatch(arm_space) is None
 
 
