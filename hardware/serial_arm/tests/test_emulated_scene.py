@@ -95,4 +95,4 @@ def test_teleop_record_needs_a_task_and_good_cameras(capsys):
     assert main([*args, "--record", "/tmp/never-written"]) == 2
     assert "--record needs --task" in capsys.readouterr().err
     assert main([*args, "--follower-cameras", "{front: {source: emulated, height: -1}}"]) == 2
-    assert "--follower-cameras" in capsys.readouterr().err
+    assert "--follower-cameras: front.height: Input should be greater than 0" in capsys.readouterr().err

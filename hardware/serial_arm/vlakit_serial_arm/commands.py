@@ -212,10 +212,15 @@ def _cameras_option(text: str | None) -> dict | None:
     from pydantic import ValidationError
     from vlakit_serial_arm.cameras import CameraSettings
 
-    try:
-        return {str(name): CameraSettings.model_validate(settings) for name, settings in data.items()}
-    except ValidationError as exc:
-        raise VlakitError(f"--follower-cameras: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+    cameras = {}
+    for name, settings in data.items():
+        try:
+            cameras[str(name)] = CameraSettings.model_validate(settings)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in (name, *first["loc"]))
+            raise VlakitError(f"--follower-cameras: {where}: {first['msg']}") from None
+    return cameras
 
 
 def _record(lead, follow, root: Path, task: str, episodes: int, ticks: int, hz: float, fmt: str | None) -> None:
