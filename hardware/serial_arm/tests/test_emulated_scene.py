@@ -96,3 +96,9 @@ def test_teleop_record_needs_a_task_and_good_cameras(capsys):
     assert "--record needs --task" in capsys.readouterr().err
     assert main([*args, "--follower-cameras", "{front: {source: emulated, height: -1}}"]) == 2
     assert "--follower-cameras: front.height: Input should be greater than 0" in capsys.readouterr().err
+
+
+def test_driver_with_an_emulated_camera_passes_the_conformance_checks():
+    from vlakit.testing import check_robot_driver
+
+    check_robot_driver(SerialArmDriver(SerialArmConfig(profile="so101-follower", emulate=True, cameras=CAMERAS)))
