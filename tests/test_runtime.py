@@ -348,3 +348,29 @@ def test_loop_drives_the_tabletop_simulator() -> None:
     assert result.steps <= robot.max_steps and len(result.frames) == result.steps + 1
     assert np.abs(np.diff(result.actions[:, 0])).max() <= 0.05 + 1e-6
     assert result.frames[0].shape == (32, 32, 3) and result.frames[0].dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [np.zeros((2, 3, 2)), np.zeros((1, 1, 2)), np.zeros((0, 2)), np.zeros(3), np.float32(0.5), np.array(["a", "b"])],
+)
+def test_a_command_of_the_wrong_shape_never_reaches_the_robot(answer) -> None:
+    """A policy answering ``[2, 3, 2]`` (or another shape than ``[D]`` / ``[H, D]``) is refused
+    before the safety layer: the robot gets no command and is stopped safely."""
+    robot = PointArm()
+    robot.connect()
+
+    class Odd:
+        action_space = SPACE
+
+        def act(self, observation: Observation, instruction: str) -> np.ndarray:
+            return answer
+
+    with pytest.raises(UnsafeAction, match="refused"):
+        run_episode(robot, Odd(), "go", 3, hz=0)
+    assert robot.commands == [] and robot.mode == "stopped"
+
+
+def test_the_stateful_safety_layer_takes_one_command_at_a_time() -> None:
+    with pytest.raises(UnsafeAction, match="one command"):
+        SafetyLayer(SPACE)(np.zeros((3, 2)))

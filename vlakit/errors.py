@@ -31,3 +31,10 @@ class BundleError(VlakitError):
 
 class RobotError(VlakitError):
     """A robot that cannot be reached or that refuses a command."""
+
+
+class NonFiniteError(VlakitError):
+    """A computation produced NaN or infinity (a training loss, exported weights, policy logits).
+
+    Usually a learning rate or loss scale that diverged; nothing is written or sent after it.
+    """

@@ -8,6 +8,7 @@ from typing import Any
 from safetensors.torch import save_file
 
 from vlakit.model import VLA
+from vlakit.numerics import check_finite_weights
 from vlakit.policy.bundle import write_bundle
 from vlakit.recipes.schema import Recipe
 
@@ -27,6 +28,8 @@ def export_vla(directory: str | Path, vla: VLA, recipe: Recipe, robot: dict[str,
     The language model writes its own weights (``LanguageModel.save_weights``): in full with
     LoRA merged, or as adapters with a reference to its base, as its config says.
     """
+
+    check_finite_weights(vla.state_dict().items(), f"the bundle {directory}")
 
     def write(folder: Path) -> None:
         save_file(non_language_state(vla), str(folder / "model.safetensors"))

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 
 from vlakit.model import VLA, build_codec, build_vla
+from vlakit.numerics import check_finite_loss
 from vlakit.plugins import get_registry
 from vlakit.recipes.schema import Recipe
 
@@ -60,6 +61,7 @@ class VLATrainingModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self.vla(batch)
+        check_finite_loss(out["loss"], self.global_step)
         b = batch["input_ids"].shape[0]
         self.log("train/loss", out["loss"], prog_bar=True, batch_size=b)
         if "aim_l1" in out:
