@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from vlakit.errors import (
     BundleError,
+    NonFiniteError,
     PluginError,
     RecipeError,
     RobotError,
@@ -23,6 +24,7 @@ from vlakit.interfaces import (
     TaskEnvironment,
     numpy_view,
 )
+from vlakit.io import atomic_path
 from vlakit.plugins import ComponentConfig, get_registry, hookimpl
 from vlakit.types import ActionSpace, CameraSpec, Episode, Observation, Sample
 
@@ -37,6 +39,7 @@ __all__ = [
     "Dataset",
     "Episode",
     "InvalidSymbols",
+    "NonFiniteError",
     "Observation",
     "PluginError",
     "RecipeError",
@@ -48,6 +51,7 @@ __all__ = [
     "UnknownComponentError",
     "VlakitError",
     "__version__",
+    "atomic_path",
     "get_registry",
     "hookimpl",
     "numpy_view",
