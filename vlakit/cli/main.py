@@ -53,8 +53,28 @@ def _debug_requested(argv: list[str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 failure, 2 user error, 130 interrupted)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the CLI; returns the exit status (0 ok, 1 failure, 2 user error, 130 interrupted).
+
+    Called as the program (``argv`` ``None``), it leaves at once (``os._exit``, output flushed)
+    when a stalled policy's thread is still running, which could otherwise abort the interpreter's
+    shutdown.
+    """
+    if argv is None:
+        code = _main(list(sys.argv[1:]))
+        _exit_now_if_threads_were_abandoned(code)
+        return code
+    return _main(list(argv))
+
+
+def _exit_now_if_threads_were_abandoned(code: int) -> None:
+    runtime = sys.modules.get("vlakit.runtime.worker")
+    if runtime is not None and runtime.abandoned_threads():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _main(argv: list[str]) -> int:
     debug = _debug_requested(argv)
     try:
         group = build_cli()
