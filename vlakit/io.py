@@ -50,3 +50,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def check_creatable_dir(path: str | Path, what: str) -> Path:
+    """Raise :class:`VlakitError` unless ``path`` is a directory or could be created as one
+    (its first existing ancestor is a writable directory); creates nothing. ``what`` names the
+    option or setting in the message."""
+    from vlakit.errors import VlakitError
+
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        where = " (it is a file)" if probe == path else f" ({probe} is a file)"
+        raise VlakitError(f"{what}: cannot make directory {path}{where}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise VlakitError(f"{what}: cannot write into {probe} (permission denied)")
+    return path

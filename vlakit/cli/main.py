@@ -6,6 +6,7 @@ User errors (:class:`~vlakit.errors.VlakitError`) print one message to stderr an
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import traceback
@@ -23,6 +24,41 @@ decoding_option = click.option(
     type=click.Choice(get_args(Decoding)),
     help="How action tokens become values: argmax (the most likely bin) or expectation (the "
     "probability-weighted mean of the bins). Default: the recipe's model.decoding.",
+)
+
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses NaN and infinity."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201  (click's signature)
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--device``: a torch device that exists on this machine (``cpu``, ``cuda:1``, ``mps``)."""
+    import torch
+
+    try:
+        torch.empty(0, device=torch.device(value))
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise click.BadParameter(f"{value!r} is not a usable torch device here ({first})") from None
+    return value
+
+
+#: ``--device`` of the commands that run a bundle's policy (``eval``, ``run``).
+device_option = click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    callback=_check_device,
+    help="Torch device of the policy (cpu, cuda, cuda:1, mps).",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Callable
@@ -47,8 +48,8 @@ class PolicyWorker:
     """
 
     def __init__(self, timeout: float | None) -> None:
-        if timeout is not None and timeout <= 0:
-            raise RobotError(f"stall timeout must be positive seconds, got {timeout}")
+        if timeout is not None and not 0 < timeout < math.inf:
+            raise RobotError(f"stall timeout must be positive, finite seconds, got {timeout}")
         self.timeout = timeout
         self.stalled = False
         self._requests: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], _Reply] | None] = (
