@@ -33,6 +33,8 @@ def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
 
     monkeypatch.delenv("VLAKIT_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("VLAKIT_BUILTINS_ONLY", raising=False)
+    monkeypatch.delenv("VLAKIT_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("VLAKIT_LOAD_PLUGINS", raising=False)
     yield install
     for root, mods in installed:
         uninstall(root, mods)

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+import vlakit
 from vlakit.errors import PluginError, UnknownComponentError
 from vlakit.plugins import PluginLoader, Registration, Registry
 from vlakit.plugins.registry import ComponentConfig
@@ -152,6 +153,59 @@ def test_builtins_only_skips_third_party(plugin_dist, monkeypatch):
     assert "echo-codec" not in registry.names("codec")
     assert all(p.builtin for p in registry.plugins)
     assert {p.name for p in registry.plugins} >= {"codecs", "tabletop"}
+
+
+def test_plugins_are_disabled_or_selected_by_name(plugin_dist, monkeypatch):
+    plugin_dist("vlakit-echo", {"vlakit_echo.plugin": GOOD}, {"echo": "vlakit_echo.plugin"})
+    monkeypatch.setenv("VLAKIT_DISABLE_PLUGINS", "echo, timm")
+    loader = PluginLoader()
+    registry = loader.load_entry_points()
+    assert "echo-codec" not in registry.names("codec") and "timm" not in registry.names("vision")
+    assert {("echo", "vlakit-echo"), ("timm", "vlakit")} <= set(loader.skipped)
+    monkeypatch.delenv("VLAKIT_DISABLE_PLUGINS")
+    monkeypatch.setenv("VLAKIT_LOAD_PLUGINS", "vlakit-echo,codecs")  # a distribution or a plugin name
+    registry = PluginLoader().load_entry_points()
+    assert {p.name for p in registry.plugins} == {"echo", "codecs"}
+    monkeypatch.setenv("VLAKIT_LOAD_PLUGINS", "")
+    assert PluginLoader().load_entry_points().plugins == []
+
+
+def test_cli_plugin_option_chooses_before_plugin_commands_load(plugin_dist):
+    root = plugin_dist("vlakit-echo", {"vlakit_echo.plugin": GOOD}, {"echo": "vlakit_echo.plugin"})
+    env = {**os.environ, "PYTHONPATH": str(root)}
+
+    def vlakit(*args):
+        return subprocess.run([sys.executable, "-m", "vlakit", *args], env=env, capture_output=True, text=True)
+
+    out = vlakit("-p", "no:echo", "plugins", "--json")
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(out.stdout)
+    assert "echo-codec" not in {c["name"] for c in listed["components"]}
+    assert {"plugin": "echo", "distribution": "vlakit-echo"} in listed["skipped"]
+    assert vlakit("-p", "no:echo", "echo-hello").returncode == 2  # its command is gone too
+    out = vlakit("-p", "echo", "-p", "codecs", "plugins", "--json")
+    assert {p["name"] for p in json.loads(out.stdout)["plugins"]} == {"echo", "codecs"}
+    assert "hello from a plugin" in vlakit("--plugin=echo", "echo-hello").stdout
+
+
+def test_plugin_api_version_is_checked(plugin_dist, monkeypatch):
+    future = "VLAKIT_PLUGIN_API = 99\n" + GOOD
+    plugin_dist("vlakit-future", {"vlakit_future.plugin": future}, {"future": "vlakit_future.plugin"}, "9.0")
+    registry = PluginLoader().load_entry_points()
+    failure = next(f for f in registry.failures if f.dist == "vlakit-future")
+    assert "plugin API 99" in failure.error and "API 1" in failure.error
+    assert "echo-codec" not in registry.names("codec")
+    # every first-party plugin declares the API it implements
+    assert all(p.api == vlakit.PLUGIN_API for p in registry.plugins if p.builtin)
+
+
+def test_undeclared_api_loads_but_strict_mode_refuses_it(plugin_dist, monkeypatch):
+    plugin_dist("vlakit-echo", {"vlakit_echo.plugin": GOOD}, {"echo": "vlakit_echo.plugin"})
+    registry = PluginLoader().load_entry_points()
+    assert next(p for p in registry.plugins if p.name == "echo").api is None
+    monkeypatch.setenv("VLAKIT_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="declares no plugin API"):
+        PluginLoader().load_entry_points()
 
 
 class _Cfg(ComponentConfig):

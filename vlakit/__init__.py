@@ -6,6 +6,7 @@ The public API a plugin may use is what this module exports (plus ``vlakit.inter
 
 from __future__ import annotations
 
+from vlakit.digest import sha256_file, sha256_tree
 from vlakit.errors import (
     BundleError,
     NonFiniteError,
@@ -25,7 +26,7 @@ from vlakit.interfaces import (
     numpy_view,
 )
 from vlakit.io import atomic_path
-from vlakit.plugins import ComponentConfig, get_registry, hookimpl
+from vlakit.plugins import PLUGIN_API, ComponentConfig, get_registry, hookimpl
 from vlakit.types import ActionSpace, CameraSpec, Episode, Observation, Sample
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [
     "Episode",
     "InvalidSymbols",
     "NonFiniteError",
+    "PLUGIN_API",
     "Observation",
     "PluginError",
     "RecipeError",
@@ -55,4 +57,6 @@ __all__ = [
     "get_registry",
     "hookimpl",
     "numpy_view",
+    "sha256_file",
+    "sha256_tree",
 ]

@@ -38,3 +38,7 @@ class NonFiniteError(VlakitError):
 
     Usually a learning rate or loss scale that diverged; nothing is written or sent after it.
     """
+
+
+class CheckpointError(VlakitError):
+    """A training checkpoint that is missing, unreadable, or holds more than tensors and plain data."""

@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import get_args
 
 import click
@@ -62,13 +63,71 @@ device_option = click.option(
 )
 
 
+#: ``--require-signature`` of the commands that load or verify a bundle.
+require_signature_option = click.option(
+    "--require-signature",
+    "trusted_keys",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PUBKEY",
+    help="Refuse the bundle unless its manifest is signed by this public key (repeatable: any of them).",
+)
+
+#: ``--base`` of the commands that load a bundle.
+base_option = click.option(
+    "--base",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Base model directory of an adapter-only bundle (its hash must match the recorded one).",
+)
+
+
+def bundle_load_options(command):
+    """``--base`` and ``--require-signature`` of the commands that load a bundle (``eval``, ``run``)."""
+    return base_option(require_signature_option(command))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vlakit")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def cli(debug: bool) -> None:
+@click.option(
+    "-p",
+    "--plugin",
+    "plugin_choices",
+    multiple=True,
+    metavar="[no:]NAME",
+    help="Load only the plugin NAME (repeatable), or skip it with no:NAME (entry-point or "
+    "distribution name); as VLAKIT_LOAD_PLUGINS / VLAKIT_DISABLE_PLUGINS for one command.",
+)
+def cli(debug: bool, plugin_choices: tuple[str, ...]) -> None:
     """Compose, train and run vision-language-action robot policies from plugins."""
     if debug:
         os.environ["VLAKIT_DEBUG"] = "1"
+
+
+def apply_plugin_choices(argv: list[str]) -> None:
+    """Read the root group's ``-p [no:]NAME`` options (before the command name) into the
+    environment, so plugins are chosen before they load (their commands join the CLI)."""
+    disabled: list[str] = []
+    selected: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        arg = argv[i]
+        value = None
+        if arg in ("-p", "--plugin") and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 1
+        elif arg.startswith("--plugin="):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-p") and len(arg) > 2:
+            value = arg[2:]
+        if value is not None:
+            (disabled if value.startswith("no:") else selected).append(value.removeprefix("no:"))
+        i += 1
+    from vlakit.plugins.manager import DISABLE_ENV, LOAD_ENV
+
+    if disabled:
+        os.environ[DISABLE_ENV] = ",".join(filter(None, [os.environ.get(DISABLE_ENV, ""), *disabled]))
+    if selected:
+        os.environ[LOAD_ENV] = ",".join(selected)
 
 
 def _register_builtin_commands() -> None:
@@ -113,6 +172,7 @@ def _exit_now_if_threads_were_abandoned(code: int) -> None:
 def _main(argv: list[str]) -> int:
     debug = _debug_requested(argv)
     try:
+        apply_plugin_choices(argv)
         group = build_cli()
         group.main(args=argv, prog_name="vlakit", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -1,7 +1,7 @@
 """Plugin discovery and the component registry."""
 
 from vlakit.plugins.hookspecs import hookimpl, hookspec
-from vlakit.plugins.manager import PluginLoader, get_loader, get_registry, reset_plugins
+from vlakit.plugins.manager import PLUGIN_API, PluginLoader, get_loader, get_registry, reset_plugins
 from vlakit.plugins.registry import (
     KINDS,
     ComponentConfig,
@@ -13,6 +13,7 @@ from vlakit.plugins.registry import (
 
 __all__ = [
     "KINDS",
+    "PLUGIN_API",
     "ComponentConfig",
     "LoadFailure",
     "PluginInfo",

@@ -11,6 +11,16 @@ Environment variables:
     any plugin failure raises :class:`~vlakit.errors.PluginError` instead of being recorded.
 ``VLAKIT_BUILTINS_ONLY=1``
     load only the plugins shipped in the ``vlakit`` distribution itself.
+``VLAKIT_DISABLE_PLUGINS=NAME,...``
+    skip these plugins (entry-point names or distribution names), as pytest's ``-p no:NAME``.
+``VLAKIT_LOAD_PLUGINS=NAME,...``
+    load only these plugins (as llm's ``LLM_LOAD_PLUGINS``); set but empty: load none.
+
+The command line's ``vlakit -p no:NAME`` and ``vlakit -p NAME`` set the last two for one command.
+
+A plugin declares the plugin API it was written for as a module attribute
+``VLAKIT_PLUGIN_API = 1`` (see :data:`PLUGIN_API`); a plugin written for another API is
+recorded as a failure with what to install, one that declares none loads (strict mode refuses it).
 """
 
 from __future__ import annotations
@@ -30,12 +40,37 @@ GROUP = "vlakit"
 BUILTIN_DIST = "vlakit"
 STRICT_ENV = "VLAKIT_STRICT_PLUGINS"
 BUILTINS_ONLY_ENV = "VLAKIT_BUILTINS_ONLY"
+DISABLE_ENV = "VLAKIT_DISABLE_PLUGINS"
+LOAD_ENV = "VLAKIT_LOAD_PLUGINS"
+#: The plugin API this vlakit implements; a plugin's ``VLAKIT_PLUGIN_API`` must equal it.
+PLUGIN_API = 1
+#: The module attribute through which a plugin declares its plugin API.
+API_ATTRIBUTE = "VLAKIT_PLUGIN_API"
 
 _TRUE = {"1", "true", "yes", "on"}
 
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def _names(value: str | None) -> set[str] | None:
+    """``"a, b"`` -> ``{"a", "b"}``; ``None`` when the variable is unset."""
+    if value is None:
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def plugin_api_problem(obj: Any, name: str) -> str | None:
+    """Why plugin ``obj`` cannot load under this vlakit's :data:`PLUGIN_API`, or ``None``."""
+    declared = getattr(obj, API_ATTRIBUTE, None)
+    if declared is None or declared == PLUGIN_API:
+        return None
+    return (
+        f"plugin {name!r} was written for vlakit plugin API {declared!r}, and this vlakit implements "
+        f"API {PLUGIN_API}; install a version of the plugin written for API {PLUGIN_API} (or a vlakit "
+        f"that implements API {declared!r})"
+    )
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
@@ -48,9 +83,19 @@ def new_plugin_manager() -> pluggy.PluginManager:
 class PluginLoader:
     """Loads plugins into a :class:`Registry` and remembers the pluggy manager for CLI hooks."""
 
-    def __init__(self, strict: bool | None = None, builtins_only: bool | None = None) -> None:
+    def __init__(
+        self,
+        strict: bool | None = None,
+        builtins_only: bool | None = None,
+        disabled: set[str] | None = None,
+        selected: set[str] | None = None,
+    ) -> None:
         self.strict = _flag(STRICT_ENV) if strict is None else strict
         self.builtins_only = _flag(BUILTINS_ONLY_ENV) if builtins_only is None else builtins_only
+        self.disabled = (_names(os.environ.get(DISABLE_ENV)) or set()) if disabled is None else disabled
+        self.selected = _names(os.environ.get(LOAD_ENV)) if selected is None else selected
+        #: plugins skipped by ``disabled`` / ``selected``: (entry-point name, distribution)
+        self.skipped: list[tuple[str, str]] = []
         self.registry = Registry()
         self.pm = new_plugin_manager()
 
@@ -79,6 +124,9 @@ class PluginLoader:
         for third_party, dist, ep in eps:
             if third_party and self.builtins_only:
                 continue
+            if not self.wanted(ep.name, dist):
+                self.skipped.append((ep.name, dist))
+                continue
             version = ep.dist.version if ep.dist is not None else ""
             try:
                 obj = ep.load()
@@ -90,10 +138,22 @@ class PluginLoader:
             self.add_plugin(obj, ep.name, dist, version, builtin=not third_party)
         return self.registry
 
+    def wanted(self, name: str, dist: str) -> bool:
+        """Whether plugin ``name`` of distribution ``dist`` passes the disable / select lists."""
+        if {name, dist} & self.disabled:
+            return False
+        return self.selected is None or bool({name, dist} & self.selected)
+
     def add_plugin(
         self, obj: Any, name: str, dist: str = "<local>", version: str = "", builtin: bool = False
     ) -> bool:
         """Register one plugin object (a module or class with hookimpls); False if it failed."""
+        problem = plugin_api_problem(obj, name)
+        if problem is None and self.strict and getattr(obj, API_ATTRIBUTE, None) is None:
+            problem = f"plugin {name!r} declares no plugin API ({API_ATTRIBUTE} = {PLUGIN_API} in its module)"
+        if problem is not None:
+            self._fail(name, dist, version, PluginError(problem))
+            return False
         try:
             self.pm.register(obj, name=name)
         except BaseException as exc:  # noqa: BLE001
@@ -114,7 +174,7 @@ class PluginLoader:
             self.pm.unregister(name=name)
             self._fail(name, dist, version, exc)
             return False
-        self.registry.plugins.append(PluginInfo(name, dist, version, builtin))
+        self.registry.plugins.append(PluginInfo(name, dist, version, builtin, getattr(obj, API_ATTRIBUTE, None)))
         return True
 
     def _check_hooks(self, obj: Any, name: str) -> None:
@@ -140,6 +200,7 @@ class PluginLoader:
                 config: Any = None,
                 description: str = "",
                 example: dict[str, Any] | None = None,
+                load: Any = None,
                 _kind: str = kind,
             ) -> None:
                 reg = Registration(
@@ -149,6 +210,7 @@ class PluginLoader:
                     config=config,
                     description=description,
                     example=example,
+                    load=load,
                     plugin=name,
                     dist=dist,
                     version=version,

@@ -21,6 +21,9 @@ from vlakit_tabletop.vocab import FAMILIES, SPLITS
 
 from vlakit import hookimpl
 
+#: The vlakit plugin API this plugin is written for.
+VLAKIT_PLUGIN_API = 1
+
 __all__ = [
     "FAMILIES",
     "HELD_OUT_COMBOS",

@@ -14,6 +14,9 @@ from vlakit_codecs.errors import NotFittedError
 
 from vlakit import hookimpl
 
+#: The vlakit plugin API this plugin is written for.
+VLAKIT_PLUGIN_API = 1
+
 __all__ = [
     "EqualMassBinsConfig",
     "FastConfig",

@@ -18,6 +18,9 @@ from pydantic import Field, model_validator
 
 from vlakit import ComponentConfig, hookimpl
 
+#: The vlakit plugin API this plugin is written for.
+VLAKIT_PLUGIN_API = 1
+
 
 class ConvNetConfig(ComponentConfig):
     """A stack of 3x3 convolutions; each ``strides`` entry halves the grid when it is 2."""

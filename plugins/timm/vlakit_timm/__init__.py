@@ -11,6 +11,9 @@ from vlakit_timm.config import TINY_VIT, TimmConfig
 
 from vlakit import hookimpl
 
+#: The vlakit plugin API this plugin is written for.
+VLAKIT_PLUGIN_API = 1
+
 __all__ = ["TINY_VIT", "TimmConfig", "build_timm"]
 
 

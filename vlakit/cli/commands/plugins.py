@@ -7,7 +7,8 @@ import json
 import click
 
 from vlakit.cli.main import cli
-from vlakit.plugins import KINDS, get_registry
+from vlakit.plugins import KINDS, get_loader, get_registry
+from vlakit.plugins.manager import PLUGIN_API
 
 
 @cli.command("plugins")
@@ -17,6 +18,7 @@ from vlakit.plugins import KINDS, get_registry
 def plugins_command(pattern: str, kind: str | None, as_json: bool) -> None:
     """List registered components (optionally matching a glob PATTERN) and plugin load errors."""
     registry = get_registry()
+    skipped = get_loader().skipped
     regs = registry.list(kind, pattern)
     if as_json:
         out = {
@@ -32,7 +34,9 @@ def plugins_command(pattern: str, kind: str | None, as_json: bool) -> None:
                 }
                 for r in regs
             ],
+            "plugin_api": PLUGIN_API,
             "plugins": [p.__dict__ for p in registry.plugins],
+            "skipped": [{"plugin": name, "distribution": dist} for name, dist in skipped],
             "failures": [
                 {"plugin": f.plugin, "distribution": f.dist, "version": f.version, "error": f.error}
                 for f in registry.failures
@@ -49,6 +53,15 @@ def plugins_command(pattern: str, kind: str | None, as_json: bool) -> None:
             current = r.kind
             click.secho(f"{KINDS[r.kind][0]}s ({r.kind})", bold=True)
         click.echo(f"  {r.name:<{width}}  {r.dist} {r.version}  {r.description}")
+    undeclared = [p for p in registry.plugins if p.api is None]
+    if undeclared:
+        click.echo(
+            "plugins that declare no plugin API (VLAKIT_PLUGIN_API): "
+            + ", ".join(f"{p.name} ({p.dist} {p.version})" for p in undeclared)
+        )
+    if skipped:
+        click.echo("plugins skipped (-p / VLAKIT_LOAD_PLUGINS / VLAKIT_DISABLE_PLUGINS): "
+                   + ", ".join(f"{name} ({dist})" for name, dist in skipped))
     if registry.failures:
         click.secho(f"plugins that failed to load ({len(registry.failures)}):", fg="red", bold=True)
         for f in registry.failures:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vlakit.cli.main import FiniteFloatRange, cli, decoding_option, device_option
+from vlakit.cli.main import FiniteFloatRange, bundle_load_options, cli, decoding_option, device_option
 from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 
 
@@ -51,6 +51,7 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 )
 @device_option
 @decoding_option
+@bundle_load_options
 def run_command(
     bundle: Path,
     instruction: str | None,
@@ -64,6 +65,8 @@ def run_command(
     gif: Path | None,
     device: str,
     decoding: str | None,
+    base: Path | None,
+    trusted_keys: tuple[Path, ...],
 ) -> None:
     """Run BUNDLE's policy on a robot for one episode.
 
@@ -81,7 +84,7 @@ def run_command(
 
     if gif is not None:
         check_creatable_dir(gif.parent, "--gif")
-    policy = Policy.load(bundle, device=device, decoding=decoding)
+    policy = Policy.load(bundle, device=device, decoding=decoding, base=base, trusted_keys=trusted_keys)
     if robot:
         block = parse_robot_option(robot)
     elif policy.recipe.eval is not None:
