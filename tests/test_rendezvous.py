@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from pathlib import Path
@@ -60,6 +61,7 @@ def test_the_rendezvous_of_a_single_node_ddp_run_listens_on_loopback_only(monkey
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
+    saved = dict(os.environ)  # Lightning leaves LOCAL_RANK and NODE_RANK set: later DDP runs would not launch
     strategy = LoopbackDDPStrategy(process_group_backend="gloo", start_method="popen")
     trainer = L.Trainer(max_steps=1, accelerator="cpu", devices=1, strategy=strategy, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
@@ -68,6 +70,8 @@ def test_the_rendezvous_of_a_single_node_ddp_run_listens_on_loopback_only(monkey
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+        os.environ.clear()
+        os.environ.update(saved)
     assert seen == [{"127.0.0.1"}], f"MASTER_PORT {port} listens on {seen}"
 
 
