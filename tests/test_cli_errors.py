@@ -77,3 +77,10 @@ def test_a_bad_option_is_one_message_and_exit_2(argv: list[str], files: Path, ca
     lines = err.splitlines()
     assert any(line.startswith(("error: ", "Error: Invalid value")) for line in lines), err  # ours, or click's
     assert not (files / "o").exists() and (files / "afile").read_text() == "x"
+
+
+def test_debug_in_one_call_does_not_leak_into_the_next(files: Path, capsys) -> None:
+    assert main(["--debug", "run", "/nonexistent/bundle"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+    assert main(["run", "/nonexistent/bundle"]) == 2
+    assert "Traceback" not in capsys.readouterr().err

@@ -19,6 +19,9 @@ from vlakit import __version__
 from vlakit.errors import VlakitError
 from vlakit.recipes.schema import Decoding
 
+#: set by ``--debug``, so that processes a command starts show tracebacks too
+DEBUG_ENV = "VLAKIT_DEBUG"
+
 #: ``--decoding`` of the commands that run a bundle's policy (``eval``, ``run``).
 decoding_option = click.option(
     "--decoding",
@@ -101,7 +104,7 @@ def bundle_load_options(command):
 def cli(debug: bool, plugin_choices: tuple[str, ...]) -> None:
     """Compose, train and run vision-language-action robot policies from plugins."""
     if debug:
-        os.environ["VLAKIT_DEBUG"] = "1"
+        os.environ[DEBUG_ENV] = "1"
 
 
 def apply_plugin_choices(argv: list[str]) -> None:
@@ -144,7 +147,7 @@ def build_cli() -> click.Group:
 
 
 def _debug_requested(argv: list[str]) -> bool:
-    return "--debug" in argv or os.environ.get("VLAKIT_DEBUG", "") not in ("", "0")
+    return "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         code = _main(list(sys.argv[1:]))
         _exit_now_if_threads_were_abandoned(code)
         return code
-    return _main(list(argv))
+    previous = os.environ.get(DEBUG_ENV)
+    try:
+        return _main(list(argv))
+    finally:  # a call in-process (tests, notebooks) leaves ``--debug`` behind for the next one
+        if previous is None:
+            os.environ.pop(DEBUG_ENV, None)
+        else:
+            os.environ[DEBUG_ENV] = previous
 
 
 def _exit_now_if_threads_were_abandoned(code: int) -> None:
