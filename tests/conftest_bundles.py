@@ -1,12 +1,8 @@
-"""Tiny untrained bundles for the tabletop simulator, for tests of the commands that run them.
+"""Tiny bundles exported from a freshly built (random) VLA, for tests that need a real policy.
 
-Import from a test module (``tests/`` is on ``sys.path`` under pytest)::
-
-    from conftest_bundles import TINY_RECIPE, tiny_bundle
-    bundle = tiny_bundle(tmp_path, TINY_RECIPE, "plain")
-
-The bundle is exported from a freshly built (random) tiny VLA in about a second; its policy's
-success rate means nothing.
+``export_tiny_bundle(tmp, RECIPE + EVAL, "name")`` builds the recipe's model with seeded
+weights, fits its codec to the tabletop's action range and writes a real bundle (seconds, no
+training). The untrained policy's actions mean nothing; its code paths are the real ones.
 """
 
 from __future__ import annotations
@@ -28,7 +24,6 @@ model:
 data:
   train: [{type: tabletop-demos, episodes: 1}]
 """
-
 TINY_EVAL = """
 eval:
   robot: {type: tabletop, max_steps: 4}
@@ -38,11 +33,21 @@ eval:
 """
 
 
-def tiny_bundle(tmp: Path, text: str, name: str, nan_weights: bool = False) -> Path:
-    """Export a random tiny VLA for the tabletop's action space from recipe ``text`` into ``tmp/name``.
+def chunked_state_recipe(horizon: int = 4) -> str:
+    """:data:`TINY_RECIPE` whose model reads the state and whose codec writes chunks of ``horizon``."""
+    text = TINY_RECIPE.replace(
+        "codec: {type: uniform-bins, bins: 16}",
+        f"codec: {{type: uniform-bins, bins: 16, horizon: {horizon}}}",
+    )
+    return text.replace("model:\n", "model:\n  use_state: true\n")
 
-    ``nan_weights`` fills the projector's weights with NaN *after* the export's checks (the file
-    is rewritten and its hash updated), as a diverged training used to leave them.
+
+def export_tiny_bundle(
+    tmp: Path, text: str, name: str, cameras: tuple[str, ...] = ("top",), state_dim: int = 0
+) -> Path:
+    """Write ``tmp/name.yaml`` and export its untrained model as the bundle ``tmp/name``.
+
+    ``state_dim``: width of the state the model reads (the recipe needs ``model.use_state``).
     """
     from vlakit_tabletop.sim import ACTION_SPACE
 
@@ -58,20 +63,25 @@ def tiny_bundle(tmp: Path, text: str, name: str, nan_weights: bool = False) -> P
     torch.manual_seed(0)  # the untrained policy's weights, so its behaviour does not depend on test order
     rng = np.random.default_rng(0)
     codec.fit(rng.uniform(ACTION_SPACE.low_array, ACTION_SPACE.high_array, size=(64, 4)).astype(np.float32))
-    vla = build_vla(recipe.model, registry, codec, ["top"], 0)
-    robot = {"action_space": ACTION_SPACE.to_dict(), "cameras": ["top"], "state_dim": 0, "horizon": 1}
-    bundle = export_vla(tmp / name, vla, recipe, robot)
-    if nan_weights:
-        _poison_weights(bundle)
-    return bundle
+    vla = build_vla(recipe.model, registry, codec, list(cameras), state_dim)
+    robot = {
+        "action_space": ACTION_SPACE.to_dict(),
+        "cameras": list(cameras),
+        "state_dim": state_dim,
+        "horizon": codec.horizon,
+    }
+    return export_vla(tmp / name, vla, recipe, robot)
 
 
-def _poison_weights(bundle: Path) -> None:
+def poison_weights(bundle: Path) -> Path:
+    """Fill the projector's weights of ``bundle`` with NaN, its manifest hash updated (as a
+    diverged training used to leave a bundle, past export's checks)."""
     import json
 
     from safetensors.torch import load_file, save_file
 
-    from vlakit.policy.bundle import MANIFEST, sha256_file
+    from vlakit import sha256_file
+    from vlakit.policy.bundle import MANIFEST
 
     weights = bundle / "model.safetensors"
     state = load_file(str(weights))
@@ -82,3 +92,4 @@ def _poison_weights(bundle: Path) -> None:
     manifest = json.loads((bundle / MANIFEST).read_text())
     manifest["files"]["model.safetensors"] = sha256_file(weights)
     (bundle / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return bundle

@@ -13,14 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest_bundles import TINY_EVAL, TINY_RECIPE, tiny_bundle
+from conftest_bundles import TINY_EVAL, TINY_RECIPE, export_tiny_bundle
 
 pytest.importorskip("vlakit_tabletop")
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_bundle(tmp_path_factory.mktemp("bundle"), TINY_RECIPE + TINY_EVAL, "b")
+    return export_tiny_bundle(tmp_path_factory.mktemp("bundle"), TINY_RECIPE + TINY_EVAL, "b")
 
 
 def run_once(bundle: Path, seed: int) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest_bundles import TINY_EVAL, TINY_RECIPE, tiny_bundle
+from conftest_bundles import TINY_EVAL, TINY_RECIPE, export_tiny_bundle
 
 import vlakit.cli.commands.evaluate  # noqa: F401  (registers `vlakit eval`)
 import vlakit.cli.commands.run  # noqa: F401  (registers `vlakit run`)
@@ -17,7 +17,7 @@ pytest.importorskip("vlakit_tabletop")
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("cli-errors")
-    tiny_bundle(tmp, TINY_RECIPE + TINY_EVAL, "bundle")
+    export_tiny_bundle(tmp, TINY_RECIPE + TINY_EVAL, "bundle")
     (tmp / "badparam.yaml").write_text("type: tabletop\nimage_size: -3\n")
     (tmp / "badyaml.yaml").write_text("type: [\n")
     (tmp / "list.yaml").write_text("- 1\n- 2\n")

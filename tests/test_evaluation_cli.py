@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest_bundles import TINY_EVAL, TINY_RECIPE, tiny_bundle
+from conftest_bundles import TINY_EVAL, TINY_RECIPE, export_tiny_bundle
 from PIL import Image
 
 import vlakit.cli.commands.evaluate  # noqa: F401  (registers `vlakit eval`)
@@ -22,15 +22,15 @@ from vlakit.cli.main import main
 
 pytest.importorskip("vlakit_tabletop")
 
+RECIPE, EVAL = TINY_RECIPE, TINY_EVAL
+_export = export_tiny_bundle
+
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two tiny bundles: one whose recipe has an eval block, one without."""
     tmp = tmp_path_factory.mktemp("bundles")
-    return {
-        "eval": tiny_bundle(tmp, TINY_RECIPE + TINY_EVAL, "with-eval"),
-        "plain": tiny_bundle(tmp, TINY_RECIPE, "plain"),
-    }
+    return {"eval": _export(tmp, RECIPE + EVAL, "with-eval"), "plain": _export(tmp, RECIPE, "plain")}
 
 
 def test_eval_uses_the_recipes_eval_block(bundles: dict[str, Path], tmp_path: Path, capsys) -> None:
@@ -84,6 +84,7 @@ def test_run_one_episode_with_gif(bundles: dict[str, Path], tmp_path: Path, caps
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "task (seen" in out and "success:" in out
+    assert re.search(r"rate [\d.]+ Hz; loop time p50 [\d.]+ ms, p99 [\d.]+ ms; overruns \d+", out)
     steps = re.search(r"(\d+) steps in", out)
     assert steps is not None and 1 <= int(steps.group(1)) <= 3  # an untrained policy may terminate early
     with Image.open(gif) as im:
@@ -136,7 +137,7 @@ def test_expectation_decoding_needs_a_bin_codec(tmp_path: Path, capsys) -> None:
     from vlakit.recipes import load_recipe
 
     path = tmp_path / "fast.yaml"
-    path.write_text(TINY_RECIPE.replace("{type: uniform-bins, bins: 16}", "{type: fast}\n  decoding: expectation"))
+    path.write_text(RECIPE.replace("{type: uniform-bins, bins: 16}", "{type: fast}\n  decoding: expectation"))
     recipe = load_recipe(path)
     with pytest.raises(RecipeError, match="decoding: expectation needs a codec"):
         build_codec(recipe.model, get_registry())

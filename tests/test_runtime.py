@@ -184,6 +184,17 @@ def test_loop_runs_and_records_frames() -> None:
     assert robot.mode == "off" and robot.stops == 1  # `with robot:` stopped and disconnected it
 
 
+def test_loop_reports_each_step_to_on_step() -> None:
+    robot = PointArm()
+    policy = ScriptedPolicy(lambda t, obs: [0.1 * t, 2.0])
+    seen = []
+    with robot:
+        result = run_episode(robot, policy, "wave", max_steps=4, hz=0, on_step=lambda o, a: seen.append((o, a)))
+    assert len(seen) == 4
+    assert [int(o.images[next(iter(o.images))][0, 0, 0]) for o, _ in seen] == [0, 1, 2, 3]  # what it saw
+    np.testing.assert_allclose(np.stack([a for _, a in seen]), result.actions)  # what was sent, after safety
+
+
 def test_loop_applies_delta_bound() -> None:
     robot = PointArm()
     with robot:
@@ -222,6 +233,19 @@ def test_loop_paces_to_hz() -> None:
     with robot:
         result = run_episode(robot, ScriptedPolicy(lambda t, obs: [0, 0]), "wait", 5, hz=50)
     assert result.seconds >= 4 / 50 - 0.005
+
+
+def test_loop_reports_timing_and_counts_overruns() -> None:
+    def slow(t, obs):
+        if t % 2:  # every other tick takes longer than the 100 Hz period
+            time.sleep(0.03)
+        return [0, 0]
+
+    with PointArm() as robot:
+        result = run_episode(robot, ScriptedPolicy(slow), "wait", 6, hz=100, stall_timeout=None)
+    timing = result.timing()
+    assert len(result.tick_seconds) == 6 and result.overruns >= 3
+    assert timing["p99_ms"] >= 30 and timing["p99_ms"] >= timing["p50_ms"] and 0 < timing["hz"] < 100
 
 
 def test_mismatched_action_space_is_refused_before_any_command() -> None:

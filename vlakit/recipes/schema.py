@@ -6,9 +6,9 @@ validated against the named plugin's own config model by :mod:`vlakit.recipes.va
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Block = dict[str, Any]
 #: How a policy turns each action token's distribution into a value (``model.decoding``).
@@ -16,16 +16,35 @@ Decoding = Literal["argmax", "expectation"]
 
 DEFAULT_PROMPT = "What action should the robot take to {instruction}?"
 
+#: Lightning's precisions (``trainer.precision``); 16, 32, 64 and bf16 are its short aliases.
+Precision = Literal[
+    "32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true",
+    "transformer-engine", "transformer-engine-float16", "16", "32", "64", "bf16",
+]
+#: Lightning's accelerators (``trainer.accelerator``); whether this machine has one is checked
+#: by the preflight (:mod:`vlakit.recipes.preflight`).
+Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"]
+#: Largest seed (Lightning and numpy take unsigned 32-bit seeds).
+MAX_SEED = 2**32 - 1
+#: A recipe name: it names the run directory, so no path separators and no leading dot.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+#: The parts of a composed model, the first word of each learning-rate group (``trainer.lr_scale``).
+MODEL_PARTS = ("language", "vision", "projector", "state", "conditioner", "objectives")
+
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A recipe section: unknown keys are errors, and no number may be NaN or infinite."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ProjectorConfig(Section):
     """Maps vision features ``[B, N, D]`` into the LM's embedding width ``E``."""
 
     kind: Literal["linear", "mlp"] = "mlp"
-    hidden: int | None = Field(None, description="hidden width of the MLP (default: E)")
+    hidden: int | None = Field(None, ge=1, description="hidden width of the MLP (default: E)")
 
 
 class ModelSection(Section):
@@ -46,20 +65,19 @@ class ModelSection(Section):
         "hesitates instead of jumping from one to the other. Expectation needs a codec whose every "
         "symbol is one value (the bin codecs). Inference only: vlakit eval/run --decoding override it",
     )
-    aim_loss: float = Field(
-        0.0,
-        ge=0,
-        description="weight of an auxiliary loss: a small head reads the image tokens and predicts the point "
-        "the robot is heading for (the object to grasp, then where to put it), on samples whose dataset "
-        "knows it (tabletop-demos does); it teaches the vision backbone where the named object is. "
-        "0: no head. Needs a separate vision backbone (model.vision)",
+    objectives: list[Block] = Field(
+        default_factory=list,
+        description="auxiliary training losses, each {type: NAME, weight: W, ...params}: the objective "
+        "reads named targets of the training data and model outputs, and W times each loss it returns is "
+        "added to the next-token loss (logged unweighted as train/NAME); W = 0 switches it off. Training "
+        "only: a bundle leaves them out",
     )
 
 
 class DataSection(Section):
     train: list[Block] = Field(..., min_length=1, description="sources, each with an optional weight")
     num_workers: int = Field(0, ge=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     cache_dir: str = Field(".cache/vlakit", description="where datasets cache generated data")
 
 
@@ -67,44 +85,85 @@ class TrainerSection(Section):
     max_steps: int = Field(1000, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(3e-4, gt=0)
-    lr_scale: dict[
-        Literal["vision", "projector", "language", "condition_encoder", "state_proj", "aim_head"], float
-    ] = (
-        Field(
-            default_factory=dict,
-            description="learning-rate multiplier per part of the VLA, e.g. {vision: 3.0}: a from-scratch "
-            "vision backbone can take a larger step than a language model (default 1 for every part)",
-        )
+    lr_scale: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="learning-rate multiplier per parameter group of the composed model, e.g. {vision: 3.0}: "
+        "a from-scratch vision backbone can take a larger step than a language model (default 1). The "
+        "groups are the model's parts (language, vision, projector, state, conditioner, objectives) and "
+        "the sub-groups a component declares (vision.NAME); a part's scale covers its sub-groups",
     )
+
+    @field_validator("lr_scale")
+    @classmethod
+    def _model_parts(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = [key for key in value if key.split(".", 1)[0] not in MODEL_PARTS]
+        if unknown:
+            raise ValueError(f"{unknown} name no part of the model; parts: {', '.join(MODEL_PARTS)} (and PART.GROUP)")
+        return value
+
     weight_decay: float = Field(0.0, ge=0)
     schedule: Literal["constant", "cosine", "linear"] = "cosine"
     warmup_steps: int = Field(0, ge=0)
-    gradient_clip: float | None = 1.0
+    gradient_clip: float | None = Field(1.0, ge=0, description="gradient norm clip (0 or null: none)")
     accumulate_grad_batches: int = Field(1, ge=1)
-    precision: str = Field("32-true", description="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
-    accelerator: str = "auto"
-    devices: int | str | list[int] = "auto"
+    precision: Precision = Field("32-true", description="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
+    accelerator: Accelerator = Field("auto", description="cpu, gpu (cuda), mps, tpu, or auto (a GPU if any)")
+    devices: int | Literal["auto"] | list[int] = Field(
+        "auto",
+        description="processes on this node: a count (>= 1), a list of device indices, or auto "
+        "(every GPU, or one CPU process); no more than this machine has",
+    )
     num_nodes: int = Field(1, ge=1)
     strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"] = "auto"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     log_every: int = Field(10, ge=1)
-    checkpoint_every: int | None = Field(None, description="steps between checkpoints (default: at the end)")
-    num_threads: int | None = Field(None, description="torch CPU threads (default: torch's choice)")
+    checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints (default: at the end)")
+    num_threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        """``precision: 16`` (a YAML number) means Lightning's alias ``"16"``."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices_domain(cls, value: Any) -> Any:
+        expected = "expected a count of at least 1, a list of distinct device indices (>= 0), or auto"
+        if value == "auto":
+            return value
+        if isinstance(value, bool):
+            raise ValueError(expected)
+        if isinstance(value, int):
+            if value < 1:
+                raise ValueError(f"{expected} (-1, all devices, is not accepted: give the count)")
+            return value
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
+            and len(set(value)) == len(value)
+        ):
+            return value
+        raise ValueError(expected)
 
 
 class EvalSection(Section):
     robot: Block = Field(..., description="robot driver block (a TaskEnvironment for scoring)")
     episodes: int = Field(100, ge=1, description="episodes per split")
     split: str = Field("all", description="a split the robot offers (seen, unseen, ...) or all")
-    seed: int = 10_000
-    max_steps: int | None = None
+    seed: int = Field(10_000, ge=0, le=MAX_SEED)
+    max_steps: int | None = Field(None, ge=1, description="step budget of an episode (default: the robot's)")
     gifs: int = Field(3, ge=0, description="episodes saved as animated GIFs")
 
 
 class Recipe(Section):
     """A whole recipe, after ``extends`` and overrides are resolved."""
 
-    name: str
+    name: str = Field(
+        ..., pattern=NAME_PATTERN,
+        description="names the run directory <output_dir>/<name>/: letters, digits, '.', '_', '-'",
+    )
     description: str = ""
     model: ModelSection
     data: DataSection
@@ -126,6 +185,10 @@ def component_blocks(recipe_data: dict[str, Any]) -> list[tuple[str, str, dict[s
         for slot, kind in (("vision", "vision"), ("language", "language"), ("codec", "codec")):
             if isinstance(model.get(slot), dict):
                 found.append((f"model.{slot}", kind, model[slot]))
+        if isinstance(model.get("objectives"), list):
+            for i, block in enumerate(model["objectives"]):
+                if isinstance(block, dict):
+                    found.append((f"model.objectives.{i}", "objective", block))
     data = recipe_data.get("data") or {}
     if isinstance(data, dict) and isinstance(data.get("train"), list):
         for i, block in enumerate(data["train"]):
@@ -137,5 +200,13 @@ def component_blocks(recipe_data: dict[str, Any]) -> list[tuple[str, str, dict[s
     return found
 
 
-#: keys of a dataset block that belong to vlakit, not to the dataset plugin
-DATASET_CORE_KEYS = ("weight",)
+#: per component kind, the keys of its blocks that belong to vlakit, not to the plugin (a
+#: dataset's mixture weight, an objective's loss weight)
+CORE_KEYS: dict[str, tuple[str, ...]] = {"dataset": ("weight",), "objective": ("weight",)}
+
+
+def plugin_params(kind: str, block: dict[str, Any]) -> dict[str, Any]:
+    """A component block without vlakit's own keys (:data:`CORE_KEYS`): what the plugin's
+    config model validates (``type`` is kept)."""
+    core = CORE_KEYS.get(kind, ())
+    return {k: v for k, v in block.items() if k not in core}

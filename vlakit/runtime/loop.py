@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +21,7 @@ from vlakit.interfaces.robot import RobotDriver, TaskEnvironment
 from vlakit.runtime.protocols import ActingPolicy
 from vlakit.runtime.safety import MaxDelta, SafetyLayer, UnsafeAction
 from vlakit.runtime.worker import PolicyWorker
-from vlakit.types import ActionSpace
+from vlakit.types import ActionSpace, Observation
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,21 @@ class EpisodeResult:
     reason: str = "max_steps"
     seconds: float = 0.0
     policy_seconds: float = 0.0
+    #: seconds of work of each tick (observe, policy, safety, act; not the pacing sleep)
+    tick_seconds: list[float] = field(default_factory=list)
+    #: ticks whose work took longer than the control period
+    overruns: int = 0
+
+    def timing(self) -> dict[str, float]:
+        """Achieved rate (Hz), loop time p50/p99 (ms) and overruns of the episode."""
+        ticks = np.asarray(self.tick_seconds, dtype=np.float64)
+        p50, p99 = (np.percentile(ticks, [50, 99]) * 1000).tolist() if ticks.size else (0.0, 0.0)
+        return {
+            "hz": self.steps / self.seconds if self.seconds > 0 else 0.0,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "overruns": float(self.overruns),
+        }
 
 
 def check_action_space(policy_space: ActionSpace, robot_space: ActionSpace, who: str = "the policy") -> None:
@@ -85,15 +101,17 @@ class _Pacer:
         self.period = 1.0 / hz if hz > 0 else 0.0
         self.next = time.monotonic()
 
-    def wait(self) -> None:
+    def wait(self) -> bool:
+        """Sleep until the next tick; ``True`` when this tick overran its period."""
         if self.period == 0.0:
-            return
+            return False
         self.next += self.period
         delay = self.next - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        else:
-            self.next = time.monotonic()
+            return False
+        self.next = time.monotonic()
+        return True
 
 
 def run_episode(
@@ -106,6 +124,7 @@ def run_episode(
     max_delta: MaxDelta | None = None,
     camera: str | None = None,
     record_frames: bool = True,
+    on_step: Callable[[Observation, np.ndarray], None] | None = None,
 ) -> EpisodeResult:
     """Run ``policy`` on a connected ``robot`` for up to ``max_steps`` ticks.
 
@@ -115,6 +134,8 @@ def run_episode(
     ``camera``: the camera recorded into ``frames`` (default: the robot's first).
     A policy returning a chunk ``[H, D]`` has its ``H`` actions executed one per tick before it
     is asked again. The action spaces are compared before anything is sent.
+    ``on_step(observation, command)``: called after each command is sent, with what the robot saw
+    and the command ``[D]`` (after the safety layer), e.g. to record the episode.
     """
     check_action_space(policy.action_space, robot.action_space)
     if max_steps < 1:
@@ -135,6 +156,7 @@ def run_episode(
     try:
         with PolicyWorker(stall_timeout) as worker:
             while result.steps < max_steps:
+                tick_start = time.monotonic()
                 observation = robot.observe()
                 if record_frames and camera is not None:
                     result.frames.append(np.array(observation.images[camera], copy=True))
@@ -146,11 +168,14 @@ def run_episode(
                 command = safety(pending.popleft())
                 robot.act(command)
                 sent.append(command)
+                if on_step is not None:
+                    on_step(observation, command)
                 result.steps += 1
+                result.tick_seconds.append(time.monotonic() - tick_start)
                 if isinstance(robot, TaskEnvironment) and robot.task_done():
                     result.reason = "done"
                     break
-                pacer.wait()
+                result.overruns += pacer.wait()
             if record_frames and camera is not None:
                 result.frames.append(np.array(robot.observe().images[camera], copy=True))
     except BaseException:

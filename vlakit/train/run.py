@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from vlakit.io import atomic_write_text
 from vlakit.model import build_codec
 from vlakit.plugins import get_registry
 from vlakit.policy.export import export_vla
-from vlakit.recipes import load_recipe
+from vlakit.recipes.preflight import preflight_recipe
 from vlakit.recipes.schema import Recipe
 from vlakit.train.checkpoint import checkpoint_hparams, read_checkpoint
 from vlakit.train.datamodule import MixtureDataModule
@@ -73,7 +73,7 @@ def train(
 ) -> TrainResult:
     """Train the recipe and export its bundle into ``<run_dir>/bundle``."""
     start = time.perf_counter()
-    recipe = load_recipe(recipe_path, overrides)
+    recipe = preflight_recipe(recipe_path, overrides)  # every check that needs no data, first
     t = recipe.trainer
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
@@ -111,6 +111,7 @@ def prepare_training(
         state_dim=sources.state_dim,
         action_space=sources.action_space.to_dict(),
         action_stats=sources.action_stats(),
+        targets={name: {**asdict(spec), "shape": list(spec.shape)} for name, spec in sources.targets.items()},
     )
     return module, sources
 
