@@ -71,3 +71,25 @@ def export_tiny_bundle(
         "horizon": codec.horizon,
     }
     return export_vla(tmp / name, vla, recipe, robot)
+
+
+def poison_weights(bundle: Path) -> Path:
+    """Fill the projector's weights of ``bundle`` with NaN, its manifest hash updated (as a
+    diverged training used to leave a bundle, past export's checks)."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from vlakit import sha256_file
+    from vlakit.policy.bundle import MANIFEST
+
+    weights = bundle / "model.safetensors"
+    state = load_file(str(weights))
+    for name in state:
+        if name.startswith("projector.") and state[name].is_floating_point():
+            state[name] = torch.full_like(state[name], float("nan"))
+    save_file(state, str(weights))
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    manifest["files"]["model.safetensors"] = sha256_file(weights)
+    (bundle / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return bundle

@@ -372,3 +372,71 @@ def test_loop_drives_the_tabletop_simulator() -> None:
     assert result.steps <= robot.max_steps and len(result.frames) == result.steps + 1
     assert np.abs(np.diff(result.actions[:, 0])).max() <= 0.05 + 1e-6
     assert result.frames[0].shape == (32, 32, 3) and result.frames[0].dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [np.zeros((2, 3, 2)), np.zeros((1, 1, 2)), np.zeros((0, 2)), np.zeros(3), np.float32(0.5), np.array(["a", "b"])],
+)
+def test_a_command_of_the_wrong_shape_never_reaches_the_robot(answer) -> None:
+    """A policy answering ``[2, 3, 2]`` (or another shape than ``[D]`` / ``[H, D]``) is refused
+    before the safety layer: the robot gets no command and is stopped safely."""
+    robot = PointArm()
+    robot.connect()
+
+    class Odd:
+        action_space = SPACE
+
+        def act(self, observation: Observation, instruction: str) -> np.ndarray:
+            return answer
+
+    with pytest.raises(UnsafeAction, match="refused"):
+        run_episode(robot, Odd(), "go", 3, hz=0)
+    assert robot.commands == [] and robot.mode == "stopped"
+
+
+def test_the_stateful_safety_layer_takes_one_command_at_a_time() -> None:
+    with pytest.raises(UnsafeAction, match="one command"):
+        SafetyLayer(SPACE)(np.zeros((3, 2)))
+
+
+# -- the policy worker's thread ends with the episode -----------------------------------------
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_an_episode_leaves_no_thread_behind(fail: bool) -> None:
+    """The worker thread is joined when the loop ends (normally or not): a thread still alive at
+    interpreter exit aborted `vlakit run` ("terminate called without an active exception")."""
+    before = set(threading.enumerate())
+    robot = PointArm()
+    robot.connect()
+    policy = ScriptedPolicy(lambda t, obs: [np.nan, 0.0] if fail and t == 1 else [0.0, 0.0])
+    if fail:
+        with pytest.raises(UnsafeAction):
+            run_episode(robot, policy, "go", 3, hz=0, stall_timeout=5.0)
+    else:
+        run_episode(robot, policy, "go", 3, hz=0, stall_timeout=5.0)
+    assert set(threading.enumerate()) - before == set()
+
+
+def test_a_stalled_call_is_abandoned_and_listed() -> None:
+    from vlakit.runtime.worker import PolicyWorker, abandoned_threads
+
+    release = threading.Event()
+    earlier = set(abandoned_threads())
+    worker = PolicyWorker(0.05)
+    assert worker.call(lambda x: x + 1, 1) == 2
+    with pytest.raises(PolicyStalled):
+        worker.call(release.wait, 10.0)
+    worker.close()
+    (thread,) = set(abandoned_threads()) - earlier
+    assert thread.is_alive()
+    release.set()
+    thread.join(5.0)
+    assert thread not in abandoned_threads()
+    with pytest.raises(RobotError, match="stalled earlier"):
+        worker.call(lambda: 0)
+    closed = PolicyWorker(1.0)
+    closed.close()
+    with pytest.raises(RobotError, match="closed"):
+        closed.call(lambda: 0)

@@ -53,6 +53,27 @@ def test_demos_cache_roundtrip(tmp_path):
         assert np.array_equal(first[i].images["top"], second[i].images["top"])
         assert first[i].text == second[i].text
     assert cache_key(TabletopDemosConfig(episodes=8, families=["pick"], seed=1)) != cache_key(config)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "other arrays"])
+def test_a_corrupt_demonstration_cache_is_generated_again(damage, tmp_path, caplog):
+    config = TabletopDemosConfig(episodes=3, families=["pick"])
+    first = TabletopDemos(config)
+    first.prepare(tmp_path)
+    good = first.cache_path.read_bytes()
+    if damage == "truncated":
+        first.cache_path.write_bytes(good[: len(good) // 2])
+    elif damage == "garbage":
+        first.cache_path.write_bytes(b"\x00not a zip file" * 100)
+    elif damage == "empty":
+        first.cache_path.write_bytes(b"")
+    else:
+        np.savez(first.cache_path, images=np.zeros(3))
+    again = TabletopDemos(config)
+    with caplog.at_level("WARNING"):
+        again.prepare(tmp_path)
+    assert not again.loaded_from_cache and f"demonstration cache {first.cache_path}" in caplog.text
+    assert first.cache_path.read_bytes() == good and len(again) == len(first)
     with np.load(first.cache_path, allow_pickle=False) as npz:  # no pickled objects inside
         assert npz["instructions"].dtype.kind == "U"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from vlakit.digest import sha256_file, sha256_tree
 from vlakit.errors import (
     BundleError,
+    NonFiniteError,
     PluginError,
     RecipeError,
     RobotError,
@@ -24,7 +25,7 @@ from vlakit.interfaces import (
     TaskEnvironment,
     numpy_view,
 )
-from vlakit.io import atomic_write_text
+from vlakit.io import atomic_path, atomic_write_text
 from vlakit.plugins import PLUGIN_API, ComponentConfig, get_registry, hookimpl
 from vlakit.runtime.safety import SafetyLayer, UnsafeAction
 from vlakit.types import ActionSpace, CameraSpec, Episode, Observation, Sample, TargetSpec
@@ -40,6 +41,7 @@ __all__ = [
     "Dataset",
     "Episode",
     "InvalidSymbols",
+    "NonFiniteError",
     "PLUGIN_API",
     "Observation",
     "PluginError",
@@ -55,6 +57,7 @@ __all__ = [
     "UnsafeAction",
     "VlakitError",
     "__version__",
+    "atomic_path",
     "atomic_write_text",
     "get_registry",
     "hookimpl",

@@ -33,5 +33,12 @@ class RobotError(VlakitError):
     """A robot that cannot be reached or that refuses a command."""
 
 
+class NonFiniteError(VlakitError):
+    """A computation produced NaN or infinity (a training loss, exported weights, policy logits).
+
+    Usually a learning rate or loss scale that diverged; nothing is written or sent after it.
+    """
+
+
 class CheckpointError(VlakitError):
     """A training checkpoint that is missing, unreadable, or holds more than tensors and plain data."""

@@ -1,38 +1,42 @@
-"""Writing files so that nothing is left half written: write a temp file, then rename."""
+"""Writing files so that nothing is left half written: write a temp file, then rename.
+
+The files get the permissions any new file would get (``0o666`` less the user's umask), not the
+``0o600`` of :func:`tempfile.mkstemp`.
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
-def _umask() -> int:
-    """The process's umask (read by setting it and setting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _new_temp_file(path: Path) -> Path:
+    """Create an empty, new file beside ``path`` with mode ``0o666`` less the umask (the kernel's)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
-
-    The file gets the permissions a plain ``open(path, "w")`` would give (``0o666`` less the
-    umask), not the owner-only ones of a temporary file.
-    """
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
+    tmp = _new_temp_file(path)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -46,3 +50,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def check_creatable_dir(path: str | Path, what: str) -> Path:
+    """Raise :class:`VlakitError` unless ``path`` is a directory or could be created as one
+    (its first existing ancestor is a writable directory); creates nothing. ``what`` names the
+    option or setting in the message."""
+    from vlakit.errors import VlakitError
+
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        where = " (it is a file)" if probe == path else f" ({probe} is a file)"
+        raise VlakitError(f"{what}: cannot make directory {path}{where}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise VlakitError(f"{what}: cannot write into {probe} (permission denied)")
+    return path

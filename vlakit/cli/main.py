@@ -6,6 +6,7 @@ User errors (:class:`~vlakit.errors.VlakitError`) print one message to stderr an
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import traceback
@@ -18,6 +19,9 @@ from vlakit import __version__
 from vlakit.errors import VlakitError
 from vlakit.recipes.schema import Decoding
 
+#: set by ``--debug``, so that processes a command starts show tracebacks too
+DEBUG_ENV = "VLAKIT_DEBUG"
+
 #: ``--decoding`` of the commands that run a bundle's policy (``eval``, ``run``).
 decoding_option = click.option(
     "--decoding",
@@ -26,6 +30,40 @@ decoding_option = click.option(
     "probability-weighted mean of the bins). Default: the recipe's model.decoding.",
 )
 
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses NaN and infinity."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201  (click's signature)
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--device``: a torch device that exists on this machine (``cpu``, ``cuda:1``, ``mps``)."""
+    import torch
+
+    try:
+        torch.empty(0, device=torch.device(value))
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise click.BadParameter(f"{value!r} is not a usable torch device here ({first})") from None
+    return value
+
+
+#: ``--device`` of the commands that run a bundle's policy (``eval``, ``run``).
+device_option = click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    callback=_check_device,
+    help="Torch device of the policy (cpu, cuda, cuda:1, mps).",
+)
 
 
 #: ``--require-signature`` of the commands that load or verify a bundle.
@@ -66,7 +104,7 @@ def bundle_load_options(command):
 def cli(debug: bool, plugin_choices: tuple[str, ...]) -> None:
     """Compose, train and run vision-language-action robot policies from plugins."""
     if debug:
-        os.environ["VLAKIT_DEBUG"] = "1"
+        os.environ[DEBUG_ENV] = "1"
 
 
 def apply_plugin_choices(argv: list[str]) -> None:
@@ -109,12 +147,39 @@ def build_cli() -> click.Group:
 
 
 def _debug_requested(argv: list[str]) -> bool:
-    return "--debug" in argv or os.environ.get("VLAKIT_DEBUG", "") not in ("", "0")
+    return "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 failure, 2 user error, 130 interrupted)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the CLI; returns the exit status (0 ok, 1 failure, 2 user error, 130 interrupted).
+
+    Called as the program (``argv`` ``None``), it leaves at once (``os._exit``, output flushed)
+    when a stalled policy's thread is still running, which could otherwise abort the interpreter's
+    shutdown.
+    """
+    if argv is None:
+        code = _main(list(sys.argv[1:]))
+        _exit_now_if_threads_were_abandoned(code)
+        return code
+    previous = os.environ.get(DEBUG_ENV)
+    try:
+        return _main(list(argv))
+    finally:  # a call in-process (tests, notebooks) leaves ``--debug`` behind for the next one
+        if previous is None:
+            os.environ.pop(DEBUG_ENV, None)
+        else:
+            os.environ[DEBUG_ENV] = previous
+
+
+def _exit_now_if_threads_were_abandoned(code: int) -> None:
+    runtime = sys.modules.get("vlakit.runtime.worker")
+    if runtime is not None and runtime.abandoned_threads():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _main(argv: list[str]) -> int:
     debug = _debug_requested(argv)
     try:
         apply_plugin_choices(argv)

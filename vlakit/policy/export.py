@@ -8,6 +8,7 @@ from typing import Any
 from safetensors.torch import save_file
 
 from vlakit.model import VLA
+from vlakit.numerics import check_finite_weights
 from vlakit.plugins import get_registry
 from vlakit.policy.bundle import plugin_records, write_bundle
 from vlakit.recipes.schema import Recipe
@@ -31,6 +32,8 @@ def export_vla(directory: str | Path, vla: VLA, recipe: Recipe, robot: dict[str,
     records the plugin distribution and version of each component.
     """
     model = recipe.to_dict()["model"]
+
+    check_finite_weights(vla.state_dict().items(), f"the bundle {directory}")
 
     def write(folder: Path) -> None:
         save_file(non_language_state(vla), str(folder / "model.safetensors"))

@@ -78,6 +78,22 @@ def safe_stop_quietly(robot: RobotDriver) -> None:
         log.exception("safe_stop() failed on %s", type(robot).__name__)
 
 
+def split_commands(raw: object, space: ActionSpace) -> list[np.ndarray]:
+    """A policy's answer -> the commands ``[D]`` it holds: one action ``[D]`` or a chunk ``[H, D]``.
+
+    Anything else (another width, more dimensions, an empty chunk, not numbers) raises
+    :class:`UnsafeAction` before a command of it reaches the safety layer or the robot.
+    """
+    a = np.asarray(raw)
+    d = space.dim
+    if not np.issubdtype(a.dtype, np.number) or a.ndim not in (1, 2) or a.shape[-1] != d or a.size == 0:
+        raise UnsafeAction(
+            f"refused the policy's answer of shape {a.shape} and dtype {a.dtype}: a command is [{d}] "
+            f"({', '.join(space.names)}) or a chunk [H, {d}]"
+        )
+    return list(a) if a.ndim == 2 else [a]
+
+
 class _Pacer:
     """Sleeps so that ticks start every ``1 / hz`` seconds; a late tick restarts the schedule."""
 
@@ -146,11 +162,9 @@ def run_episode(
                     result.frames.append(np.array(observation.images[camera], copy=True))
                 if not pending:
                     t0 = time.monotonic()
-                    raw = np.asarray(worker.call(policy.act, observation, instruction))
+                    raw = worker.call(policy.act, observation, instruction)
                     result.policy_seconds += time.monotonic() - t0
-                    if raw.ndim == 2 and raw.shape[0] == 0:
-                        raise UnsafeAction("the policy returned an empty action chunk")
-                    pending.extend(raw if raw.ndim == 2 else [raw])
+                    pending.extend(split_commands(raw, robot.action_space))
                 command = safety(pending.popleft())
                 robot.act(command)
                 sent.append(command)

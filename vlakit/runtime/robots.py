@@ -29,6 +29,8 @@ def parse_robot_option(text: str) -> dict[str, Any]:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise RobotError(f"robot file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RobotError(f"cannot read robot file {path}: {exc}") from None
         except yaml.YAMLError as exc:
             raise RobotError(f"{path}: not valid YAML: {exc}") from None
         if isinstance(data, Mapping) and "type" not in data and isinstance(data.get("robot"), Mapping):

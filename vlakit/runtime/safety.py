@@ -108,6 +108,10 @@ class SafetyLayer:
 
     def __call__(self, action: np.ndarray) -> np.ndarray:
         """Check one command ``[D]`` against the previous one passed, and remember it."""
+        if np.ndim(action) != 1:
+            raise UnsafeAction(
+                f"refused action of shape {np.shape(action)}: one command is [{self.action_space.dim}]"
+            )
         safe = self.filter(action, self.last)
         self.last = safe
         return safe

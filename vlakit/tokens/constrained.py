@@ -27,6 +27,7 @@ import torch
 
 from vlakit.errors import VlakitError
 from vlakit.interfaces.codec import ActionCodec
+from vlakit.numerics import check_finite_logits
 from vlakit.tokens.mapping import ActionTokenMapping
 
 Step = Callable[..., Any]
@@ -162,6 +163,7 @@ def constrained_greedy(
     written = 0
     for p in range(constraint.max_length):
         scores = logits.index_select(-1, ids).float()
+        check_finite_logits(scores, p)
         if constraint.table is not None and constraint.unrestricted[p]:
             chosen = scores.argmax(dim=-1)  # fixed-length codec, every symbol allowed here
         else:

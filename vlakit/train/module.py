@@ -11,6 +11,7 @@ import torch
 
 from vlakit.errors import RecipeError
 from vlakit.model import VLA, build_codec, build_vla
+from vlakit.numerics import check_finite_loss
 from vlakit.plugins import get_registry
 from vlakit.recipes.schema import Recipe
 from vlakit.types import TargetSpec
@@ -103,6 +104,7 @@ class VLATrainingModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self.vla(batch)
+        check_finite_loss(out["loss"], self.global_step)
         b = batch["input_ids"].shape[0]
         self.log("train/loss", out["loss"], prog_bar=True, batch_size=b)
         for name, value in out["objectives"].items():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from vlakit.recipes.preflight import preflight_recipe
 from vlakit.recipes.schema import Recipe
 from vlakit.train.checkpoint import checkpoint_hparams, read_checkpoint
 from vlakit.train.datamodule import MixtureDataModule
+from vlakit.train.lock import run_dir_lock
 from vlakit.train.module import VLATrainingModule
 from vlakit.train.sources import Sources, build_sources, fit_codec, fit_language_block
 from vlakit.train.trainer import build_trainer
@@ -114,18 +117,47 @@ def prepare_training(
 
 
 def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bool, start: float) -> TrainResult:
-    t = recipe.trainer
     codec_state = None
     if resume is not None:  # read (and refused when hostile) before anything is written
         codec_state = checkpoint_hparams(read_checkpoint(resume, mmap=True), resume)["codec_state"]
-    run.mkdir(parents=True, exist_ok=True)
+    with run_dir_lock(run):
+        return _train_locked(run, recipe, resume, codec_state, progress, start)
+
+
+def fit_or_interrupt(
+    trainer: L.Trainer, module: VLATrainingModule, data: MixtureDataModule, resume: str | Path | None
+) -> None:
+    """``trainer.fit``; Ctrl-C raises :class:`KeyboardInterrupt` (exit 130), not Lightning's exit 1.
+
+    Lightning answers Ctrl-C with its own shutdown, ignores SIGINT from then on and calls
+    ``sys.exit(1)``; the default SIGINT handling is restored here.
+    """
+    try:
+        # weights_only: Lightning reads the checkpoint again, also without unpickling arbitrary objects
+        trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None, weights_only=True)
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise KeyboardInterrupt from None
+
+
+def _train_locked(
+    run: Path,
+    recipe: Recipe,
+    resume: str | Path | None,
+    codec_state: dict[str, Any] | None,
+    progress: bool,
+    start: float,
+) -> TrainResult:
+    t = recipe.trainer
     atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
 
     module, sources = prepare_training(recipe, codec_state)
     data = MixtureDataModule(sources, t.batch_size, recipe.data.num_workers, recipe.data.seed)
     trainer = build_trainer(t, run, progress=progress)
-    # weights_only: Lightning reads the checkpoint again, also without unpickling arbitrary objects
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None, weights_only=True)
+    fit_or_interrupt(trainer, module, data, resume)
     bundle = None
     if trainer.is_global_zero:
         bundle = export_vla(run / "bundle", module.vla, module.recipe, robot_info(module))

@@ -70,6 +70,7 @@ def build_sources(recipe: Recipe, registry: Registry, horizon: int, cache_dir: P
     for i, d in enumerate(datasets):
         if d.action_space is not None and (why := space.mismatch(d.action_space)):
             raise RecipeError(f"data.train.{i}: action space differs from the first robot source: {why}")
+    check_images_agree(datasets, [str(block.get("type")) for block in recipe.data.train])
     first = robot[0][0]
     cameras = sorted(first.images)
     state_dim = 0 if first.state is None else int(np.asarray(first.state).shape[-1])
@@ -92,6 +93,31 @@ def declared_targets(datasets: list[Dataset]) -> dict[str, TargetSpec]:
             specs.setdefault(name, spec)
             owner.setdefault(name, i)
     return specs
+
+
+def image_shapes(sample: Any) -> dict[str, tuple[int, ...]]:
+    """Camera name -> image shape ``(H, W, 3)`` of one sample."""
+    return {cam: tuple(np.shape(image)) for cam, image in sorted(sample.images.items())}
+
+
+def check_images_agree(datasets: list[Dataset], types: list[str]) -> None:
+    """Every source must give the same cameras at the same sizes: a batch mixes sources and
+    stacks their images. Compares the first sample of each prepared dataset with the first robot
+    source's and raises :class:`RecipeError` naming both sources."""
+    ref = next(i for i, d in enumerate(datasets) if d.action_space is not None)
+    want = image_shapes(datasets[ref][0])
+
+    def show(shapes: dict[str, tuple[int, ...]]) -> str:
+        return ", ".join(f"{cam!r} {'x'.join(map(str, shape))}" for cam, shape in shapes.items()) or "none"
+
+    for i, dataset in enumerate(datasets):
+        got = image_shapes(dataset[0])
+        if got != want:
+            raise RecipeError(
+                f"data.train.{i} ({types[i]}) gives images {show(got)} but data.train.{ref} ({types[ref]}) "
+                f"gives {show(want)}: every source must give the same cameras at the same size (a batch "
+                "stacks them); set the sources' image size and camera names to agree"
+            )
 
 
 def fit_codec(codec: ActionCodec, sources: Sources) -> None:

@@ -15,14 +15,19 @@ from vlakit.recipes.schema import TrainerSection
 
 
 def strategy_for(section: TrainerSection) -> Any:
-    """The Lightning strategy for ``trainer.strategy`` (deepspeed only where installed)."""
+    """The Lightning strategy for ``trainer.strategy`` (deepspeed only where installed).
+
+    ``ddp`` and ``ddp_spawn`` keep their rendezvous on loopback for single-node runs
+    (:class:`~vlakit.train.rendezvous.LoopbackDDPStrategy`).
+    """
     if section.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         raise RecipeError("trainer.strategy: 'deepspeed' needs the deepspeed package (pip install deepspeed)")
-    if section.strategy in ("ddp", "ddp_spawn") and section.accelerator == "cpu":
-        from lightning.pytorch.strategies import DDPStrategy
+    if section.strategy in ("ddp", "ddp_spawn"):
+        from vlakit.train.rendezvous import LoopbackDDPStrategy
 
         launcher = "spawn" if section.strategy == "ddp_spawn" else "popen"
-        return DDPStrategy(process_group_backend="gloo", start_method=launcher)
+        backend = "gloo" if section.accelerator == "cpu" else None  # None: Lightning's choice (nccl on GPUs)
+        return LoopbackDDPStrategy(process_group_backend=backend, start_method=launcher)
     return section.strategy
 
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,9 @@ from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
 from vlakit_tabletop.targets import TARGETS
 from vlakit_tabletop.tasks import make_task
 
-from vlakit import ActionSpace, Dataset, Episode, Sample, TargetSpec
+from vlakit import ActionSpace, Dataset, Episode, Sample, TargetSpec, VlakitError, atomic_path
+
+log = logging.getLogger(__name__)
 
 #: Bump when generation changes, so old caches are not reused.
 FORMAT_VERSION = 8
@@ -97,15 +98,30 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
 
 def save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` as ``.npz`` via a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+#: arrays every cache file holds (see the module docstring)
+CACHE_KEYS = ("images", "states", "actions", "aims", "anchors", "episode", "starts", "instructions", "families",
+              "seeds", "config")
+
+
+def load_cache(path: Path) -> dict[str, np.ndarray]:
+    """Read a cache file written by :func:`save_atomic`; :class:`VlakitError` when it is unreadable
+    (truncated, not an ``.npz``, arrays missing or of inconsistent lengths)."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except Exception as exc:  # noqa: BLE001  (zip, zlib, format and I/O errors alike)
+        raise VlakitError(f"demonstration cache {path} is unreadable: {type(exc).__name__}: {exc}") from None
+    missing = [k for k in CACHE_KEYS if k not in data]
+    if missing:
+        raise VlakitError(f"demonstration cache {path} lacks arrays {missing}")
+    n, starts = len(data["actions"]), data["starts"]
+    if starts.ndim != 1 or len(starts) < 2 or int(starts[-1]) != n or len(data["episode"]) != n:
+        raise VlakitError(f"demonstration cache {path} is inconsistent (episode offsets do not fit {n} frames)")
+    return data
 
 
 class TabletopDemos(Dataset):
@@ -126,14 +142,23 @@ class TabletopDemos(Dataset):
         return TARGETS
 
     def prepare(self, cache_dir: Path) -> None:
-        """Load the cached demonstrations for this config, generating them first if missing."""
+        """Load the cached demonstrations for this config, generating them first if missing.
+
+        An unreadable cache file (truncated, overwritten) is reported as a warning and generated
+        again; only a freshly generated file that still cannot be read is an error.
+        """
         path = Path(cache_dir) / f"tabletop-demos-{cache_key(self.config)}.npz"
         self.cache_path = path
-        self.loaded_from_cache = path.exists()
-        if not self.loaded_from_cache:
+        data = None
+        if path.exists():
+            try:
+                data = load_cache(path)
+            except VlakitError as exc:
+                log.warning("%s; generating it again", exc)
+        self.loaded_from_cache = data is not None
+        if data is None:
             save_atomic(path, generate(self.config))
-        with np.load(path, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
+            data = load_cache(path)
         data["ends"] = data["starts"][1:][data["episode"]]
         self._data = data
 

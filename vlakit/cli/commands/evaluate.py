@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vlakit.cli.main import bundle_load_options, cli, decoding_option
+from vlakit.cli.main import bundle_load_options, cli, decoding_option, device_option
 
 
 def default_out_dir(bundle: Path) -> Path:
@@ -43,7 +43,7 @@ def default_out_dir(bundle: Path) -> Path:
     type=click.IntRange(min=1),
     help="Environments run in lockstep (batch size; default 32).",
 )
-@click.option("--device", default="cpu", show_default=True, help="Torch device of the policy.")
+@device_option
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @decoding_option
 @bundle_load_options
@@ -69,8 +69,11 @@ def eval_command(
     replace single values. Writes results.json, report.md, a plot and GIFs.
     """
     from vlakit.evaluation.run import evaluate_bundle
+    from vlakit.io import check_creatable_dir
     from vlakit.runtime.robots import parse_robot_option
 
+    if out_dir is not None:
+        check_creatable_dir(out_dir, "--out")
     block = parse_robot_option(robot) if robot else None
     evaluate_bundle(
         bundle,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from vlakit.cli.main import bundle_load_options, cli, decoding_option
+from vlakit.cli.main import FiniteFloatRange, bundle_load_options, cli, decoding_option, device_option
 from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 
 
@@ -43,12 +43,12 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 )
 @click.option(
     "--hz",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     help="Control rate in Hz (default: the robot's; 0: as fast as possible).",
 )
 @click.option(
     "--stall-timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=DEFAULT_STALL_TIMEOUT,
     show_default=True,
     help="Seconds one policy call may take before the robot is stopped.",
@@ -76,7 +76,7 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
     metavar="DATASET",
     help="Dataset format to record in (a dataset plugin that can write). Default: the only one installed.",
 )
-@click.option("--device", default="cpu", show_default=True, help="Torch device of the policy.")
+@device_option
 @decoding_option
 @bundle_load_options
 def run_command(
@@ -108,11 +108,15 @@ def run_command(
     """
     from vlakit.errors import VlakitError
     from vlakit.evaluation.media import save_gif
+    from vlakit.evaluation.run import resolve_splits
     from vlakit.interfaces.robot import TaskEnvironment
+    from vlakit.io import check_creatable_dir
     from vlakit.policy.policy import Policy
     from vlakit.runtime.loop import check_action_space, run_episode
     from vlakit.runtime.robots import build_robot, parse_robot_option
 
+    if gif is not None:
+        check_creatable_dir(gif.parent, "--gif")
     if (bundle is None) == (policy_url is None):
         raise VlakitError("give either a BUNDLE or --policy ws://HOST:PORT (a served policy), not both")
     stack = ExitStack()
@@ -142,7 +146,10 @@ def run_command(
     task = None
     with stack, driver:
         if isinstance(driver, TaskEnvironment):
-            task = driver.reset_task(seed, split or driver.splits[0])
+            splits = resolve_splits(split, driver) if split else tuple(driver.splits[:1])
+            if len(splits) != 1:
+                raise VlakitError(f"--split {split}: vlakit run plays one split; choose one of {', '.join(driver.splits)}")
+            task = driver.reset_task(seed, splits[0])
             click.echo(f"task ({task.split}, {task.family}, seed {seed}): {task.instruction}")
         elif split is not None:
             raise VlakitError(f"--split needs a task environment; {block['type']!r} is not one")

@@ -1,0 +1,133 @@
+"""How a training ends when it does not finish: Ctrl-C exits 130 with nothing half written, and a
+second training into a run directory in use is refused instead of interleaving with the first."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_training import TINY_LLAMA, make_recipe
+
+from vlakit.cli.main import main
+from vlakit.train.lock import run_dir_lock
+
+pytest.importorskip("vlakit_tabletop")
+
+
+class Output:
+    """Collects a pipe's bytes in a thread (tqdm writes ``\\r``, not lines)."""
+
+    def __init__(self, pipe) -> None:
+        self.text = ""
+        self._pipe = pipe
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for chunk in iter(lambda: os.read(self._pipe.fileno(), 4096), b""):
+            self.text += chunk.decode(errors="replace")
+
+    def wait_for(self, needle: str, process: subprocess.Popen, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.text:
+            assert process.poll() is None, f"exited {process.returncode}: {self.text[-2000:]}"
+            assert time.monotonic() < deadline, f"no {needle!r} within {timeout} s: {self.text[-2000:]}"
+            time.sleep(0.1)
+
+    def close(self) -> str:
+        self._thread.join(10)
+        return self.text
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_a_second_training_into_the_run_dir_is_refused(tmp_path: Path, capsys) -> None:
+    """End to end, on `vlakit train` processes."""
+    recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 100000, "log_every": 50})
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env.pop("VLAKIT_RUN_DIR", None)
+    argv = [sys.executable, "-m", "vlakit", "train", str(recipe), "--no-eval", "--run-dir", str(run)]
+    first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    err = Output(first.stdout)
+    try:
+        err.wait_for("Epoch 0:", first, timeout=240)
+        assert main(["train", str(recipe), "--no-eval", "--run-dir", str(run)]) == 2
+        refused = capsys.readouterr().err
+        assert f"run directory {run} is in use by another training (pid {first.pid})" in refused
+        first.send_signal(signal.SIGINT)
+        assert first.wait(timeout=120) == 130
+    finally:
+        if first.poll() is None:
+            first.kill()
+    text = err.close()
+    assert "aborted" in text and "Traceback" not in text
+    assert not (run / "bundle").exists()
+    leftovers = [p for p in run.rglob("*") if ".tmp" in p.name or p.name.startswith(".bundle")]
+    assert leftovers == []
+    with run_dir_lock(run):  # released with the process
+        pass
+
+
+def test_a_run_dir_locked_by_another_process_is_refused(tmp_path: Path, capsys) -> None:
+    recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1})
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run)], stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(["train", str(recipe), "--no-eval", "--run-dir", str(run)]) == 2
+        err = capsys.readouterr().err
+        assert f"run directory {run} is in use by another training (pid {holder.pid})" in err
+        assert sorted(p.name for p in run.iterdir()) == [".lock"], "nothing written into the other's run"
+    finally:
+        holder.communicate("", timeout=30)
+    with run_dir_lock(run):  # the kernel released it with the process
+        pass
+
+
+HOLD_LOCK = """
+import sys
+from pathlib import Path
+from vlakit.train.lock import run_dir_lock
+with run_dir_lock(Path(sys.argv[1])):
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_ctrl_c_inside_lightnings_fit_is_a_keyboard_interrupt() -> None:
+    """Lightning answers Ctrl-C with ``sys.exit(1)`` and ignores SIGINT afterwards; the run
+    raises KeyboardInterrupt instead (exit 130) and restores Ctrl-C."""
+    import lightning as L
+    import torch
+
+    from vlakit.train.run import fit_or_interrupt
+
+    class Interrupted(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            if batch_idx == 1:
+                raise KeyboardInterrupt
+            return self.layer(batch[0]).sum()
+
+        def train_dataloader(self):
+            return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(8, 2)), batch_size=2)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    trainer = L.Trainer(max_steps=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu")
+    with pytest.raises(KeyboardInterrupt):
+        fit_or_interrupt(trainer, Interrupted(), None, None)
+    assert trainer.interrupted and signal.getsignal(signal.SIGINT) is signal.default_int_handler
