@@ -31,6 +31,7 @@ def bus(emulator: Emulator) -> Iterator[MotorBus]:
     transport = SerialTransport(emulator.port, 1_000_000, emulator.protocol)
     transport.open()
     try:
-        yield MotorBus(transport, emulator.protocol, timeout=0.05, retries=2)
+        # a generous reply timeout: on a loaded 2-core machine the emulator thread can miss 50 ms
+        yield MotorBus(transport, emulator.protocol, timeout=0.25, retries=2)
     finally:
         transport.close()
