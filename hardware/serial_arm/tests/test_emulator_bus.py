@@ -132,7 +132,7 @@ def test_latency_within_timeout_is_fine_beyond_it_is_an_error(emulator, bus):
     f = fields(bus, emulator, "present_position")
     emulator.faults.latency = 0.01
     assert bus.sync_read(f)[1] == 1010
-    emulator.faults.latency = 0.2
+    emulator.faults.latency = 4 * bus.timeout
     bus.retries = 0
     with pytest.raises(BusError, match="no reply"):
         bus.sync_read(f)
