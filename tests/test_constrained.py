@@ -9,12 +9,13 @@ import pytest
 import torch
 from test_tokens import tiny_tokenizer
 from transformers import LlamaConfig, LlamaForCausalLM, LogitsProcessorList
+from vlakit_hf.generate import ActionLogitsProcessor
 from vlakit_hf.model import CACHE_ARGUMENT
 
 import vlakit
 from vlakit.interfaces import LMOutput
 from vlakit.testing.codec import synthetic_actions
-from vlakit.tokens import ActionLogitsProcessor, ActionTokenMapping, constrained_greedy
+from vlakit.tokens import ActionTokenMapping, constrained_greedy
 
 CODEC_PARAMS = {
     "uniform-bins": {"bins": 32, "horizon": 2},

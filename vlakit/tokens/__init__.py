@@ -1,8 +1,7 @@
 """Action symbols in a language model's vocabulary, and decoding constrained to them.
 
 * :class:`ActionTokenMapping` (``append`` / ``tail``), :class:`TokenMappingError`;
-* :func:`constrained_greedy`, vlakit's KV-cached greedy loop, and :class:`ActionLogitsProcessor`
-  for ``transformers`` ``generate`` (imported lazily: they need torch and transformers).
+* :func:`constrained_greedy`, vlakit's KV-cached greedy loop (imported lazily: it needs torch).
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from vlakit.tokens.mapping import MODES, ActionTokenMapping, TokenMappingError
 
 __all__ = [
     "MODES",
-    "ActionLogitsProcessor",
     "ActionTokenMapping",
     "SymbolConstraint",
     "TokenMappingError",
@@ -20,7 +18,6 @@ __all__ = [
 ]
 
 _LAZY = {
-    "ActionLogitsProcessor": "vlakit.tokens.constrained",
     "SymbolConstraint": "vlakit.tokens.constrained",
     "constrained_greedy": "vlakit.tokens.constrained",
 }

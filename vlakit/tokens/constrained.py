@@ -7,12 +7,9 @@ variable-length codec (FAST) allows what keeps the sequence decodable and its en
 sequence is complete only the stop token (EOS, or pad when there is no EOS) is allowed.
 Following the constraint therefore always yields a sequence that ``codec.decode`` accepts.
 
-Two entry points:
-
-* :func:`constrained_greedy`: vlakit's own batched, KV-cached greedy loop over any model with the
-  :meth:`vlakit.interfaces.LanguageModel.forward` signature;
-* :class:`ActionLogitsProcessor`: the same constraint as a ``transformers`` ``LogitsProcessor``
-  for ``model.generate``.
+:func:`constrained_greedy` is vlakit's own batched, KV-cached greedy loop over any model with the
+:meth:`vlakit.interfaces.LanguageModel.forward` signature. (The ``hf`` plugin offers the same
+constraint as a ``transformers`` logits processor for ``model.generate``.)
 
 Fixed-length codecs are assumed to allow a set that depends on the position only, not on the
 symbols chosen (``vlakit.testing.check_action_codec`` checks this); their masks are computed once.
@@ -27,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import LogitsProcessor
 
 from vlakit.errors import VlakitError
 from vlakit.interfaces.codec import ActionCodec
@@ -83,12 +79,13 @@ class SymbolConstraint:
         return torch.as_tensor(self.codec.allowed_next_batch(prefix), device=prefix.device)
 
 
-def _symbol_ids(mapping: ActionTokenMapping, device: torch.device) -> torch.Tensor:
+def symbol_ids(mapping: ActionTokenMapping, device: torch.device) -> torch.Tensor:
     """Token id of every symbol, ``[num_symbols]`` int64."""
     return torch.tensor(mapping.token_ids(), dtype=torch.long, device=device)
 
 
-def _check_sizes(codec: ActionCodec, mapping: ActionTokenMapping, vocab: int | None = None) -> None:
+def check_sizes(codec: ActionCodec, mapping: ActionTokenMapping, vocab: int | None = None) -> None:
+    """Refuse a mapping with another number of symbols than the codec, or ids beyond ``vocab``."""
     if mapping.num_symbols != codec.num_symbols:
         raise VlakitError(
             f"token mapping holds {mapping.num_symbols} symbols but the codec has {codec.num_symbols}"
@@ -136,10 +133,10 @@ def constrained_greedy(
     symbol with the end symbol. Every row is accepted by ``codec.decode``.
     """
     b, device = prefix_embeds.shape[0], prefix_embeds.device
-    _check_sizes(codec, mapping)
+    check_sizes(codec, mapping)
     if constraint is None or constraint.codec is not codec or constraint.device != device:
         constraint = SymbolConstraint(codec, device)
-    ids = _symbol_ids(mapping, device)
+    ids = symbol_ids(mapping, device)
     if attention_mask is None:
         attention_mask = torch.ones(prefix_embeds.shape[:2], dtype=torch.long, device=device)
     attention_mask = attention_mask.to(device=device, dtype=torch.long)
@@ -154,7 +151,7 @@ def constrained_greedy(
         use_cache=use_cache,
         position_ids=positions,
     )
-    _check_sizes(codec, mapping, out.logits.shape[-1])
+    check_sizes(codec, mapping, out.logits.shape[-1])
     logits, past = out.logits[:, -1], out.past_key_values
     embeds = prefix_embeds
     symbols = torch.full((b, constraint.max_length), constraint.pad_symbol, dtype=torch.long, device=device)
@@ -203,73 +200,3 @@ def constrained_greedy(
     if scored is not None:  # one softmax for all positions; a finished row (all -inf) -> zeros
         return symbols[:, :written], torch.softmax(scored[:, :written], dim=-1).nan_to_num_(0.0)
     return symbols[:, :written]
-
-
-class ActionLogitsProcessor(LogitsProcessor):
-    """A ``transformers`` logits processor restricting ``generate`` to decodable action tokens.
-
-    ``prompt_length`` is the number of ids in ``input_ids`` before the first generated token; by
-    default it is taken from the first call (0 when generating from ``inputs_embeds``). Use a new
-    processor for each ``generate`` call. Complete sequences may only emit ``stop_ids`` (default:
-    the mapping's EOS, else its pad token), so generation ends right after the action.
-    """
-
-    def __init__(
-        self,
-        codec: ActionCodec,
-        mapping: ActionTokenMapping,
-        prompt_length: int | None = None,
-        stop_ids: list[int] | None = None,
-    ) -> None:
-        _check_sizes(codec, mapping)
-        if stop_ids is None:
-            stop = mapping.eos_token_id if mapping.eos_token_id is not None else mapping.pad_token_id
-            if stop is None:
-                raise VlakitError(
-                    "ActionLogitsProcessor: the tokenizer has no EOS or pad token; pass stop_ids"
-                )
-            stop_ids = [stop]
-        self.codec = codec
-        self.mapping = mapping
-        self.prompt_length = prompt_length
-        self.stop_ids = [int(i) for i in stop_ids]
-        self._constraint: SymbolConstraint | None = None
-        self._lm_table: torch.Tensor | None = None
-
-    def _setup(self, vocab: int, device: torch.device) -> SymbolConstraint:
-        if self._constraint is None or self._constraint.device != device:
-            _check_sizes(self.codec, self.mapping, vocab)
-            self._constraint = SymbolConstraint(self.codec, device)
-            self._ids = _symbol_ids(self.mapping, device)
-            self._stop = torch.zeros(vocab, dtype=torch.bool, device=device)
-            self._stop[self.stop_ids] = True
-            self._lm_table = None
-            if self._constraint.table is not None:
-                self._lm_table = self._lm_mask(self._constraint.table)
-        return self._constraint
-
-    def _lm_mask(self, symbol_mask: torch.Tensor) -> torch.Tensor:
-        """Symbol masks ``[N, num_symbols]`` -> vocabulary masks ``[N, V]`` (complete rows -> stop ids)."""
-        lm = torch.zeros(
-            symbol_mask.shape[0], self._stop.shape[0], dtype=torch.bool, device=symbol_mask.device
-        )
-        lm[:, self._ids] = symbol_mask
-        complete = ~symbol_mask.any(dim=1)
-        lm[complete] = self._stop
-        return lm
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        constraint = self._setup(scores.shape[-1], scores.device)
-        if self.prompt_length is None:
-            self.prompt_length = input_ids.shape[1]
-        generated = input_ids[:, self.prompt_length :]
-        closed = (~self.mapping.is_action_id(generated)).any(dim=1)
-        if self._lm_table is not None:
-            allowed = self._lm_table[min(generated.shape[1], constraint.max_length)].expand(
-                scores.shape[0], -1
-            )
-        else:
-            symbols = self.mapping.ids_to_symbols(generated).clamp(min=0)
-            allowed = self._lm_mask(constraint.mask(symbols))
-        allowed = torch.where(closed[:, None], self._stop, allowed)
-        return scores.masked_fill(~allowed, float("-inf"))
