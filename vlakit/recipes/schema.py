@@ -24,7 +24,7 @@ class Section(BaseModel):
 class ProjectorConfig(Section):
     """Maps vision features ``[B, N, D]`` into the LM's embedding width ``E``."""
 
-    kind: Literal["linear", "mlp"] = "mlp"
+    kind: Literal["linear", "mlp"] = Field("mlp", description="one linear layer, or two with a GELU between")
     hidden: int | None = Field(None, description="hidden width of the MLP (default: E)")
 
 
@@ -32,7 +32,7 @@ class ModelSection(Section):
     vision: Block | None = Field(None, description="vision backbone block; null when the LM brings its own")
     language: Block = Field(..., description="language model block")
     codec: Block = Field(..., description="action codec block")
-    projector: ProjectorConfig = ProjectorConfig()
+    projector: ProjectorConfig = Field(ProjectorConfig(), description="maps vision tokens into the LM's width")
     token_mapping: Literal["append", "tail"] = Field(
         "append", description="append new ids for action symbols, or overwrite the vocabulary tail"
     )
@@ -58,15 +58,15 @@ class ModelSection(Section):
 
 class DataSection(Section):
     train: list[Block] = Field(..., min_length=1, description="sources, each with an optional weight")
-    num_workers: int = Field(0, ge=0)
-    seed: int = 0
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: load in the training process)")
+    seed: int = Field(0, description="seed of the mixture's draws (batch order)")
     cache_dir: str = Field(".cache/vlakit", description="where datasets cache generated data")
 
 
 class TrainerSection(Section):
-    max_steps: int = Field(1000, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(3e-4, gt=0)
+    max_steps: int = Field(1000, ge=1, description="optimizer steps")
+    batch_size: int = Field(32, ge=1, description="samples per step in each process")
+    lr: float = Field(3e-4, gt=0, description="peak learning rate (AdamW)")
     lr_scale: dict[
         Literal["vision", "projector", "language", "condition_encoder", "state_proj", "aim_head"], float
     ] = (
@@ -76,18 +76,22 @@ class TrainerSection(Section):
             "vision backbone can take a larger step than a language model (default 1 for every part)",
         )
     )
-    weight_decay: float = Field(0.0, ge=0)
-    schedule: Literal["constant", "cosine", "linear"] = "cosine"
-    warmup_steps: int = Field(0, ge=0)
-    gradient_clip: float | None = 1.0
-    accumulate_grad_batches: int = Field(1, ge=1)
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    schedule: Literal["constant", "cosine", "linear"] = Field(
+        "cosine", description="learning-rate decay after the warmup"
+    )
+    warmup_steps: int = Field(0, ge=0, description="steps of linear warmup from 0")
+    gradient_clip: float | None = Field(1.0, description="clip the gradient norm to this (null: no clipping)")
+    accumulate_grad_batches: int = Field(1, ge=1, description="batches per optimizer step")
     precision: str = Field("32-true", description="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
-    accelerator: str = "auto"
-    devices: int | str | list[int] = "auto"
-    num_nodes: int = Field(1, ge=1)
-    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"] = "auto"
-    seed: int = 0
-    log_every: int = Field(10, ge=1)
+    accelerator: str = Field("auto", description="Lightning accelerator: cpu, gpu, auto, ...")
+    devices: int | str | list[int] = Field("auto", description="Lightning devices: a count, a list of ids or auto")
+    num_nodes: int = Field(1, ge=1, description="machines (launched by torchrun or SLURM)")
+    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"] = Field(
+        "auto", description="Lightning strategy for several devices"
+    )
+    seed: int = Field(0, description="global seed (seed_everything): initialization and other random draws")
+    log_every: int = Field(10, ge=1, description="steps between logged metrics")
     checkpoint_every: int | None = Field(None, description="steps between checkpoints (default: at the end)")
     num_threads: int | None = Field(None, description="torch CPU threads (default: torch's choice)")
 
@@ -96,21 +100,21 @@ class EvalSection(Section):
     robot: Block = Field(..., description="robot driver block (a TaskEnvironment for scoring)")
     episodes: int = Field(100, ge=1, description="episodes per split")
     split: str = Field("all", description="a split the robot offers (seen, unseen, ...) or all")
-    seed: int = 10_000
-    max_steps: int | None = None
+    seed: int = Field(10_000, description="seed of the first task (episode i uses seed + i)")
+    max_steps: int | None = Field(None, description="step budget per episode (default: the robot's)")
     gifs: int = Field(3, ge=0, description="episodes saved as animated GIFs")
 
 
 class Recipe(Section):
     """A whole recipe, after ``extends`` and overrides are resolved."""
 
-    name: str
+    name: str = Field(..., description="the run's name: runs go to OUTPUT_DIR/NAME/TIME")
     description: str = ""
-    model: ModelSection
-    data: DataSection
-    trainer: TrainerSection = TrainerSection()
-    eval: EvalSection | None = None
-    output_dir: str = "runs"
+    model: ModelSection = Field(..., description="the model slots and how they are joined")
+    data: DataSection = Field(..., description="the training sources and how they are mixed")
+    trainer: TrainerSection = Field(TrainerSection(), description="optimization and Lightning's Trainer")
+    eval: EvalSection | None = Field(None, description="evaluation after training (null: none)")
+    output_dir: str = Field("runs", description="where run directories are made")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible form (what is printed and saved as the resolved recipe)."""
