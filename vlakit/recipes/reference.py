@@ -19,6 +19,7 @@ SLOTS: dict[str, str] = {
     "vision": "model.vision",
     "language": "model.language",
     "codec": "model.codec",
+    "objective": "model.objectives[]",
     "dataset": "data.train[]",
     "robot": "eval.robot",
 }
@@ -138,6 +139,8 @@ def options_table(
     rows = ["| key | type | default | description |", "|---|---|---|---|", *(extra_rows or [])]
     for key, prop in schema.get("properties", {}).items():
         kind = overrides.get(key) or type_text(prop)
+        if key in overrides and {"type": "null"} in prop.get("anyOf", []):
+            kind += " or null"
         nested = _refs(prop)
         if nested and key not in overrides:
             kind = " or ".join(
@@ -191,14 +194,15 @@ def core_sections() -> list[str]:
     """The recipe's own sections: top level, model, data, trainer, eval."""
     schema = Recipe.model_json_schema()
     defs = schema.get("$defs", {})
-    slot_link = {kind: f"block of [{KINDS[kind][0]}s](#kind-{kind})" for kind in KINDS}
-    overrides = {
-        "": {"extends": "str or list[str]"},
-        "model": {"vision": slot_link["vision"] + " (null when the language model brings its own vision)",
-                  "language": slot_link["language"], "codec": slot_link["codec"]},
-        "data": {"train": "list of blocks of [datasets](#kind-dataset)"},
-        "eval": {"robot": slot_link["robot"]},
-    }
+    overrides: dict[str, dict[str, str]] = {}
+    for kind, slot in SLOTS.items():
+        if kind not in KINDS:
+            continue
+        section, key = slot.removesuffix("[]").split(".")
+        link = f"[{KINDS[kind][0]}s](#kind-{kind})"
+        overrides.setdefault(section, {})[key] = (
+            f"list of blocks of {link}" if slot.endswith("[]") else f"block of {link}"
+        )
     extends = "| `extends` | str or list[str] | | base recipe(s), relative to this file; merged key by key |"
     parts = ["## Recipe sections {#sections}\n"]
     parts += object_sections(schema, defs, "", 3, "section", overrides, extra_rows=[extends])

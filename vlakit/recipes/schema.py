@@ -64,9 +64,9 @@ class DataSection(Section):
 
 
 class TrainerSection(Section):
-    max_steps: int = Field(1000, ge=1, description="optimizer steps")
-    batch_size: int = Field(32, ge=1, description="samples per step in each process")
-    lr: float = Field(3e-4, gt=0, description="peak learning rate (AdamW)")
+    max_steps: int = Field(1000, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(3e-4, gt=0)
     lr_scale: dict[
         Literal["vision", "projector", "language", "condition_encoder", "state_proj", "aim_head"], float
     ] = (
@@ -76,7 +76,7 @@ class TrainerSection(Section):
             "vision backbone can take a larger step than a language model (default 1 for every part)",
         )
     )
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    weight_decay: float = Field(0.0, ge=0)
     schedule: Literal["constant", "cosine", "linear"] = Field(
         "cosine", description="learning-rate decay after the warmup"
     )
