@@ -109,7 +109,7 @@ class Recipe(Section):
     """A whole recipe, after ``extends`` and overrides are resolved."""
 
     name: str = Field(..., description="the run's name: runs go to OUTPUT_DIR/NAME/TIME")
-    description: str = ""
+    description: str = Field("", description="one line on what the recipe is")
     model: ModelSection = Field(..., description="the model slots and how they are joined")
     data: DataSection = Field(..., description="the training sources and how they are mixed")
     trainer: TrainerSection = Field(TrainerSection(), description="optimization and Lightning's Trainer")
