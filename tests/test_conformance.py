@@ -42,3 +42,9 @@ def test_component_conforms(reg, tmp_path):
         check(component, factory=lambda: reg.build(reg.example or {}))
     else:
         check(component)
+
+
+@pytest.mark.parametrize("reg", [p for p in registrations() if p.values[0].kind == "language"])
+def test_language_model_rebuilds_from_its_saved_weights(reg, tmp_path):
+    """What a bundle relies on: save_weights, then the registration's load_saved, same logits."""
+    conformance.check_saved_language_model(reg, reg.example or {}, tmp_path / "language")

@@ -10,7 +10,7 @@ import torch
 from conftest_models import tiny_gpt2_dir, tiny_llama_dir, tiny_qwen2_dir
 from pydantic import ValidationError
 
-from vlakit import BundleError, RecipeError, get_registry
+from vlakit import BundleError, RecipeError, get_registry, sha256_tree
 from vlakit.testing import check_language_model
 
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
@@ -174,7 +174,7 @@ def test_save_and_reload_give_identical_logits(saved, tmp_path, export):
     assert {"language.json", "tokenizer.json"} <= files
     if export == "adapters":
         assert "adapters.safetensors" in files and "model.safetensors" not in files
-        assert description["base"] == {"path": str(saved["llama"].resolve())}
+        assert description["base"] == {"path": str(saved["llama"].resolve()), "sha256": sha256_tree(saved["llama"])}
         assert description["token_rows"] == ids
     reference = _logits(lm)
     settings = get_registry().get("language", "hf").config.model_validate(config)
@@ -188,6 +188,32 @@ def test_save_and_reload_give_identical_logits(saved, tmp_path, export):
         setup_actions(prepared)
         prepared.load_weights(str(tmp_path / "lang"))
         assert torch.allclose(_logits(prepared), reference, atol=1e-5)
+
+
+def test_adapters_refuse_a_different_base_and_take_base_from_the_caller(saved, tmp_path):
+    """The base's hash is recorded: a different model at the recorded path is refused; the base
+    may be given from another place (``base``), which is checked the same way."""
+    import shutil
+
+    from vlakit_hf.model import HFLanguageModel
+
+    base = tmp_path / "base"
+    shutil.copytree(saved["llama"], base)
+    config = {"path": str(base), "lora": LORA}
+    lm = build(**config)
+    setup_actions(lm)
+    lm.save_weights(str(tmp_path / "lang"))
+    reference = _logits(lm)
+    settings = get_registry().get("language", "hf").config.model_validate(config)
+    moved = tmp_path / "moved"
+    base.rename(moved)
+    with pytest.raises(BundleError, match="needs its base model.*--base PATH"):
+        HFLanguageModel.from_saved(str(tmp_path / "lang"), settings)
+    again = HFLanguageModel.from_saved(str(tmp_path / "lang"), settings, base=str(moved))
+    assert torch.allclose(_logits(again), reference, atol=1e-5)
+    shutil.copytree(saved["gpt2"], base)  # another model where the base was
+    with pytest.raises(BundleError, match="not the one these adapters were trained on"):
+        HFLanguageModel.from_saved(str(tmp_path / "lang"), settings)
 
 
 def test_inline_model_is_saved_in_full(tmp_path):

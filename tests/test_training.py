@@ -22,6 +22,7 @@ from vlakit.plugins import get_registry
 from vlakit.policy import Policy
 from vlakit.policy.bundle import MANIFEST, sha256_file
 from vlakit.recipes import load_recipe
+from vlakit.train.checkpoint import read_checkpoint
 from vlakit.train.datamodule import MixtureDataModule
 from vlakit.train.module import VLATrainingModule
 from vlakit.train.run import prepare_training, train
@@ -182,10 +183,10 @@ def test_resume_continues_exactly(tmp_path):
     recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 4, "checkpoint_every": 2})
     full = train(recipe, run_dir=tmp_path / "full", progress=False)
     ckpt = tmp_path / "full" / "checkpoints" / "step-2.ckpt"
-    saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    saved = read_checkpoint(ckpt)  # plain containers and tensors only (weights_only)
     assert saved["global_step"] == 2 and saved["optimizer_states"][0]["state"]
     resumed = train(recipe, resume=ckpt, run_dir=tmp_path / "resumed", progress=False)
-    last = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    last = read_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
     assert last["global_step"] == 4
     a = load_file(str(full.bundle / "model.safetensors"))
     b = load_file(str(resumed.bundle / "model.safetensors"))

@@ -6,6 +6,7 @@ The public API a plugin may use is what this module exports (plus ``vlakit.inter
 
 from __future__ import annotations
 
+from vlakit.digest import sha256_file, sha256_tree
 from vlakit.errors import (
     BundleError,
     PluginError,
@@ -52,4 +53,6 @@ __all__ = [
     "get_registry",
     "hookimpl",
     "numpy_view",
+    "sha256_file",
+    "sha256_tree",
 ]

@@ -31,3 +31,7 @@ class BundleError(VlakitError):
 
 class RobotError(VlakitError):
     """A robot that cannot be reached or that refuses a command."""
+
+
+class CheckpointError(VlakitError):
+    """A training checkpoint that is missing, unreadable, or holds more than tensors and plain data."""

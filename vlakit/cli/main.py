@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import get_args
 
 import click
@@ -24,6 +25,30 @@ decoding_option = click.option(
     help="How action tokens become values: argmax (the most likely bin) or expectation (the "
     "probability-weighted mean of the bins). Default: the recipe's model.decoding.",
 )
+
+
+
+#: ``--require-signature`` of the commands that load or verify a bundle.
+require_signature_option = click.option(
+    "--require-signature",
+    "trusted_keys",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PUBKEY",
+    help="Refuse the bundle unless its manifest is signed by this public key (repeatable: any of them).",
+)
+
+#: ``--base`` of the commands that load a bundle.
+base_option = click.option(
+    "--base",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Base model directory of an adapter-only bundle (its hash must match the recorded one).",
+)
+
+
+def bundle_load_options(command):
+    """``--base`` and ``--require-signature`` of the commands that load a bundle (``eval``, ``run``)."""
+    return base_option(require_signature_option(command))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

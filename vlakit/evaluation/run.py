@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -205,6 +205,8 @@ def evaluate_bundle(
     num_envs: int | None = None,
     device: str = "cpu",
     decoding: str | None = None,
+    base: str | Path | None = None,
+    trusted_keys: Sequence[str | Path] = (),
     progress: bool | None = None,
     echo: Echo | None = print,
 ) -> EvalReport:
@@ -212,12 +214,13 @@ def evaluate_bundle(
 
     ``eval_section`` ``None`` takes the bundle recipe's eval block; ``robot_block``, ``split``,
     ``episodes``, ``seed``, ``max_steps`` and ``gifs`` replace the block's own values;
-    ``decoding`` the recipe's ``model.decoding``.
+    ``decoding`` the recipe's ``model.decoding``; ``base`` and ``trusted_keys`` go to
+    :meth:`Policy.load`.
     """
     from vlakit.policy.policy import Policy
 
     start = time.perf_counter()
-    policy = Policy.load(bundle_path, device=device, decoding=decoding)
+    policy = Policy.load(bundle_path, device=device, decoding=decoding, base=base, trusted_keys=trusted_keys)
     load_s = time.perf_counter() - start
     section = resolve_eval_section(
         eval_section if eval_section is not None else policy.recipe.eval,

@@ -54,13 +54,18 @@ def build_vla(
     state_dim: int = 0,
     mapping_state: dict[str, Any] | None = None,
     language_weights: str | None = None,
+    language_base: str | None = None,
 ) -> VLA:
     """Compose the VLA: language model, action-token mapping, LoRA, vision, projector.
 
-    With ``language_weights`` (a bundle's language folder) the language model loads its saved
-    weights, which brings its own set-up; otherwise it is prepared for training.
+    With ``language_weights`` (a bundle's language folder) the language model is rebuilt from its
+    saved weights (``language_base``: the base model an adapter-only save needs), which brings its
+    own set-up; otherwise it is built from the recipe and prepared for training.
     """
-    language = registry.build("language", model.language)
+    if language_weights is not None:
+        language = registry.load_saved("language", model.language, language_weights, language_base)
+    else:
+        language = registry.build("language", model.language)
     if language.has_vision and model.vision is not None:
         raise RecipeError(
             f"model.vision: language model {model.language['type']!r} brings its own vision tower; "
@@ -77,13 +82,15 @@ def build_vla(
         mapping = ActionTokenMapping.build(
             codec.num_symbols, language.tokenizer, model.token_mapping, language.vocab_size
         )
-    if language_weights is not None:
-        language.load_weights(language_weights)
-    else:
+    if language_weights is None:
         prepare_language(language, mapping)
     vision = projector = None
     if not language.has_vision:
-        vision = registry.build("vision", model.vision)
+        vision = (
+            registry.build("vision", model.vision)
+            if language_weights is None
+            else registry.build_without_weights("vision", model.vision)  # a bundle brings its weights
+        )
         projector = build_projector(
             model.projector.kind, vision.feature_dim, language.hidden_size, model.projector.hidden
         )

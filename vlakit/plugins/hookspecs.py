@@ -9,6 +9,9 @@ Each ``register_*`` hook receives a ``register`` callback; call it once per comp
 ``factory(config)`` is called with a validated instance of ``config`` (a pydantic model) and
 returns the component. ``example={...}`` optionally gives the params of a small, fast instance:
 vlakit's conformance tests build that (or the defaults when no example is given).
+``load=fn`` (optional) rebuilds a component from what its ``save_weights`` wrote into a bundle,
+``fn(config, directory, base)``, without reading the weights its recipe names, so a bundle loads
+on its own (see :class:`vlakit.plugins.registry.Registration`).
 """
 
 from __future__ import annotations

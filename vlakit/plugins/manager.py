@@ -200,6 +200,7 @@ class PluginLoader:
                 config: Any = None,
                 description: str = "",
                 example: dict[str, Any] | None = None,
+                load: Any = None,
                 _kind: str = kind,
             ) -> None:
                 reg = Registration(
@@ -209,6 +210,7 @@ class PluginLoader:
                     config=config,
                     description=description,
                     example=example,
+                    load=load,
                     plugin=name,
                     dist=dist,
                     version=version,

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from vlakit.errors import PluginError, UnknownComponentError
+from vlakit.errors import BundleError, PluginError, UnknownComponentError
 
 #: kind -> (human name, hook name)
 KINDS: dict[str, tuple[str, str]] = {
@@ -42,6 +42,12 @@ class ComponentConfig(BaseModel):
         """
         return None
 
+    def without_weights(self) -> dict[str, Any] | None:
+        """Settings that build the same architecture without reading the weights this config
+        names (a pretrained file), merged into the recipe block when a bundle, which brings every
+        weight itself, is loaded; ``None``: nothing to change."""
+        return None
+
 
 @dataclass(frozen=True)
 class Registration:
@@ -57,6 +63,11 @@ class Registration:
     version: str = ""
     #: params of a small, fast instance (docs and conformance checks); defaults when ``None``
     example: dict[str, Any] | None = None
+    #: ``load(config, directory, base)`` rebuilds the component from what its ``save_weights``
+    #: wrote into ``directory`` without reading the weights the recipe names (``base``: a
+    #: user-given path to base weights, for saves that hold only adapters); ``None``: build
+    #: from the recipe, then ``load_weights(directory)``
+    load: Callable[[Any, str, str | None], Any] | None = None
 
     @property
     def kind_label(self) -> str:
@@ -67,6 +78,18 @@ class Registration:
         if not isinstance(config, self.config):
             config = self.config.model_validate(config or {})
         return self.factory(config)
+
+    def load_saved(self, config: BaseModel | dict[str, Any] | None, directory: str, base: str | None = None) -> Any:
+        """Rebuild the component from the ``save_weights`` output in ``directory`` (see :attr:`load`)."""
+        if not isinstance(config, self.config):
+            config = self.config.model_validate(config or {})
+        if self.load is not None:
+            return self.load(config, directory, base)
+        if base is not None:
+            raise BundleError(f"{self.kind_label} {self.name!r} saves its weights in full; it takes no base model")
+        component = self.factory(config)
+        component.load_weights(directory)
+        return component
 
 
 @dataclass
@@ -102,6 +125,8 @@ def validate_registration(reg: Registration) -> None:
         )
     if not callable(reg.factory):
         raise PluginError(f"{where} registered {reg.kind} {reg.name!r} with a factory that is not callable")
+    if reg.load is not None and not callable(reg.load):
+        raise PluginError(f"{where} registered {reg.kind} {reg.name!r} with a load that is not callable")
     if not (isinstance(reg.config, type) and issubclass(reg.config, BaseModel)):
         raise PluginError(
             f"{where} registered {reg.kind} {reg.name!r} without a pydantic config model "
@@ -197,3 +222,18 @@ class Registry:
         params = dict(block)
         name = params.pop("type")
         return self.get(kind, name).build(params)
+
+    def build_without_weights(self, kind: str, block: dict[str, Any]) -> Any:
+        """Build a component of ``block`` with its config's :meth:`~ComponentConfig.without_weights`
+        applied: the architecture only, for weights that come from a bundle."""
+        params = dict(block)
+        reg = self.get(kind, params.pop("type"))
+        config = reg.config.model_validate(params)
+        update = config.without_weights() if isinstance(config, ComponentConfig) else None
+        return reg.build(config.model_copy(update=update) if update else config)
+
+    def load_saved(self, kind: str, block: dict[str, Any], directory: str, base: str | None = None) -> Any:
+        """Rebuild a component of recipe block ``block`` from its saved weights in ``directory``."""
+        params = dict(block)
+        name = params.pop("type")
+        return self.get(kind, name).load_saved(params, directory, base)

@@ -8,7 +8,8 @@ from typing import Any
 from safetensors.torch import save_file
 
 from vlakit.model import VLA
-from vlakit.policy.bundle import write_bundle
+from vlakit.plugins import get_registry
+from vlakit.policy.bundle import plugin_records, write_bundle
 from vlakit.recipes.schema import Recipe
 
 
@@ -25,8 +26,10 @@ def export_vla(directory: str | Path, vla: VLA, recipe: Recipe, robot: dict[str,
     """Write ``vla`` as a bundle into ``directory``.
 
     The language model writes its own weights (``LanguageModel.save_weights``): in full with
-    LoRA merged, or as adapters with a reference to its base, as its config says.
+    LoRA merged, or as adapters with the hash of their base, as its config says. The bundle
+    records the plugin distribution and version of each component.
     """
+    model = recipe.to_dict()["model"]
 
     def write(folder: Path) -> None:
         save_file(non_language_state(vla), str(folder / "model.safetensors"))
@@ -39,4 +42,5 @@ def export_vla(directory: str | Path, vla: VLA, recipe: Recipe, robot: dict[str,
         codec=vla.codec.state_dict(),
         mapping=vla.mapping.to_dict(),
         robot=robot,
+        plugins=plugin_records(model, get_registry()),
     )

@@ -8,6 +8,7 @@ from typing import Any, get_args
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from vlakit.errors import BundleError
@@ -52,14 +53,30 @@ class Policy:
         return self.vla.codec.horizon
 
     @classmethod
-    def load(cls, bundle: str | Path, device: str | torch.device = "cpu", decoding: str | None = None) -> Policy:
-        """Load a bundle written by ``vlakit train`` / ``vlakit export``; hashes are checked
-        first. ``decoding`` replaces the recipe's ``model.decoding``."""
-        contents = read_bundle(bundle)
-        vla = build_from_bundle(contents)
+    def load(
+        cls,
+        bundle: str | Path,
+        device: str | torch.device = "cpu",
+        decoding: str | None = None,
+        base: str | Path | None = None,
+        trusted_keys: Sequence[str | Path] = (),
+    ) -> Policy:
+        """Load a bundle written by ``vlakit train`` / ``vlakit export``; it is verified first
+        (hashes, confinement, versions, plugins). ``decoding`` replaces the recipe's
+        ``model.decoding``; ``base`` is the base model directory an adapter-only bundle needs
+        (its hash must match the one recorded at export); ``trusted_keys`` (public key files)
+        require a signature by one of them."""
+        registry = get_registry()
+        contents = read_bundle(bundle, trusted_keys=trusted_keys, registry=registry)
+        try:
+            vla = build_from_bundle(contents, base=None if base is None else str(base))
+            space = ActionSpace.from_dict(contents.robot["action_space"])
+            recipe = Recipe.model_validate(contents.recipe)
+        except (KeyError, TypeError, ValueError, IndexError, OSError, SafetensorError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BundleError(f"{contents.path}: malformed bundle, cannot load it: {detail}") from exc
         vla.to(device)
-        space = ActionSpace.from_dict(contents.robot["action_space"])
-        return cls(vla, space, Recipe.model_validate(contents.recipe), decoding=decoding)
+        return cls(vla, space, recipe, decoding=decoding)
 
     # -- inference ---------------------------------------------------------------------------
     def prefix(self, observations: Sequence[Observation], instructions: Sequence[str]):
@@ -121,8 +138,9 @@ class Policy:
         return self.act_batch([observation], [instruction])[0]
 
 
-def build_from_bundle(contents: BundleContents) -> VLA:
-    """Rebuild the VLA of a verified bundle and load its weights (no training code involved)."""
+def build_from_bundle(contents: BundleContents, base: str | None = None) -> VLA:
+    """Rebuild the VLA of a verified bundle and load its weights (no training code involved);
+    ``base``: the base model directory of an adapter-only language model."""
     recipe = Recipe.model_validate(contents.recipe)
     registry = get_registry()
     codec = build_codec(recipe.model, registry, contents.codec)
@@ -135,6 +153,7 @@ def build_from_bundle(contents: BundleContents) -> VLA:
         robot.get("state_dim", 0),
         mapping_state=contents.mapping,
         language_weights=str(contents.language_dir),
+        language_base=base,
     )
     state = load_file(str(contents.weights))
     own = vla.state_dict()
@@ -143,6 +162,9 @@ def build_from_bundle(contents: BundleContents) -> VLA:
         for k, v in state.items()
         if k in own and v.shape != own[k].shape
     ]
+    retyped = [f"{k} {v.dtype} (model: {own[k].dtype})" for k, v in state.items() if k in own and v.dtype != own[k].dtype]
+    if retyped:
+        raise BundleError(f"{contents.path}: weights have other dtypes than the recipe's model: {', '.join(retyped[:5])}")
     if reshaped:
         raise BundleError(
             f"{contents.path}: weights do not fit the recipe's model (other shapes: {', '.join(reshaped[:5])})"

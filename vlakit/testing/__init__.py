@@ -18,6 +18,7 @@ __all__ = [
     "check_dataset",
     "check_language_model",
     "check_robot_driver",
+    "check_saved_language_model",
     "check_vision_backbone",
 ]
 
@@ -27,6 +28,7 @@ _LAZY = {
     "check_robot_driver": "vlakit.testing.robot",
     "check_vision_backbone": "vlakit.testing.vision",
     "check_language_model": "vlakit.testing.language",
+    "check_saved_language_model": "vlakit.testing.language",
 }
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 
 from vlakit.interfaces.language import LanguageModel, LMOutput
 
-__all__ = ["check_language_model"]
+__all__ = ["check_language_model", "check_saved_language_model"]
+
+#: file endings that hold pickles; a bundle's language folder must have none
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 def _tolerance(logits: torch.Tensor) -> float:
@@ -148,3 +154,34 @@ def check_language_model(lm: LanguageModel, text: str = "pick up the red block")
         check_gradients(lm, ids)
     finally:
         lm.train(was_training)
+
+
+@torch.no_grad()
+def check_saved_language_model(
+    registration: Any, params: dict[str, Any], directory: str | Path, text: str = "pick up the red block"
+) -> LanguageModel:
+    """``save_weights`` into ``directory`` then ``registration.load_saved`` give the same logits.
+
+    ``registration`` is the model's :class:`~vlakit.plugins.registry.Registration` and ``params``
+    its recipe params. The model is built, grown by two vocabulary rows (as action tokens do) and
+    given its LoRA when it has one, then saved; the folder must hold plain files without pickles,
+    and the model rebuilt from it (what a bundle does) must match. Returns the rebuilt model.
+    """
+    lm = registration.build(params)
+    lm.resize_token_embeddings(lm.vocab_size + 2)
+    lm.apply_lora()
+    lm.eval()
+    ids = torch.tensor([check_tokenizer(lm, text) + [lm.vocab_size - 1]], device=_device(lm))
+    expected = lm(lm.embed_tokens(ids)).logits
+    directory = Path(directory)
+    lm.save_weights(str(directory))
+    files = [p for p in directory.rglob("*") if p.is_file() or p.is_symlink()]
+    assert files, f"save_weights wrote nothing into {directory}"
+    for path in files:
+        assert not path.is_symlink(), f"save_weights wrote a symlink ({path.name}); bundles hold plain files"
+        assert path.suffix not in PICKLE_SUFFIXES, f"save_weights wrote {path.name}, a pickle format; use safetensors"
+    again = registration.load_saved(params, str(directory)).eval()
+    assert again.vocab_size == lm.vocab_size, f"reloaded vocab_size {again.vocab_size}, saved {lm.vocab_size}"
+    got = again(again.embed_tokens(ids.to(_device(again)))).logits
+    assert _close(expected, got.to(expected.device)), "the model rebuilt from save_weights gives other logits"
+    return again

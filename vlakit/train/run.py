@@ -12,13 +12,14 @@ import lightning as L
 import torch
 import yaml
 
-from vlakit.errors import VlakitError
+from vlakit.errors import CheckpointError
 from vlakit.io import atomic_write_text
 from vlakit.model import build_codec
 from vlakit.plugins import get_registry
 from vlakit.policy.export import export_vla
 from vlakit.recipes import load_recipe
 from vlakit.recipes.schema import Recipe
+from vlakit.train.checkpoint import checkpoint_hparams, read_checkpoint
 from vlakit.train.datamodule import MixtureDataModule
 from vlakit.train.module import VLATrainingModule
 from vlakit.train.sources import Sources, build_sources, fit_codec, fit_language_block
@@ -58,16 +59,6 @@ def robot_info(module: VLATrainingModule) -> dict[str, Any]:
         "action_stats": h.action_stats,
         "horizon": module.vla.codec.horizon,
     }
-
-
-def _checkpoint_hparams(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise VlakitError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
-        return dict(ckpt["hyper_parameters"])
-    except Exception as exc:  # noqa: BLE001
-        raise VlakitError(f"cannot read checkpoint {path}: {exc}") from None
 
 
 def train(
@@ -123,14 +114,17 @@ def prepare_training(
 
 def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bool, start: float) -> TrainResult:
     t = recipe.trainer
+    codec_state = None
+    if resume is not None:  # read (and refused when hostile) before anything is written
+        codec_state = checkpoint_hparams(read_checkpoint(resume, mmap=True), resume)["codec_state"]
     run.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
 
-    codec_state = _checkpoint_hparams(Path(resume))["codec_state"] if resume is not None else None
     module, sources = prepare_training(recipe, codec_state)
     data = MixtureDataModule(sources, t.batch_size, recipe.data.num_workers, recipe.data.seed)
     trainer = build_trainer(t, run, progress=progress)
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    # weights_only: Lightning reads the checkpoint again, also without unpickling arbitrary objects
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None, weights_only=True)
     bundle = None
     if trainer.is_global_zero:
         bundle = export_vla(run / "bundle", module.vla, module.recipe, robot_info(module))
@@ -138,8 +132,12 @@ def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bo
 
 
 def export_checkpoint(checkpoint: str | Path, output: str | Path) -> Path:
-    """Re-export a training checkpoint as a bundle."""
-    path = Path(checkpoint)
-    _checkpoint_hparams(path)
-    module = VLATrainingModule.load_from_checkpoint(str(path), map_location="cpu", weights_only=False)
+    """Re-export a training checkpoint as a bundle (read with ``weights_only``: no pickle)."""
+    ckpt = read_checkpoint(checkpoint)
+    module = VLATrainingModule(**checkpoint_hparams(ckpt, checkpoint))
+    module.configure_model()
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{checkpoint}: weights do not fit its recipe's model: {str(exc).splitlines()[0]}") from None
     return export_vla(output, module.vla, module.recipe, robot_info(module))

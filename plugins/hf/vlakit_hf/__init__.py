@@ -31,17 +31,29 @@ def build_llava(config: LlavaSettings) -> Any:
     return LlavaLanguageModel.build(config)
 
 
+def load_hf(config: HFConfig, directory: str, base: str | None) -> Any:
+    """Loader of ``hf`` and ``llava``: rebuild from a bundle's language folder (see ``vlakit_hf.bundle``)."""
+    if isinstance(config, LlavaSettings):
+        from vlakit_hf.llava import LlavaLanguageModel as model_class
+    else:
+        from vlakit_hf.model import HFLanguageModel as model_class
+
+    return model_class.from_saved(directory, config, base)
+
+
 @hookimpl
 def register_language_models(register: Any) -> None:
     register(
         "hf",
         build_hf,
         config=HFConfig,
+        load=load_hf,
         description="any transformers causal LM from a local directory or an inline config; LoRA via peft",
     )
     register(
         "llava",
         build_llava,
         config=LlavaSettings,
+        load=load_hf,
         description="LLaVA (transformers) from a local directory: language model with its own vision tower",
     )

@@ -209,11 +209,12 @@ class HFLanguageModel(LanguageModel):
         load_weights(self, directory)
 
     @classmethod
-    def from_saved(cls, directory: str, settings: HFConfig) -> HFLanguageModel:
-        """Rebuild the model saved in ``directory`` by :meth:`save_weights` (no training code)."""
+    def from_saved(cls, directory: str, settings: HFConfig, base: str | None = None) -> HFLanguageModel:
+        """Rebuild the model saved in ``directory`` by :meth:`save_weights` (no training code);
+        ``base``: the base model directory adapters need (its hash must match the saved one)."""
         from vlakit_hf.bundle import from_saved
 
-        return from_saved(cls, directory, settings)
+        return from_saved(cls, directory, settings, base)
 
     def save_preprocessing(self, directory: str) -> list[str]:
         """Save the tokenizer files into ``directory``; return their names."""

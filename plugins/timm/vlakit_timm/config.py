@@ -65,6 +65,10 @@ class TimmConfig(ComponentConfig):
             raise ValueError("model_args may not set pretrained or num_classes")
         return self
 
+    def without_weights(self) -> dict[str, Any] | None:
+        """A bundle brings the backbone's weights: build it without reading ``pretrained_path``."""
+        return {"pretrained": None, "pretrained_path": None} if self.pretrained_path else None
+
     def model_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``timm.create_model`` (classifier head removed)."""
         named = {

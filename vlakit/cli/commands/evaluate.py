@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vlakit.cli.main import cli, decoding_option
+from vlakit.cli.main import bundle_load_options, cli, decoding_option
 
 
 def default_out_dir(bundle: Path) -> Path:
@@ -46,6 +46,7 @@ def default_out_dir(bundle: Path) -> Path:
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the policy.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @decoding_option
+@bundle_load_options
 def eval_command(
     bundle: Path,
     robot: str | None,
@@ -59,6 +60,8 @@ def eval_command(
     device: str,
     progress: bool | None,
     decoding: str | None,
+    base: Path | None,
+    trusted_keys: tuple[Path, ...],
 ) -> None:
     """Evaluate BUNDLE: success rate per task family and split, with 95% confidence intervals.
 
@@ -82,6 +85,8 @@ def eval_command(
         num_envs=num_envs,
         device=device,
         decoding=decoding,
+        base=base,
+        trusted_keys=trusted_keys,
         progress=progress,
         echo=click.echo,
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vlakit.cli.main import cli, decoding_option
+from vlakit.cli.main import bundle_load_options, cli, decoding_option
 from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 
 
@@ -51,6 +51,7 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 )
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the policy.")
 @decoding_option
+@bundle_load_options
 def run_command(
     bundle: Path,
     instruction: str | None,
@@ -64,6 +65,8 @@ def run_command(
     gif: Path | None,
     device: str,
     decoding: str | None,
+    base: Path | None,
+    trusted_keys: tuple[Path, ...],
 ) -> None:
     """Run BUNDLE's policy on a robot for one episode.
 
@@ -77,7 +80,7 @@ def run_command(
     from vlakit.runtime.loop import check_action_space, run_episode
     from vlakit.runtime.robots import build_robot, parse_robot_option
 
-    policy = Policy.load(bundle, device=device, decoding=decoding)
+    policy = Policy.load(bundle, device=device, decoding=decoding, base=base, trusted_keys=trusted_keys)
     if robot:
         block = parse_robot_option(robot)
     elif policy.recipe.eval is not None:
