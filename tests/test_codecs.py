@@ -312,6 +312,41 @@ def test_bin_codecs_decode_the_expectation_of_each_values_bins(name):
         codec.decode_expected(np.zeros((1, 5, 8), dtype=np.float32))
 
 
+@pytest.mark.parametrize("name", ["uniform-bins", "quantile-bins", "equal-mass-bins"])
+def test_expectation_never_sets_a_discrete_dimension_between_two_levels(name):
+    """On a dimension the action space marks discrete (a gripper flag), decode_expected gives the
+    most likely bin's value, one of the levels the codec decodes to, never a value strictly
+    between two of them, whatever the distribution; continuous dimensions keep the expectation."""
+    rng = np.random.default_rng(0)
+    actions = synthetic_actions(300, 1, 2, seed=5)
+    actions[..., 1] = rng.integers(0, 2, size=actions.shape[:-1])  # a 0/1 flag
+    codec = build(name, bins=16, horizon=1)
+    codec.fit(actions)
+    levels = np.unique(codec.decode(np.arange(16)[:, None].repeat(2, axis=1))[:, 0, 1])
+    probs = rng.dirichlet(np.full(16, 0.3), size=(500, 2)).astype(np.float32)  # [B, K=2, bins]
+    probs[:20, 1] = 0.0
+    probs[:20, 1, 0] = probs[:20, 1, -1] = 0.5  # two modes of equal weight: the mean would be halfway
+    plain = codec.decode_expected(probs)
+    safe = codec.decode_expected(probs, discrete=(False, True))
+    np.testing.assert_array_equal(safe[..., 0], plain[..., 0])
+    assert np.isin(safe[..., 1], levels).all()
+    argmax = codec.decode(probs.argmax(-1))
+    np.testing.assert_array_equal(safe[..., 1], argmax[..., 1])
+    between = (plain[:20, 0, 1] > levels.min()) & (plain[:20, 0, 1] < levels.max())
+    assert between.all()  # without the flag the two-mode rows land between the levels
+    with pytest.raises(ValueError, match="one flag per action dimension"):
+        codec.decode_expected(probs, discrete=(True,))
+
+
+def test_the_tabletop_grip_and_terminate_are_discrete():
+    from vlakit_tabletop.sim import ACTION_SPACE
+
+    assert dict(zip(ACTION_SPACE.names, ACTION_SPACE.discrete)) == {
+        "dx": False, "dy": False, "grip": True, "terminate": True
+    }
+    assert type(ACTION_SPACE).from_dict(ACTION_SPACE.to_dict()) == ACTION_SPACE
+
+
 def test_fast_cannot_decode_by_expectation():
     codec = build("fast", horizon=4, vocab_size=64, scale=4.0)
     codec.fit(synthetic_actions(64, 4, 3))

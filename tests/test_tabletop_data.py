@@ -145,16 +145,16 @@ def test_vqa_samples_aim_at_the_one_thing_their_question_is_about():
         scene, kind, qa = make_qa(2, i)
         sample = ds[i]
         if kind in ("count", "relation"):
-            assert sample.aim is None, qa
+            assert sample.targets.get("aim") is None, qa
             continue
-        if sample.aim is None:
+        if sample.targets.get("aim") is None:
             assert kind in ("exists", "gripper") and qa.answer in ("no", "nothing", "yes"), qa
             continue
         aimed[kind] += 1
-        assert sample.aim.dtype == np.float32
+        assert sample.targets.get("aim").dtype == np.float32
         things = [(o.x, o.y, o) for o in scene.objects] + [(m.x, m.y, m) for m in scene.markers]
-        x, y, thing = min(things, key=lambda t: (t[0] - sample.aim[0]) ** 2 + (t[1] - sample.aim[1]) ** 2)
-        assert np.allclose(sample.aim, (x, y)), qa
+        x, y, thing = min(things, key=lambda t: (t[0] - sample.targets.get("aim")[0]) ** 2 + (t[1] - sample.targets.get("aim")[1]) ** 2)
+        assert np.allclose(sample.targets.get("aim"), (x, y)), qa
         q, answer = qa.question, qa.answer
         if kind == "number":
             assert answer == thing.digit or f"number {thing.digit}" in q, qa
@@ -196,7 +196,7 @@ def test_region_names():
 def test_demo_samples_carry_the_experts_aim(demos):
     """Every frame has an aim on the table; it starts each episode at an object and moves on to a
     drop point in the place families."""
-    aims = np.stack([demos[i].aim for i in range(len(demos))])
+    aims = np.stack([demos[i].targets.get("aim") for i in range(len(demos))])
     assert aims.dtype == np.float32 and aims.shape == (len(demos), 2)
     assert np.all((aims >= 0.0) & (aims <= 1.0))
     start = 0
@@ -217,13 +217,13 @@ def test_demo_samples_carry_the_anchor_of_relational_tasks(demos):
         episode = demos.episode(e)
         samples = [demos[i] for i in range(start, start + len(episode))]
         start += len(episode)
-        anchored = [s.anchor is not None for s in samples]
+        anchored = [s.targets.get("anchor") is not None for s in samples]
         for s in samples:
-            if s.anchor is not None:
-                assert s.anchor.dtype == np.float32 and np.all((s.anchor >= 0.0) & (s.anchor <= 1.0))
+            if s.targets.get("anchor") is not None:
+                assert s.targets.get("anchor").dtype == np.float32 and np.all((s.targets.get("anchor") >= 0.0) & (s.targets.get("anchor") <= 1.0))
         if episode.task == "pick-closest":
             assert all(anchored)
-            assert not np.allclose(samples[0].anchor, samples[0].aim)  # the reference is not the target
+            assert not np.allclose(samples[0].targets.get("anchor"), samples[0].targets.get("aim"))  # the reference is not the target
         elif episode.task in ("pick", "pick-size"):
             assert not any(anchored)
         else:
@@ -241,10 +241,10 @@ def test_vqa_closest_questions_carry_the_named_object_as_anchor():
         sample = ds[i]
         kinds[kind] += 1
         if kind != "closest":
-            assert sample.anchor is None
+            assert sample.targets.get("anchor") is None
             continue
         named = next(o for o in scene.objects if f"closest to the {o.name}?" in qa.question)
-        assert sample.anchor.dtype == np.float32 and np.allclose(sample.anchor, named.position)
+        assert sample.targets.get("anchor").dtype == np.float32 and np.allclose(sample.targets.get("anchor"), named.position)
     assert kinds["closest"] > 0 and kinds["where"] > 0
 
 
@@ -256,25 +256,3 @@ def test_demos_show_recoveries(demos):
     assert reopen.any()
     clean = TabletopDemos(TabletopDemosConfig(episodes=60, seed=3, mistakes=0.0))
     assert cache_key(clean.config) != cache_key(demos.config)
-
-
-def test_demo_samples_carry_every_object_with_its_classes(demos):
-    """Each frame lists the scene's objects at their centres (a carried one moves with the gripper)
-    with its colour, shape and size indices; a fresh scene from the episode's seed agrees."""
-    from vlakit_tabletop.demos import OBJECT_ATTRIBUTES
-    from vlakit_tabletop.tasks import make_task
-
-    config = demos.config
-    for e in range(6):
-        episode = demos.episode(e)
-        start = int(demos._require()["starts"][e])
-        first, last = demos[start], demos[start + len(episode) - 1]
-        scene, spec = make_task(episode.metadata["seed"], "seen", tuple(config.families),
-                             objects=(config.min_objects, config.max_objects), confusers=config.confusers)
-        assert first.objects.dtype == np.float32 and first.objects.shape == (len(scene.objects), 2)
-        np.testing.assert_allclose(first.objects, [o.position for o in scene.objects], atol=1e-6)
-        expected = [[names.index(getattr(o, a)) for a, names in OBJECT_ATTRIBUTES.items()] for o in scene.objects]
-        assert first.object_classes.dtype == np.int64 and first.object_classes.tolist() == expected
-        assert last.object_classes.tolist() == expected
-        if episode.task.startswith("place"):
-            assert np.abs(last.objects[spec.target] - first.objects[spec.target]).max() > 0.02

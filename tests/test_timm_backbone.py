@@ -38,7 +38,7 @@ def test_tiny_vit_patch_tokens(tiny_vit):
     images = torch.randint(0, 256, (2, 50, 70, 3), dtype=torch.uint8)
     pixels = tiny_vit.preprocess(images)
     assert pixels.shape == (2, 3, 64, 64) and pixels.dtype == torch.float32
-    feats = tiny_vit(pixels)
+    feats = tiny_vit(pixels).tokens
     assert feats.shape == (2, 64, 64)
     full = tiny_vit.model.forward_features(pixels)
     assert full.shape == (2, 65, 64)
@@ -66,7 +66,7 @@ def test_frozen_backbone_stays_in_eval_mode():
 def test_cnn_feature_map_is_flattened():
     backbone = build(model="test_resnet", model_args={"drop_rate": 0.0})
     assert (backbone.num_tokens, backbone.feature_dim) == (25, 96)  # 160 px / 32 = 5
-    feats = backbone(backbone.preprocess(torch.zeros(1, 100, 120, 3, dtype=torch.uint8)))
+    feats = backbone(backbone.preprocess(torch.zeros(1, 100, 120, 3, dtype=torch.uint8))).tokens
     assert feats.shape == (1, 25, 96)
     check_vision_backbone(backbone)
 
@@ -86,7 +86,7 @@ def test_weights_from_local_file(tmp_path, tiny_vit, suffix):
     tiny_vit.eval()
     loaded.eval()
     with torch.no_grad():
-        assert torch.allclose(tiny_vit(pixels), loaded(pixels))
+        assert torch.allclose(tiny_vit(pixels).tokens, loaded(pixels).tokens)
 
 
 class _RunsCode:

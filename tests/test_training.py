@@ -15,9 +15,10 @@ import yaml
 from conftest_models import tiny_gpt2_dir, tiny_llava_dir
 from safetensors.torch import load_file
 
-from vlakit import Sample
+from vlakit import Sample, TargetSpec
 from vlakit.cli.main import main
 from vlakit.errors import BundleError, RecipeError
+from vlakit.interfaces import Conditioning
 from vlakit.plugins import get_registry
 from vlakit.policy import Policy
 from vlakit.policy.bundle import MANIFEST, sha256_file
@@ -120,10 +121,10 @@ def test_instruction_conditioned_vision_trains_exports_and_acts(tmp_path):
     result = train(recipe, progress=False)
     policy = Policy.load(result.bundle)
     vla = policy.vla
-    assert vla.condition_encoder is not None and vla.condition_encoder.out[-1].out_features == 8
+    assert vla.conditioner is not None and vla.conditioner.out[-1].out_features == 8
     assert any(film.weight.abs().sum() > 0 for film in vla.vision.films), "FiLM weights got no gradient"
     weights = load_file(str(Path(result.bundle) / "model.safetensors"))
-    assert any(name.startswith("condition_encoder.") for name in weights)
+    assert any(name.startswith("conditioner.") for name in weights)
     env = get_registry().build("robot", {"type": "tabletop", "image_size": 32})
     env.connect()
     task = env.reset_task(0, "seen")
@@ -134,10 +135,11 @@ def test_instruction_conditioned_vision_trains_exports_and_acts(tmp_path):
     np.testing.assert_array_equal(both[0], one)
     opened = torch.tensor([[0.5, 0.5, 0.0]])
 
-    def condition(text: str, state: torch.Tensor = opened) -> torch.Tensor:
+    def condition(text: str, state: torch.Tensor | None = opened) -> torch.Tensor:
         with torch.inference_mode():
             ids = torch.tensor([vla.prompts.prompt_ids(text, robot=True)])
-            return vla.instruction_condition(vla.language.embed_tokens(ids), torch.ones_like(ids), state)
+            states = vla.state_embeds(state, torch.float32)
+            return vla.conditioner(Conditioning(vla.language.embed_tokens(ids), torch.ones_like(ids), states))
 
     assert not torch.allclose(condition(short), condition(long))
     ab, ba = "put the red star next to the blue circle", "put the blue circle next to the red star"
@@ -333,91 +335,142 @@ def test_lr_scale_names_must_be_parts_of_the_vla(tmp_path):
         load_recipe(make_recipe(tmp_path, TINY_LLAMA, trainer={"lr_scale": {"vison": 4.0}}))
 
 
-def test_aim_loss_teaches_the_backbone_where_to_go_and_round_trips(tmp_path):
-    """model.aim_loss adds a head on the image tokens: its L1 error on the demos' aims joins the
-    loss (rows without an aim add nothing), training drives it down, and the bundle keeps it."""
-    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2],
-              "readout": "keypoints", "flat_tokens": 2, "film_dim": 8}
-    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"use_state": True, "aim_loss": 2.0})
+def test_collated_targets_are_zeros_with_a_mask_where_absent():
+    """Named targets: declared ones always (zeros and False where a sample has none), undeclared
+    ones when a sample carries them; a sample of another shape is an error naming the target."""
+    from vlakit.data.collate import collate_targets
+
+    image = {"top": np.zeros((4, 4, 3), dtype=np.uint8)}
+    point = np.array([0.25, 0.5], dtype=np.float32)
+    with_point = Sample(image, "a", targets={"point": point, "count": np.array(3)})
+    without = Sample(image, "b", answer="c")
+    specs = {"point": TargetSpec((2,)), "never": TargetSpec((3,), dtype="int64")}
+    targets, present = collate_targets([without, with_point], specs)
+    assert set(targets) == set(present) == {"point", "never", "count"}
+    assert targets["point"].dtype == torch.float32 and targets["point"].tolist() == [[0, 0], [0.25, 0.5]]
+    assert present["point"].tolist() == [False, True] and present["never"].tolist() == [False, False]
+    assert targets["never"].shape == (2, 3) and targets["never"].dtype == torch.int64
+    assert targets["count"].tolist() == [0, 3]
+    with pytest.raises(ValueError, match="target 'point'"):
+        collate_targets([with_point, Sample(image, "d", targets={"point": np.zeros(3, np.float32)})], specs)
+
+
+def test_objectives_join_the_loss_and_the_log_and_stay_out_of_the_bundle(tmp_path):
+    """model.objectives: each objective's losses times its weight join the next-token loss (rows
+    without a target add nothing), each is logged as train/NAME, and the bundle leaves them out."""
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "keypoints",
+              "flat_tokens": 2, "film_dim": 8, "relate": 1}
+    objectives = [{"type": "aim-point", "weight": 2.0}, {"type": "keypoint-map", "target": "aim", "weight": 0.5},
+                  {"type": "related-point", "target": "anchor", "weight": 3.0}]
+    data = {"train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32, "families": ["pick-closest"]}]}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, data=data,
+                         model={"use_state": True, "objectives": objectives})
     module, batch = module_for(recipe)
     vla = module.vla
-    assert batch["has_aim"].all() and batch["aim"].shape == (len(batch["has_aim"]), 2)
+    assert batch["has_target"]["anchor"].all() and batch["targets"]["aim"].shape == (len(batch["is_robot"]), 2)
     out = vla(batch)
-    vla.aim_weight = 0.0
-    action_loss = vla(batch)["loss"]
-    vla.aim_weight = 2.0
-    assert out["aim_l1"] > 0 and torch.allclose(out["loss"], action_loss + 2.0 * out["aim_l1"])
-    unaimed = {**batch, "has_aim": torch.zeros_like(batch["has_aim"])}
-    out_unaimed = vla(unaimed)
-    assert out_unaimed["aim_l1"] == 0 and torch.allclose(out_unaimed["loss"], action_loss)
-    torch.manual_seed(0)
-    optimizer = torch.optim.AdamW([p for p in vla.parameters() if p.requires_grad], lr=3e-3)
-    first = None
-    for _ in range(150):
-        out = vla(batch)
-        first = out["aim_l1"].item() if first is None else first
-        optimizer.zero_grad()
-        out["loss"].backward()
-        optimizer.step()
-    assert out["aim_l1"].item() < 0.25 * first, (first, out["aim_l1"].item())
-
-    result = train(recipe, progress=False)
-    weights = load_file(str(Path(result.bundle) / "model.safetensors"))
-    assert any(name.startswith("aim_head.") for name in weights)
-    policy = Policy.load(result.bundle)
-    env = get_registry().build("robot", {"type": "tabletop", "image_size": 32})
-    env.connect()
-    task = env.reset_task(0, "seen")
-    assert policy.act(env.observe(), task.instruction).shape == (policy.action_space.dim,)
-    assert "train/aim_l1" in (result.run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]
-
-
-def test_backbone_auxiliary_losses_join_the_loss_and_the_log(tmp_path):
-    """A backbone's auxiliary losses (convnet relate_anchor on the demos' anchors, object_loss on
-    their objects) are added to the VLA's loss and logged as train/NAME."""
-    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "keypoints",
-              "flat_tokens": 2, "film_dim": 8, "relate": 1, "relate_anchor": 2.0,
-              "object_classes": [7, 6, 2], "object_loss": 0.5}
-    data = {"train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32, "families": ["pick-closest"]}]}
-    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"use_state": True}, data=data)
-    module, batch = module_for(recipe)
-    assert batch["has_anchor"].all() and batch["anchor"].shape == (len(batch["has_anchor"]), 2)
-    assert batch["objects"].shape[:2] == batch["object_classes"].shape[:2] == (len(batch["has_anchor"]), 3)
-    out = module.vla(batch)
-    anchor_l1, object_ce = out["auxiliary"]["anchor_l1"], out["auxiliary"]["object_ce"]
+    losses = out["objectives"]
+    assert set(losses) == {"aim_l1", "aim_map_ce", "anchor_l1"} and all(v > 0 for v in losses.values())
     logits, labels = out["logits"], out["labels"]
     action_loss = torch.nn.functional.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
     )
-    assert anchor_l1 > 0 and object_ce > 0
-    assert torch.allclose(out["loss"], action_loss + anchor_l1 + object_ce)
+    weighted = 2.0 * losses["aim_l1"] + 0.5 * losses["aim_map_ce"] + 3.0 * losses["anchor_l1"]
+    assert torch.allclose(out["loss"], action_loss + weighted)
+    absent = {**batch, "has_target": {k: torch.zeros_like(v) for k, v in batch["has_target"].items()}}
+    out_absent = vla(absent)
+    assert all(v == 0 for v in out_absent["objectives"].values())
+    assert torch.allclose(out_absent["loss"], action_loss)
+
     result = train(recipe, progress=False)
     header = (result.run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]
-    assert "train/anchor_l1" in header and "train/object_ce" in header
+    assert all(f"train/{name}" in header for name in losses)
+    weights = load_file(str(Path(result.bundle) / "model.safetensors"))
+    assert not any(name.startswith("objectives.") for name in weights)
+    policy = Policy.load(result.bundle)
+    assert len(policy.vla.objectives) == 0
+    env = get_registry().build("robot", {"type": "tabletop", "image_size": 32})
+    env.connect()
+    task = env.reset_task(0, "seen")
+    assert policy.act(env.observe(), task.instruction).shape == (policy.action_space.dim,)
 
 
-def test_collated_objects_are_padded_per_batch():
-    """Samples with 2 and 3 objects and one without: ``objects`` ``[B, 3, 2]`` (zeros past the
-    last) and ``object_classes`` ``[B, 3, A]`` (-1 past the last and on the sample without)."""
-    from vlakit.data.collate import object_targets
-
-    image = {"top": np.zeros((4, 4, 3), dtype=np.uint8)}
-    two = Sample(image, "a", objects=np.array([[0.1, 0.2], [0.3, 0.4]], dtype=np.float32),
-                 object_classes=np.array([[1, 0], [2, 1]]))
-    three = Sample(image, "b", objects=np.full((3, 2), 0.5, dtype=np.float32), object_classes=np.zeros((3, 2), int))
-    none = Sample(image, "c", answer="d")
-    out = object_targets([two, none, three])
-    assert out["objects"].shape == (3, 3, 2) and out["object_classes"].shape == (3, 3, 2)
-    assert torch.equal(out["objects"][0, :2], torch.from_numpy(two.objects))
-    assert out["object_classes"][0].tolist() == [[1, 0], [2, 1], [-1, -1]]
-    assert (out["object_classes"][1] == -1).all() and (out["objects"][1] == 0).all()
-    assert object_targets([none]) == {}
-    with pytest.raises(ValueError, match="numbers of object attributes"):
-        object_targets([two, Sample(image, "e", objects=two.objects, object_classes=np.zeros((2, 3), int))])
-
-
-def test_aim_loss_needs_a_separate_vision_backbone(tmp_path):
-    language = {"type": "llava", "path": str(tiny_llava_dir(tmp_path))}
-    recipe = make_recipe(tmp_path, language, vision=None, model={"token_mapping": "tail", "aim_loss": 1.0})
-    with pytest.raises(RecipeError, match="model.aim_loss"):
+def test_an_objective_needs_its_targets_and_outputs(tmp_path):
+    """An objective reading a target no source declares, or an output the backbone does not give,
+    is a RecipeError naming the objective's place in the recipe."""
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "flat",
+              "flat_tokens": 2}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision,
+                         model={"objectives": [{"type": "aim-point", "target": "nowhere"}]})
+    with pytest.raises(RecipeError, match=r"model.objectives.0 \(aim-point\).*'nowhere'"):
         module_for(recipe)
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"objectives": [{"type": "keypoint-map"}]})
+    with pytest.raises(RecipeError, match="keypoint_logits"):
+        module_for(recipe)
+
+
+def test_an_objective_on_image_tokens_needs_a_separate_vision_backbone(tmp_path):
+    language = {"type": "llava", "path": str(tiny_llava_dir(tmp_path))}
+    recipe = make_recipe(tmp_path, language, vision=None,
+                         model={"token_mapping": "tail", "objectives": [{"type": "aim-point"}]})
+    with pytest.raises(RecipeError, match="model.objectives.0"):
+        module_for(recipe)
+
+
+def test_two_cameras_train_export_and_act(tmp_path):
+    """A recipe with the tabletop's top and wrist cameras trains (its objectives reading the top
+    camera, the one their targets name), exports and acts on a two-camera observation."""
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 8, 8], "strides": [2, 2, 1], "readout": "keypoints",
+              "flat_tokens": 2, "film_dim": 8, "relate": 1}
+    objectives = [{"type": "aim-point", "weight": 1.0}, {"type": "keypoint-map", "target": "aim", "weight": 0.5},
+                  {"type": "related-point", "target": "anchor", "weight": 1.0}]
+    data = {"train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32, "cameras": ["top", "wrist"]}]}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, data=data,
+                         model={"use_state": True, "objectives": objectives})
+    module, batch = module_for(recipe)
+    assert module.vla.cameras == ["top", "wrist"] and set(batch["images"]) == {"top", "wrist"}
+    assert not torch.equal(batch["images"]["top"], batch["images"]["wrist"])
+    prefix = module.vla.prefix(batch["images"], batch["state"], batch["input_ids"], batch["attention_mask"],
+                               batch["attention_mask"])
+    assert prefix.image_tokens.shape[1] == 2 * 2 and set(prefix.vision) == {"top", "wrist"}
+    assert module.vla.objectives[1].camera == "top"
+    result = train(recipe, progress=False)
+    policy = Policy.load(result.bundle)
+    assert policy.vla.cameras == ["top", "wrist"]
+    env = get_registry().build("robot", {"type": "tabletop", "image_size": 32, "cameras": ["top", "wrist"]})
+    env.connect()
+    task = env.reset_task(0, "seen")
+    obs = env.observe()
+    assert set(obs.images) == {"top", "wrist"}
+    action = policy.act(obs, task.instruction)
+    assert action.shape == (policy.action_space.dim,) and np.isfinite(action).all()
+
+
+def test_lr_groups_are_the_models_parts_and_what_components_declare(tmp_path):
+    """trainer.lr_scale names the composed model's parameter groups: its parts (objectives by
+    name) and the sub-groups a component declares; the most specific key wins; a key naming no
+    group is a RecipeError listing them."""
+    from vlakit.train.module import lr_scales
+
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "flat",
+              "flat_tokens": 2, "film_dim": 4}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision,
+                         model={"use_state": True, "objectives": [{"type": "aim-point"}]},
+                         trainer={"lr_scale": {"objectives": 2.0, "conditioner": 3.0}})
+    module, _ = module_for(recipe)
+    vla = module.vla
+    groups = vla.parameter_groups()
+    assert list(groups) == ["language", "vision", "projector", "state", "conditioner", "objectives.aim-point"]
+    assert sum(len(p) for p in groups.values()) == len(list(vla.parameters()))
+    optimizer = module.configure_optimizers()["optimizer"]
+    lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert [lr_of[id(p)] for p in vla.objectives.parameters()] == pytest.approx([2e-3] * 4)
+    assert [lr_of[id(p)] for p in vla.conditioner.parameters()] == pytest.approx([3e-3] * len(groups["conditioner"]))
+    assert [lr_of[id(p)] for p in vla.vision.parameters()] == pytest.approx([1e-3] * len(groups["vision"]))
+    vla.vision.parameter_groups = lambda: {"film": list(vla.vision.films.parameters())}
+    scales = lr_scales(vla.parameter_groups(), {"vision": 2.0, "vision.film": 5.0, "objectives.aim-point": 4.0})
+    assert {scales[id(p)] for p in vla.vision.films.parameters()} == {5.0}
+    assert {scales[id(p)] for p in vla.vision.convs.parameters()} == {2.0}
+    assert {scales[id(p)] for p in vla.objectives.parameters()} == {4.0}
+    with pytest.raises(RecipeError, match="vision.nothing.*groups: language, vision.film"):
+        lr_scales(vla.parameter_groups(), {"vision.nothing": 2.0})

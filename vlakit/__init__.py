@@ -25,7 +25,7 @@ from vlakit.interfaces import (
     numpy_view,
 )
 from vlakit.plugins import PLUGIN_API, ComponentConfig, get_registry, hookimpl
-from vlakit.types import ActionSpace, CameraSpec, Episode, Observation, Sample
+from vlakit.types import ActionSpace, CameraSpec, Episode, Observation, Sample, TargetSpec
 
 __version__ = "0.1.0"
 
@@ -45,6 +45,7 @@ __all__ = [
     "RobotDriver",
     "RobotError",
     "Sample",
+    "TargetSpec",
     "Task",
     "TaskEnvironment",
     "UnknownComponentError",

@@ -22,16 +22,24 @@ class ActionSpace:
     """Names, units and limits of a robot's action vector (``D`` dimensions).
 
     ``low`` and ``high`` are inclusive limits in the stated units; the safety layer clamps every
-    command to them.
+    command to them. ``discrete`` marks the dimensions that take a few levels only (a gripper
+    open/close flag, a terminate flag): a policy never averages over their values (default: all
+    continuous).
     """
 
     names: tuple[str, ...]
     units: tuple[str, ...]
     low: tuple[float, ...]
     high: tuple[float, ...]
+    discrete: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.names)
+        if not self.discrete:
+            object.__setattr__(self, "discrete", (False,) * n)
+        object.__setattr__(self, "discrete", tuple(bool(x) for x in self.discrete))
+        if len(self.discrete) != n:
+            raise ValueError(f"ActionSpace: discrete needs one entry per dimension (got {len(self.discrete)} for {n})")
         if not (len(self.units) == len(self.low) == len(self.high) == n):
             raise ValueError(
                 f"ActionSpace: names, units, low and high must have one entry per dimension "
@@ -63,6 +71,7 @@ class ActionSpace:
             "units": list(self.units),
             "low": [float(x) for x in self.low],
             "high": [float(x) for x in self.high],
+            "discrete": list(self.discrete),
         }
 
     @classmethod
@@ -73,6 +82,7 @@ class ActionSpace:
             units=tuple(data["units"]),
             low=tuple(float(x) for x in data["low"]),
             high=tuple(float(x) for x in data["high"]),
+            discrete=tuple(bool(x) for x in data.get("discrete", ())),
         )
 
     def mismatch(self, other: ActionSpace) -> str | None:
@@ -130,6 +140,21 @@ class Episode:
         return int(self.actions.shape[0])
 
 
+@dataclass(frozen=True)
+class TargetSpec:
+    """What a dataset says about one named training target (:attr:`Sample.targets`).
+
+    ``shape`` is one sample's array shape and ``dtype`` its numpy dtype name; ``camera`` names
+    the camera an image-space target refers to (its coordinates are fractions of that camera's
+    width and height from the top-left corner), ``None`` for a target that is not image-space.
+    """
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    camera: str | None = None
+    description: str = ""
+
+
 @dataclass
 class Sample:
     """One training example: a robot step or a vision-language question.
@@ -138,17 +163,9 @@ class Sample:
     units starting at this step, ``answer`` is ``None``.
     Vision-language sample: ``text`` is the question, ``answer`` the answer text, ``action`` is
     ``None``. ``images`` maps camera name to ``uint8`` ``[H, W, 3]``; ``state`` is ``[S]`` or ``None``.
-    ``aim`` (optional, ``float32`` ``[2]``) is the point the robot is heading for at this step, as
-    ``(x, y)`` fractions of the first camera's width and height from its top-left corner: the
-    object to grasp, then where to put it. Only the auxiliary aim loss reads it
-    (``model.aim_loss`` in a recipe). ``anchor`` (optional, same form) is where the reference the
-    instruction names is: the X of "the object closest to the X" or "next to the X", the pad of
-    "on the number 3", the place of "to the top left corner"; a vision backbone may learn from it
-    (:meth:`~vlakit.interfaces.VisionBackbone.auxiliary_losses`).
-    ``objects`` (optional, ``float32`` ``[K, 2]``, same form) are the centres of the ``K`` objects
-    in view and ``object_classes`` (``int64`` ``[K, A]``, given with ``objects``) a class index per
-    object for each of ``A`` attributes the dataset names (the tabletop: colour, shape, size); a
-    vision backbone may learn to tell objects apart from them.
+    ``targets`` holds any extra supervision by name (an array each, of the shape and dtype the
+    dataset declares in :attr:`~vlakit.interfaces.Dataset.targets`); a sample leaves out a target
+    it does not know. Only objectives (``model.objectives`` in a recipe) read them.
     """
 
     images: dict[str, np.ndarray]
@@ -156,10 +173,7 @@ class Sample:
     action: np.ndarray | None = None
     answer: str | None = None
     state: np.ndarray | None = None
-    aim: np.ndarray | None = None
-    anchor: np.ndarray | None = None
-    objects: np.ndarray | None = None
-    object_classes: np.ndarray | None = None
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def is_robot(self) -> bool:

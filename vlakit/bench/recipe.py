@@ -106,12 +106,10 @@ def _percentile_ms(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000.0, q))
 
 
-def _condition(vla: VLA, prompt: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor | None:
-    """The FiLM condition of ``prompt`` ids ``[1, T]`` (``None`` for unconditioned backbones)."""
-    if vla.condition_encoder is None:
-        return None
-    tokens = vla.language.embed_tokens(prompt.to(vla.device))
-    return vla.instruction_condition(tokens, torch.ones_like(prompt), state)
+def _prefix(vla: VLA, images: dict[str, torch.Tensor], state: torch.Tensor | None, prompt: torch.Tensor) -> None:
+    """Build the prefix of ``prompt`` ids ``[1, T]`` the way the policy does (the work it costs)."""
+    mask = torch.ones_like(prompt)
+    vla.prefix(images, state, prompt, mask, mask)
 
 
 @torch.inference_mode()
@@ -123,9 +121,10 @@ def bare_model_work(
     state: torch.Tensor | None,
     prompt: torch.Tensor,
 ) -> None:
-    """Instruction encoding (FiLM backbones), vision forward, prefill and ``K`` cached decode
-    steps with a plain argmax (no constraint). ``prompt``: the prompt's token ids ``[1, T]``."""
-    vla.prefix_embeddings(images, state, _condition(vla, prompt, state))
+    """The prefix (conditioning, vision forward, state token, prompt embeddings), prefill and
+    ``K`` cached decode steps with a plain argmax (no constraint). ``prompt``: the prompt's token
+    ids ``[1, T]``."""
+    _prefix(vla, images, state, prompt)
     out = vla.language(embeds, attention_mask=mask, use_cache=True)
     past = out.past_key_values
     ids = out.logits[:, -1].argmax(-1, keepdim=True)
@@ -146,7 +145,7 @@ def hf_generate(
     prompt: torch.Tensor,
 ) -> None:
     """transformers ``generate`` (greedy, no constraint) from the same prefix, OpenVLA's way."""
-    vla.prefix_embeddings(images, state, _condition(vla, prompt, state))
+    _prefix(vla, images, state, prompt)
     model = getattr(vla.language, "model", None)
     model.generate(
         inputs_embeds=embeds,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from vlakit.interfaces import ActionCodec
-from vlakit.types import Sample
+from vlakit.types import Sample, TargetSpec
 
 IGNORE = -100
 
@@ -63,48 +63,49 @@ def action_target_ids(codec: ActionCodec, mapping: Any, actions: np.ndarray) -> 
     return rows
 
 
-def point_targets(samples: Sequence[Sample], field: str) -> dict[str, torch.Tensor]:
-    """The samples' ``field`` point (``aim`` or ``anchor``): ``{field}`` float32 ``[B, 2]`` (zeros
-    where a sample has none) and ``has_{field}`` bool ``[B]``."""
-    points = np.zeros((len(samples), 2), dtype=np.float32)
-    present = np.zeros(len(samples), dtype=bool)
-    for i, s in enumerate(samples):
-        point = getattr(s, field)
-        if point is not None:
-            points[i] = point
-            present[i] = True
-    return {field: torch.from_numpy(points), f"has_{field}": torch.from_numpy(present)}
+def collate_targets(
+    samples: Sequence[Sample], specs: Mapping[str, TargetSpec] | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The samples' named targets: ``targets[name]`` ``[B, *shape]`` (zeros where a sample has
+    none) and ``present[name]`` bool ``[B]``.
 
-
-def object_targets(samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
-    """The samples' objects, padded to the most objects ``K`` of the batch: ``objects`` float32
-    ``[B, K, 2]`` (zeros on padding) and ``object_classes`` int64 ``[B, K, A]`` (``-1`` on padding
-    and on samples without objects); ``{}`` when no sample has objects."""
-    labelled = [s for s in samples if s.objects is not None]
-    if not labelled:
-        return {}
-    k = max(len(s.objects) for s in labelled)
-    attributes = {np.shape(s.object_classes)[-1] for s in labelled}
-    if len(attributes) != 1:
-        raise ValueError(f"samples name different numbers of object attributes: {sorted(attributes)}")
-    points = np.zeros((len(samples), k, 2), dtype=np.float32)
-    classes = np.full((len(samples), k, attributes.pop()), -1, dtype=np.int64)
-    for i, s in enumerate(samples):
-        if s.objects is not None:
-            points[i, : len(s.objects)] = s.objects
-            classes[i, : len(s.objects)] = s.object_classes
-    return {"objects": torch.from_numpy(points), "object_classes": torch.from_numpy(classes)}
+    Every name in ``specs`` is collated, present in the batch or not (so each process of a DDP
+    run sees the same names); a name no spec declares is collated when a sample carries it, with
+    the shape and dtype of the first such sample. Samples of one name must agree on its shape.
+    """
+    shapes = {name: (tuple(spec.shape), np.dtype(spec.dtype)) for name, spec in (specs or {}).items()}
+    for s in samples:
+        for name, value in s.targets.items():
+            if name not in shapes:
+                value = np.asarray(value)
+                shapes[name] = (value.shape, value.dtype)
+    targets, present = {}, {}
+    for name, (shape, dtype) in shapes.items():
+        values = np.zeros((len(samples), *shape), dtype=dtype)
+        mask = np.zeros(len(samples), dtype=bool)
+        for i, s in enumerate(samples):
+            value = s.targets.get(name)
+            if value is None:
+                continue
+            value = np.asarray(value)
+            if value.shape != shape:
+                raise ValueError(f"target {name!r}: a sample gives shape {value.shape}, expected {shape}")
+            values[i] = value
+            mask[i] = True
+        targets[name] = torch.from_numpy(values)
+        present[name] = torch.from_numpy(mask)
+    return targets, present
 
 
 class Collator:
     """``list[Sample] -> batch dict`` for :class:`vlakit.model.VLA` (right-padded tokens).
 
     Batch keys: ``images`` {camera: uint8 ``[B, H, W, 3]``}, ``input_ids`` / ``attention_mask`` /
-    ``labels`` ``[B, T]`` (labels are ``-100`` except on targets), ``actions`` float32 ``[B, H, D]``
-    (zeros for vision-language rows), ``is_robot`` bool ``[B]``, ``state`` float32 ``[B, S]`` when
-    states are used, ``aim`` / ``anchor`` float32 ``[B, 2]`` and ``has_aim`` / ``has_anchor`` bool
-    ``[B]`` (zeros and ``False`` for samples without one), and ``objects`` / ``object_classes``
-    when samples have objects (:func:`object_targets`).
+    ``labels`` ``[B, T]`` (labels are ``-100`` except on the tokens to predict), ``actions``
+    float32 ``[B, H, D]`` (zeros for vision-language rows), ``is_robot`` bool ``[B]``, ``state``
+    float32 ``[B, S]`` when states are used, and the named training targets ``targets`` {name:
+    ``[B, *shape]``} with ``has_target`` {name: bool ``[B]``} (:func:`collate_targets`; zeros and
+    ``False`` for samples without one).
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class Collator:
         cameras: Sequence[str],
         action_shape: tuple[int, int],
         state_dim: int = 0,
+        target_specs: Mapping[str, TargetSpec] | None = None,
     ) -> None:
         self.prompts = prompts
         self.codec = codec
@@ -122,6 +124,7 @@ class Collator:
         self.cameras = list(cameras)
         self.action_shape = action_shape
         self.state_dim = state_dim
+        self.target_specs = dict(target_specs or {})
 
     def __call__(self, samples: list[Sample]) -> dict[str, Any]:
         b = len(samples)
@@ -130,17 +133,17 @@ class Collator:
         if is_robot.any():
             actions[is_robot] = np.stack([s.action for s in samples if s.is_robot])
             robot_targets = iter(action_target_ids(self.codec, self.mapping, actions[is_robot]))
-        seqs, targets = [], []
+        seqs, target_lengths = [], []
         for s in samples:
             prompt = self.prompts.prompt_ids(s.text, s.is_robot)
             target = next(robot_targets) if s.is_robot else self.prompts.answer_ids(s.answer or "")
             seqs.append(prompt + target)
-            targets.append(len(target))
+            target_lengths.append(len(target))
         t = max(len(x) for x in seqs)
         input_ids = torch.full((b, t), self.prompts.pad, dtype=torch.long)
         attention = torch.zeros((b, t), dtype=torch.long)
         labels = torch.full((b, t), IGNORE, dtype=torch.long)
-        for i, (seq, n_target) in enumerate(zip(seqs, targets)):
+        for i, (seq, n_target) in enumerate(zip(seqs, target_lengths)):
             row = torch.tensor(seq, dtype=torch.long)
             input_ids[i, : len(seq)] = row
             attention[i, : len(seq)] = 1
@@ -148,6 +151,7 @@ class Collator:
         images = {
             cam: torch.from_numpy(np.stack([s.images[cam] for s in samples])) for cam in self.cameras
         }
+        targets, has_target = collate_targets(samples, self.target_specs)
         batch: dict[str, Any] = {
             "images": images,
             "input_ids": input_ids,
@@ -155,9 +159,8 @@ class Collator:
             "labels": labels,
             "actions": torch.from_numpy(actions),
             "is_robot": torch.from_numpy(is_robot),
-            **point_targets(samples, "aim"),
-            **point_targets(samples, "anchor"),
-            **object_targets(samples),
+            "targets": targets,
+            "has_target": has_target,
         }
         if self.state_dim:
             state = np.zeros((b, self.state_dim), dtype=np.float32)

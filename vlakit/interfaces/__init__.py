@@ -1,6 +1,6 @@
-"""The five component kinds vlakit composes, as abstract classes.
+"""The six component kinds vlakit composes, as abstract classes.
 
-The torch-based interfaces (vision backbone, language model) are imported lazily so that
+The torch-based interfaces (vision backbone, language model, objective) are imported lazily so that
 listing plugins or validating recipes does not import torch.
 """
 
@@ -15,18 +15,32 @@ from vlakit.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from vlakit.interfaces.language import LanguageModel, LMOutput
-    from vlakit.interfaces.vision import VisionBackbone, masked_row_mean, point_l1
+    from vlakit.interfaces.objective import (
+        IMAGE_TOKENS,
+        ModelInfo,
+        ModelOutputs,
+        Objective,
+        masked_row_mean,
+        point_l1,
+    )
+    from vlakit.interfaces.vision import Conditioning, VisionBackbone, VisionOutput
 
 __all__ = [
+    "IMAGE_TOKENS",
     "ActionCodec",
+    "Conditioning",
     "Dataset",
     "InvalidSymbols",
     "LMOutput",
     "LanguageModel",
+    "ModelInfo",
+    "ModelOutputs",
+    "Objective",
     "RobotDriver",
     "Task",
     "TaskEnvironment",
     "VisionBackbone",
+    "VisionOutput",
     "masked_row_mean",
     "numpy_view",
     "point_l1",
@@ -36,8 +50,14 @@ _LAZY = {
     "LanguageModel": "vlakit.interfaces.language",
     "LMOutput": "vlakit.interfaces.language",
     "VisionBackbone": "vlakit.interfaces.vision",
-    "point_l1": "vlakit.interfaces.vision",
-    "masked_row_mean": "vlakit.interfaces.vision",
+    "VisionOutput": "vlakit.interfaces.vision",
+    "Conditioning": "vlakit.interfaces.vision",
+    "Objective": "vlakit.interfaces.objective",
+    "ModelInfo": "vlakit.interfaces.objective",
+    "ModelOutputs": "vlakit.interfaces.objective",
+    "IMAGE_TOKENS": "vlakit.interfaces.objective",
+    "point_l1": "vlakit.interfaces.objective",
+    "masked_row_mean": "vlakit.interfaces.objective",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -92,10 +92,12 @@ class ActionCodec(ABC):
         Raises :class:`InvalidSymbols` for a sequence the codec cannot decode.
         """
 
-    def decode_expected(self, probabilities: Any) -> Any:
+    def decode_expected(self, probabilities: Any, discrete: Sequence[bool] | None = None) -> Any:
         """Per-position distributions ``[B, K, num_symbols]`` -> actions ``[B, H, D]`` float32:
         each value the probability-weighted mean of what the symbols at its position decode to
-        (numpy or torch in, same kind out). Only codecs with :attr:`decodes_expectation`."""
+        (numpy or torch in, same kind out), except on the dimensions ``discrete`` marks (``[D]``,
+        e.g. :attr:`ActionSpace.discrete`), which take the value of their most likely symbol: a
+        flag is never set halfway. Only codecs with :attr:`decodes_expectation`."""
         raise NotImplementedError(f"{type(self).__name__} cannot decode by expectation: its symbols are not one value each")
 
     @abstractmethod

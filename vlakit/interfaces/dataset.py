@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vlakit.types import ActionSpace, Sample
+from vlakit.types import ActionSpace, Sample, TargetSpec
 
 
 class Dataset(ABC):
@@ -28,6 +28,12 @@ class Dataset(ABC):
     def action_space(self) -> ActionSpace | None:
         """The action space of robot samples, or ``None`` for vision-language data."""
         return None
+
+    @property
+    def targets(self) -> dict[str, TargetSpec]:
+        """The named training targets its samples may carry (:attr:`Sample.targets`), with their
+        shape, dtype and, for image-space targets, the camera they refer to. Default: none."""
+        return {}
 
     def prepare(self, cache_dir: Path) -> None:
         """Generate or load the data, caching under ``cache_dir``. Default: nothing to do."""

@@ -1,29 +1,53 @@
-"""The vision backbone interface: images -> patch features."""
+"""The vision backbone interface: images (+ typed conditioning) -> tokens and named outputs."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
+@dataclass
+class Conditioning:
+    """What a conditioned backbone may read besides the pixels, for ``B`` samples.
+
+    ``prompt_embeds`` ``[B, T, E]``: the language model's embeddings of the prompt tokens (``E``
+    its hidden size); ``prompt_mask`` ``[B, T]``: 1 on prompt tokens (any padding side);
+    ``state_embeds`` ``[B, E]``: the VLA's projected robot state (its state token), ``None``
+    when the VLA reads no state.
+    """
+
+    prompt_embeds: torch.Tensor
+    prompt_mask: torch.Tensor
+    state_embeds: torch.Tensor | None = None
+
+
+@dataclass
+class VisionOutput:
+    """A backbone's answer for one camera: ``tokens`` ``[B, N, D]`` and named ``outputs`` (any
+    tensors with a leading batch dimension ``B``, e.g. keypoint logits) that objectives may read;
+    their names are the backbone's :attr:`~VisionBackbone.output_names`."""
+
+    tokens: torch.Tensor
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
 class VisionBackbone(nn.Module, ABC):
-    """A vision encoder that owns its preprocessing.
+    """A vision encoder that owns its preprocessing and keeps no state between calls.
 
     :meth:`preprocess` takes ``uint8`` images ``[B, H, W, 3]`` (any size) and returns the float
     tensor ``[B, C, h, w]`` the model expects (resized, scaled, normalized with the model's own
-    mean and std). :meth:`forward` maps that tensor to patch features ``[B, N, D]`` with
-    ``N`` = :attr:`num_tokens` and ``D`` = :attr:`feature_dim`.
+    mean and std). :meth:`forward` maps that tensor to a :class:`VisionOutput`: tokens ``[B, N, D]``
+    with ``N`` = :attr:`num_tokens` and ``D`` = :attr:`feature_dim`, plus the named outputs listed
+    in :attr:`output_names`. The VLA calls it once per camera; everything it returns depends only
+    on its arguments.
 
-    A backbone with :attr:`condition_dim` ``> 0`` is *instruction-conditioned* (RT-1's FiLM
-    EfficientNet): :meth:`forward` then also takes ``condition`` ``[B, condition_dim]``, a summary
-    of the prompt that the VLA computes from the language model's token embeddings.
+    A *conditioned* backbone (one that reads the instruction, as RT-1's EfficientNet does) returns a module
+    from :meth:`conditioner`: the VLA runs it once per batch on a :class:`Conditioning` and passes
+    its result to :meth:`forward` as ``condition`` for every camera.
     """
-
-    #: Width of the ``condition`` vector :meth:`forward` takes; ``0``: the backbone is unconditioned.
-    condition_dim: int = 0
 
     @property
     @abstractmethod
@@ -35,39 +59,23 @@ class VisionBackbone(nn.Module, ABC):
     def num_tokens(self) -> int:
         """Number of output tokens ``N`` per image."""
 
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Names of the outputs :meth:`forward` returns besides the tokens. Default: none."""
+        return ()
+
     @abstractmethod
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """``uint8`` ``[B, H, W, 3]`` -> float ``[B, C, h, w]`` ready for :meth:`forward`."""
 
     @abstractmethod
-    def forward(self, pixels: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """Float ``[B, C, h, w]`` (and ``condition`` ``[B, condition_dim]`` when conditioned) ->
-        features ``[B, N, D]``."""
+    def forward(self, pixels: torch.Tensor, condition: torch.Tensor | None = None) -> VisionOutput:
+        """Float ``[B, C, h, w]`` (and, for a conditioned backbone, ``condition``: its conditioner's
+        output for these ``B`` samples) -> :class:`VisionOutput`."""
 
-    def auxiliary_losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Extra training losses of the backbone's most recent :meth:`forward` (of the VLA's last
-        camera), given the collator's ``batch`` (for instance ``anchor`` / ``has_anchor``).
-
-        Returns ``{name: weighted scalar}``: the VLA adds each to its loss during training and logs
-        it as ``train/NAME``. Default: none.
-        """
-        return {}
-
-
-def point_l1(predicted: torch.Tensor, target: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-    """Mean L1 distance between points (per coordinate, e.g. image fractions) over the rows with
-    ``present``; 0 if none. ``predicted`` and ``target`` ``[B, 2]``, ``present`` bool ``[B]``.
-
-    Rows without a target contribute a zero gradient rather than being dropped, so every process
-    of a DDP run uses the same parameters.
-    """
-    per_row = F.l1_loss(predicted.float(), target.float(), reduction="none").mean(-1)
-    return masked_row_mean(per_row, present)
-
-
-def masked_row_mean(per_row: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-    """Mean of a per-row loss ``[B]`` over the rows with ``present`` (bool ``[B]``); 0 if none.
-    Rows without a target are weighted 0, not dropped, so their gradient is a zero that still
-    reaches every parameter (DDP ranks agree)."""
-    weight = present.to(per_row.device).float()
-    return (per_row * weight).sum() / weight.sum().clamp(min=1.0)
+    def conditioner(self, width: int) -> nn.Module | None:
+        """A new module that maps a :class:`Conditioning` (embeddings of width ``width``, the
+        language model's hidden size) to the ``condition`` :meth:`forward` takes; ``None`` (the
+        default) for a backbone that reads no conditioning. Called once when the VLA is composed;
+        the VLA owns the module and trains it with the backbone."""
+        return None

@@ -7,13 +7,14 @@ from typing import Any
 
 from vlakit.data.collate import PromptTokenizer
 from vlakit.errors import RecipeError
-from vlakit.interfaces import ActionCodec, LanguageModel
-from vlakit.model.aim import AimHead
+from vlakit.interfaces import ActionCodec, LanguageModel, VisionBackbone
+from vlakit.interfaces.objective import IMAGE_TOKENS, ModelInfo, Objective
 from vlakit.model.projector import build_projector
 from vlakit.model.vla import VLA
 from vlakit.plugins.registry import Registry
-from vlakit.recipes.schema import ModelSection
+from vlakit.recipes.schema import OBJECTIVE_CORE_KEYS, ModelSection
 from vlakit.tokens import ActionTokenMapping
+from vlakit.types import TargetSpec
 
 
 def build_codec(model: ModelSection, registry: Registry, state: dict[str, Any] | None = None) -> ActionCodec:
@@ -55,8 +56,11 @@ def build_vla(
     mapping_state: dict[str, Any] | None = None,
     language_weights: str | None = None,
     language_base: str | None = None,
+    targets: dict[str, TargetSpec] | None = None,
 ) -> VLA:
-    """Compose the VLA: language model, action-token mapping, LoRA, vision, projector.
+    """Compose the VLA: language model, action-token mapping, LoRA, vision, projector and, given
+    the training data's declared ``targets``, the recipe's objectives (training only: without
+    ``targets`` the VLA has none, as a policy loaded from a bundle).
 
     With ``language_weights`` (a bundle's language folder) the language model is rebuilt from its
     saved weights (``language_base``: the base model an adapter-only save needs), which brings its
@@ -94,14 +98,12 @@ def build_vla(
         projector = build_projector(
             model.projector.kind, vision.feature_dim, language.hidden_size, model.projector.hidden
         )
-    aim_head = None
-    if model.aim_loss > 0:
-        if vision is None:
-            raise RecipeError(
-                f"model.aim_loss: the aim head reads a vision backbone's tokens, and language model "
-                f"{model.language['type']!r} brings its own vision tower; set model.aim_loss to 0"
-            )
-        aim_head = AimHead(vision.num_tokens * len(cameras), language.hidden_size)
+    # Objectives are set up before the VLA makes its state projection and conditioner, so a
+    # recipe's parameters are created in the order they were before objectives were plugins
+    # (training is reproducible by seed across that change).
+    objectives = []
+    if targets is not None:
+        objectives = build_objectives(model, registry, vision, cameras, language.hidden_size, targets)
     prompts = PromptTokenizer(language.tokenizer, model.prompt)
     return VLA(
         language=language,
@@ -112,6 +114,54 @@ def build_vla(
         vision=vision,
         projector=projector,
         state_dim=state_dim if model.use_state else 0,
-        aim_head=aim_head,
-        aim_weight=model.aim_loss,
+        objectives=objectives,
     )
+
+
+def build_objectives(
+    model: ModelSection,
+    registry: Registry,
+    vision: VisionBackbone | None,
+    cameras: Sequence[str],
+    width: int,
+    targets: dict[str, TargetSpec],
+) -> list[tuple[str, float, Objective]]:
+    """The recipe's ``model.objectives``, set up on the model's shape: ``(name, weight,
+    objective)`` each; one of weight 0 is off and not built. An objective that reads a target the data does not declare, or a model
+    output the composition does not give, is a :class:`RecipeError`."""
+    if not model.objectives:
+        return []
+    outputs = (IMAGE_TOKENS, *vision.output_names) if vision is not None else ()
+    info = ModelInfo(
+        cameras=tuple(cameras),
+        image_tokens=vision.num_tokens if vision is not None else 0,
+        token_width=width,
+        outputs=outputs,
+        targets=dict(targets),
+    )
+    built = []
+    for i, block in enumerate(model.objectives):
+        if float(block.get("weight", 1.0)) == 0.0:
+            continue  # switched off (e.g. by an override): not built at all
+        params = {k: v for k, v in block.items() if k not in OBJECTIVE_CORE_KEYS}
+        name = str(params["type"])
+        objective = registry.build("objective", params)
+        where = f"model.objectives.{i} ({name})"
+        missing = [t for t in objective.targets if t not in targets]
+        if missing:
+            raise RecipeError(
+                f"{where} reads target(s) {missing} that no data.train source declares "
+                f"(declared: {sorted(targets) or 'none'})"
+            )
+        unknown = [o for o in objective.outputs if o not in outputs]
+        if unknown:
+            raise RecipeError(
+                f"{where} reads model output(s) {unknown} that this composition does not give "
+                f"(it gives: {list(outputs) or 'none: the language model brings its own vision'})"
+            )
+        try:
+            objective.setup(info)
+        except ValueError as exc:
+            raise RecipeError(f"{where}: {exc}") from None
+        built.append((name, float(block.get("weight", 1.0)), objective))
+    return built

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,20 +12,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from vlakit.data.collate import IGNORE, PromptTokenizer
-from vlakit.interfaces import ActionCodec, InvalidSymbols, LanguageModel, VisionBackbone, point_l1
-from vlakit.model.aim import AimHead
-from vlakit.model.condition import InstructionEncoder
+from vlakit.interfaces import ActionCodec, InvalidSymbols, LanguageModel, VisionBackbone
+from vlakit.interfaces.objective import ModelOutputs, Objective
+from vlakit.interfaces.vision import Conditioning
+
+
+@dataclass
+class Prefix:
+    """The model's input sequence for ``B`` samples: ``embeds`` ``[B, P + T, E]`` (image tokens of
+    every camera, the state token when the VLA reads a state, then the ``T`` text tokens) and its
+    attention ``mask`` ``[B, P + T]``; ``length`` is ``P``. ``image_tokens`` ``[B, C * N, E]`` and
+    ``vision`` (per camera, the backbone's named outputs) are what objectives read."""
+
+    embeds: torch.Tensor
+    mask: torch.Tensor
+    length: int
+    image_tokens: torch.Tensor
+    vision: dict[str, dict[str, torch.Tensor]]
 
 
 class VLA(nn.Module):
     """A vision backbone, a projector and a language model whose vocabulary holds action symbols.
 
-    Sequence layout: ``[image tokens (per camera)][state token?][BOS prompt][targets]``.
-    Robot targets are the codec's symbols mapped to vocabulary ids by ``mapping``; the loss
-    covers target tokens only. An instruction-conditioned backbone (``condition_dim > 0``) also
-    gets the prompt and the state read by an :class:`~vlakit.model.condition.InstructionEncoder`
-    (:meth:`instruction_condition`). With an ``aim_head``, training adds ``aim_weight`` times the
-    head's :func:`~vlakit.interfaces.vision.point_l1` on samples that carry an aim.
+    Sequence layout: ``[image tokens (per camera)][state token?][BOS prompt][targets]``, built by
+    :meth:`prefix` for training, the policy and the benchmarks alike. Robot targets are the
+    codec's symbols mapped to vocabulary ids by ``mapping``; the loss covers target tokens only,
+    plus each objective's losses times its weight. A conditioned backbone gets the prompt and the
+    state through the ``conditioner`` it supplies (:meth:`VisionBackbone.conditioner`).
     """
 
     def __init__(
@@ -37,9 +51,9 @@ class VLA(nn.Module):
         vision: VisionBackbone | None = None,
         projector: nn.Module | None = None,
         state_dim: int = 0,
-        aim_head: AimHead | None = None,
-        aim_weight: float = 0.0,
+        objectives: Sequence[tuple[str, float, Objective]] = (),
     ) -> None:
+        """``objectives``: ``(name, weight, objective)`` each, already set up (training only)."""
         super().__init__()
         if vision is None and not language.has_vision:
             raise ValueError("a VLA needs a vision backbone unless its language model brings one")
@@ -51,101 +65,120 @@ class VLA(nn.Module):
         self.prompts = prompts
         self.cameras = list(cameras)
         self.state_proj = nn.Linear(state_dim, language.hidden_size) if state_dim else None
-        cond = vision.condition_dim if vision is not None else 0
-        self.condition_encoder = InstructionEncoder(language.hidden_size, cond) if cond else None
-        self.aim_head = aim_head
-        self.aim_weight = aim_weight
+        self.conditioner = vision.conditioner(language.hidden_size) if vision is not None else None
+        self.objectives = nn.ModuleList([objective for _, _, objective in objectives])
+        self.objective_names = [name for name, _, _ in objectives]
+        self.objective_weights = [float(weight) for _, weight, _ in objectives]
 
     # -- building the prefix -------------------------------------------------------------
-    def instruction_condition(
-        self, token_embeds: torch.Tensor, prompt_mask: torch.Tensor, state: torch.Tensor | None = None
-    ) -> torch.Tensor | None:
-        """Prompt token embeddings ``[B, T, E]``, mask ``[B, T]`` (1 on prompt tokens) and the robot
-        state ``[B, S]`` (for VLAs with a state input) -> the backbone's condition
-        ``[B, condition_dim]``; ``None`` for an unconditioned backbone."""
-        if self.condition_encoder is None:
-            return None
-        state_embed = None
-        if self.state_proj is not None:
-            if state is None:
-                raise ValueError("this VLA was trained with the robot state as input; give a state")
-            state_embed = self.state_proj(state.to(token_embeds.device, token_embeds.dtype))
-        return self.condition_encoder(token_embeds, prompt_mask, state_embed)
+    def state_embeds(self, state: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+        """The robot state ``[B, S]`` projected to the state token ``[B, E]``."""
+        if state is None:
+            raise ValueError("this VLA was trained with the robot state as input; give a state")
+        return self.state_proj(state.to(self.device, dtype))
 
-    def image_tokens(self, images: dict[str, torch.Tensor], condition: torch.Tensor | None = None) -> torch.Tensor:
-        """{camera: uint8 ``[B, H, W, 3]``} -> image tokens ``[B, N, E]`` in the LM's space."""
-        if (condition is None) != (self.condition_encoder is None):
-            raise ValueError(
-                "this VLA's vision backbone is instruction-conditioned; give a condition"
-                if condition is None
-                else "this VLA's vision backbone takes no condition"
-            )
-        parts = []
+    def image_tokens(
+        self, images: dict[str, torch.Tensor], condition: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, dict[str, torch.Tensor]]]:
+        """{camera: uint8 ``[B, H, W, 3]``} -> image tokens ``[B, C * N, E]`` in the LM's space and,
+        per camera, the backbone's named outputs. ``condition``: the conditioner's output."""
+        parts, outputs = [], {}
         for cam in self.cameras:
             img = images[cam].to(self.device)
             if self.vision is None:
                 parts.append(self.language.image_embeddings(self.language.image_preprocess(img)))
-            elif condition is None:
-                parts.append(self.projector(self.vision(self.vision.preprocess(img))))
-            else:
-                parts.append(self.projector(self.vision(self.vision.preprocess(img), condition)))
-        return torch.cat(parts, dim=1)
+                continue
+            pixels = self.vision.preprocess(img)
+            seen = self.vision(pixels) if condition is None else self.vision(pixels, condition)
+            parts.append(self.projector(seen.tokens))
+            outputs[cam] = seen.outputs
+        return torch.cat(parts, dim=1), outputs
 
-    def prefix_embeddings(
-        self, images: dict[str, torch.Tensor], state: torch.Tensor | None, condition: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Image tokens and the optional state token ``[B, P, E]`` (``condition``: see
-        :meth:`instruction_condition`)."""
-        parts = [self.image_tokens(images, condition)]
+    def prefix(
+        self,
+        images: dict[str, torch.Tensor],
+        state: torch.Tensor | None,
+        ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        prompt_mask: torch.Tensor,
+    ) -> Prefix:
+        """The input sequence: {camera: uint8 ``[B, H, W, 3]``}, the state ``[B, S]`` (``None``
+        unless the VLA reads one), the text token ``ids`` ``[B, T]`` that follow (the prompt; in
+        training the prompt and its targets), their ``attention_mask`` ``[B, T]`` and
+        ``prompt_mask`` ``[B, T]`` (1 on prompt tokens: what a conditioner reads)."""
+        tokens = self.language.embed_tokens(ids.to(self.device))
+        condition = None
+        if self.conditioner is not None:
+            states = self.state_embeds(state, tokens.dtype) if self.state_proj is not None else None
+            condition = self.conditioner(Conditioning(tokens, prompt_mask.to(self.device), states))
+        image_tokens, vision = self.image_tokens(images, condition)
+        parts = [image_tokens]
         if self.state_proj is not None:
-            if state is None:
-                raise ValueError("this VLA was trained with the robot state as input; give a state")
-            parts.append(self.state_proj(state.to(self.device, parts[0].dtype))[:, None])
-        return torch.cat(parts, dim=1)
+            parts.append(self.state_embeds(state, image_tokens.dtype)[:, None])
+        head = torch.cat(parts, dim=1)
+        embeds = torch.cat([head, tokens.to(head.dtype)], dim=1)
+        p = head.shape[1]
+        mask = torch.cat(
+            [torch.ones(ids.shape[0], p, dtype=torch.long, device=self.device), attention_mask.to(self.device)], dim=1
+        )
+        return Prefix(embeds, mask, p, image_tokens, vision)
 
     @property
     def device(self) -> torch.device:
         return next(self.language.parameters()).device
 
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Learning-rate groups (``trainer.lr_scale``): each part of the model (``language``,
+        ``vision``, ``projector``, ``state``, ``conditioner``, ``objectives.NAME``) and the
+        sub-groups a part declares with a ``parameter_groups()`` method of its own (``PART.SUB``)."""
+        parts: list[tuple[str, nn.Module | None]] = [
+            ("language", self.language),
+            ("vision", self.vision),
+            ("projector", self.projector),
+            ("state", self.state_proj),
+            ("conditioner", self.conditioner),
+        ]
+        parts += [(f"objectives.{name}", objective) for name, objective in zip(self.objective_names, self.objectives)]
+        groups: dict[str, list[nn.Parameter]] = {}
+        for part, module in parts:
+            if module is None:
+                continue
+            declared = getattr(module, "parameter_groups", None)
+            claimed: set[int] = set()
+            if callable(declared):
+                for sub, params in declared().items():
+                    groups[f"{part}.{sub}"] = list(params)
+                    claimed.update(id(p) for p in groups[f"{part}.{sub}"])
+            groups[part] = [p for p in module.parameters() if id(p) not in claimed]
+        return groups
+
     # -- training --------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Teacher-forced pass over a :class:`~vlakit.data.collate.Collator` batch.
 
-        Returns ``loss`` (mean cross-entropy over target tokens, plus the weighted aim loss and the
-        backbone's auxiliary losses),
-        ``logits`` ``[B, T, V]`` at the token positions (each predicting that position's token),
-        ``labels`` ``[B, T]``, with an aim head ``aim_l1`` (the unweighted aim loss), and
-        ``auxiliary`` (the backbone's :meth:`~vlakit.interfaces.VisionBackbone.auxiliary_losses`,
-        already in ``loss``).
+        Returns ``loss`` (mean cross-entropy over target tokens plus each objective's losses times
+        its weight), ``logits`` ``[B, T, V]`` at the token positions (each predicting that
+        position's token), ``labels`` ``[B, T]`` and ``objectives`` {loss name: the unweighted loss,
+        detached}.
         """
-        ids = batch["input_ids"].to(self.device)
-        tokens = self.language.embed_tokens(ids)
         labels = batch["labels"].to(self.device)
-        condition = None
-        if self.condition_encoder is not None:
-            prompt_mask = batch["attention_mask"].to(self.device).bool() & (labels == IGNORE)
-            condition = self.instruction_condition(tokens, prompt_mask, batch.get("state"))
-        prefix = self.prefix_embeddings(batch["images"], batch.get("state"), condition)
-        embeds = torch.cat([prefix, tokens.to(prefix.dtype)], dim=1)
-        p = prefix.shape[1]
-        mask = torch.cat(
-            [torch.ones(ids.shape[0], p, dtype=torch.long, device=self.device), batch["attention_mask"].to(self.device)],
-            dim=1,
-        )
-        out = self.language(embeds, attention_mask=mask)
-        logits = out.logits[:, p - 1 : -1]
+        attention = batch["attention_mask"].to(self.device)
+        prompt_mask = attention.bool() & (labels == IGNORE)
+        prefix = self.prefix(batch["images"], batch.get("state"), batch["input_ids"], attention, prompt_mask)
+        out = self.language(prefix.embeds, attention_mask=prefix.mask)
+        logits = out.logits[:, prefix.length - 1 : -1]
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
-        result = {"loss": loss, "logits": logits, "labels": labels}
-        if self.aim_head is not None:
-            image_tokens = prefix[:, : p - (self.state_proj is not None)]
-            error = point_l1(self.aim_head(image_tokens), batch["aim"].to(self.device), batch["has_aim"].to(self.device))
-            result["aim_l1"] = error.detach()
-            result["loss"] = result["loss"] + self.aim_weight * error
-        if self.vision is not None:
-            auxiliary = self.vision.auxiliary_losses(batch)
-            for term in auxiliary.values():
-                result["loss"] = result["loss"] + term
-            result["auxiliary"] = {name: term.detach() for name, term in auxiliary.items()}
+        result = {"loss": loss, "logits": logits, "labels": labels, "objectives": {}}
+        if len(self.objectives):
+            outputs = ModelOutputs(prefix.image_tokens, prefix.vision)
+            targets = {k: v.to(self.device) for k, v in batch.get("targets", {}).items()}
+            present = {k: v.to(self.device) for k, v in batch.get("has_target", {}).items()}
+            for name, weight, objective in zip(self.objective_names, self.objective_weights, self.objectives):
+                for loss_name, value in objective(outputs, targets, present).items():
+                    if loss_name in result["objectives"]:
+                        raise ValueError(f"objective {name!r} returns loss {loss_name!r}, already returned by another")
+                    result["objectives"][loss_name] = value.detach()
+                    result["loss"] = result["loss"] + weight * value
         return result
 
     @torch.no_grad()

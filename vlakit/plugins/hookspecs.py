@@ -53,5 +53,10 @@ def register_robots(register: Register) -> None:
 
 
 @hookspec
+def register_objectives(register: Register) -> None:
+    """Register objectives, auxiliary training losses (kind ``objective``)."""
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add commands to the ``vlakit`` command line (``cli`` is the root click group)."""

@@ -20,6 +20,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "codec": ("action codec", "register_action_codecs"),
     "dataset": ("dataset", "register_datasets"),
     "robot": ("robot driver", "register_robots"),
+    "objective": ("objective", "register_objectives"),
 }
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")

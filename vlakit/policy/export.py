@@ -14,11 +14,12 @@ from vlakit.recipes.schema import Recipe
 
 
 def non_language_state(vla: VLA) -> dict[str, Any]:
-    """Weights of everything but the language model (vision, projector, state projector)."""
+    """Weights of everything but the language model and the objectives (vision, projector, state
+    projector, conditioner): a policy runs no objective."""
     return {
         name: tensor.detach().contiguous().clone()
         for name, tensor in vla.state_dict().items()
-        if not name.startswith("language.")
+        if not name.startswith(("language.", "objectives."))
     }
 
 

@@ -27,7 +27,8 @@ class Policy:
     codecs with a horizon ``H > 1``); :meth:`act_batch` does the same for ``B`` observations.
     ``decoding`` (default: the recipe's ``model.decoding``) is ``"argmax"`` (each value is what
     the most likely symbol decodes to) or ``"expectation"`` (the probability-weighted mean over
-    the symbols; the tokens fed back are still the most likely ones).
+    the symbols; the tokens fed back are still the most likely ones) on the continuous dimensions
+    and the most likely symbol's value on those the action space marks discrete.
     """
 
     def __init__(
@@ -97,13 +98,8 @@ class Policy:
         for i, p in enumerate(prompts):
             ids[i, t - len(p) :] = torch.tensor(p)
             text_mask[i, t - len(p) :] = 1
-        device = vla.device
-        tokens = vla.language.embed_tokens(ids.to(device))
-        head = vla.prefix_embeddings(images, state, vla.instruction_condition(tokens, text_mask, state))
-        tokens = tokens.to(head.dtype)
-        embeds = torch.cat([head, tokens], dim=1)
-        mask = torch.cat([torch.ones(b, head.shape[1], dtype=torch.long), text_mask], dim=1).to(device)
-        return embeds, mask
+        built = vla.prefix(images, state, ids, text_mask, text_mask)
+        return built.embeds, built.mask
 
     @torch.inference_mode()
     def act_batch(self, observations: Sequence[Observation], instructions: Sequence[str]) -> np.ndarray:
@@ -128,7 +124,7 @@ class Policy:
             return_probs=expected,
         )
         if expected:
-            actions = self.vla.codec.decode_expected(out[1]).cpu().numpy()
+            actions = self.vla.codec.decode_expected(out[1], self.action_space.discrete).cpu().numpy()
         else:
             actions = np.asarray(self.vla.codec.decode(out.cpu().numpy()), dtype=np.float32)
         return actions[:, 0] if self.horizon == 1 else actions

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from vlakit.errors import RecipeError, UnknownComponentError
 from vlakit.plugins.registry import KINDS, Registry, suggest
 from vlakit.recipes.overrides import apply_override
-from vlakit.recipes.schema import DATASET_CORE_KEYS, Recipe, component_blocks
+from vlakit.recipes.schema import DATASET_CORE_KEYS, OBJECTIVE_CORE_KEYS, Recipe, component_blocks
 from vlakit.recipes.yaml_source import SourceMap, read_yaml
 
 
@@ -141,11 +141,18 @@ def validate_components(data: dict[str, Any], registry: Registry, sources: Sourc
             continue
         params = {k: v for k, v in block.items() if k != "type"}
         core = {}
-        if kind == "dataset":
-            core = {k: params.pop(k) for k in DATASET_CORE_KEYS if k in params}
+        core_keys = {"dataset": DATASET_CORE_KEYS, "objective": OBJECTIVE_CORE_KEYS}.get(kind, ())
+        if core_keys:
+            core = {k: params.pop(k) for k in core_keys if k in params}
             weight = core.get("weight", 1.0)
-            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
-                problems.append(f"{head}.weight: expected a positive number, got {weight!r}")
+            least = 0.0 if kind == "objective" else None  # an objective of weight 0 is off
+            if (
+                not isinstance(weight, (int, float))
+                or isinstance(weight, bool)
+                or (weight < least if least is not None else weight <= 0)
+            ):
+                expected = "a number >= 0 (0: off)" if least is not None else "a positive number"
+                problems.append(f"{head}.weight: expected {expected}, got {weight!r}")
                 continue
         try:
             config = reg.config.model_validate(params)

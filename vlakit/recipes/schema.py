@@ -6,15 +6,19 @@ validated against the named plugin's own config model by :mod:`vlakit.recipes.va
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Block = dict[str, Any]
 #: How a policy turns each action token's distribution into a value (``model.decoding``).
 Decoding = Literal["argmax", "expectation"]
 
 DEFAULT_PROMPT = "What action should the robot take to {instruction}?"
+
+
+#: The parts of a composed model, the first word of each learning-rate group (``trainer.lr_scale``).
+MODEL_PARTS = ("language", "vision", "projector", "state", "conditioner", "objectives")
 
 
 class Section(BaseModel):
@@ -46,13 +50,12 @@ class ModelSection(Section):
         "hesitates instead of jumping from one to the other. Expectation needs a codec whose every "
         "symbol is one value (the bin codecs). Inference only: vlakit eval/run --decoding override it",
     )
-    aim_loss: float = Field(
-        0.0,
-        ge=0,
-        description="weight of an auxiliary loss: a small head reads the image tokens and predicts the point "
-        "the robot is heading for (the object to grasp, then where to put it), on samples whose dataset "
-        "knows it (tabletop-demos does); it teaches the vision backbone where the named object is. "
-        "0: no head. Needs a separate vision backbone (model.vision)",
+    objectives: list[Block] = Field(
+        default_factory=list,
+        description="auxiliary training losses, each {type: NAME, weight: W, ...params}: the objective "
+        "reads named targets of the training data and model outputs, and W times each loss it returns is "
+        "added to the next-token loss (logged unweighted as train/NAME); W = 0 switches it off. Training "
+        "only: a bundle leaves them out",
     )
 
 
@@ -67,15 +70,22 @@ class TrainerSection(Section):
     max_steps: int = Field(1000, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(3e-4, gt=0)
-    lr_scale: dict[
-        Literal["vision", "projector", "language", "condition_encoder", "state_proj", "aim_head"], float
-    ] = (
-        Field(
-            default_factory=dict,
-            description="learning-rate multiplier per part of the VLA, e.g. {vision: 3.0}: a from-scratch "
-            "vision backbone can take a larger step than a language model (default 1 for every part)",
-        )
+    lr_scale: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="learning-rate multiplier per parameter group of the composed model, e.g. {vision: 3.0}: "
+        "a from-scratch vision backbone can take a larger step than a language model (default 1). The "
+        "groups are the model's parts (language, vision, projector, state, conditioner, objectives) and "
+        "the sub-groups a component declares (vision.NAME); a part's scale covers its sub-groups",
     )
+
+    @field_validator("lr_scale")
+    @classmethod
+    def _model_parts(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = [key for key in value if key.split(".", 1)[0] not in MODEL_PARTS]
+        if unknown:
+            raise ValueError(f"{unknown} name no part of the model; parts: {', '.join(MODEL_PARTS)} (and PART.GROUP)")
+        return value
+
     weight_decay: float = Field(0.0, ge=0)
     schedule: Literal["constant", "cosine", "linear"] = Field(
         "cosine", description="learning-rate decay after the warmup"
@@ -130,6 +140,10 @@ def component_blocks(recipe_data: dict[str, Any]) -> list[tuple[str, str, dict[s
         for slot, kind in (("vision", "vision"), ("language", "language"), ("codec", "codec")):
             if isinstance(model.get(slot), dict):
                 found.append((f"model.{slot}", kind, model[slot]))
+        if isinstance(model.get("objectives"), list):
+            for i, block in enumerate(model["objectives"]):
+                if isinstance(block, dict):
+                    found.append((f"model.objectives.{i}", "objective", block))
     data = recipe_data.get("data") or {}
     if isinstance(data, dict) and isinstance(data.get("train"), list):
         for i, block in enumerate(data["train"]):
@@ -143,3 +157,5 @@ def component_blocks(recipe_data: dict[str, Any]) -> list[tuple[str, str, dict[s
 
 #: keys of a dataset block that belong to vlakit, not to the dataset plugin
 DATASET_CORE_KEYS = ("weight",)
+#: keys of an objective block that belong to vlakit, not to the objective plugin
+OBJECTIVE_CORE_KEYS = ("weight",)

@@ -17,6 +17,7 @@ __all__ = [
     "check_action_codec",
     "check_dataset",
     "check_language_model",
+    "check_objective",
     "check_robot_driver",
     "check_saved_language_model",
     "check_vision_backbone",
@@ -29,6 +30,7 @@ _LAZY = {
     "check_vision_backbone": "vlakit.testing.vision",
     "check_language_model": "vlakit.testing.language",
     "check_saved_language_model": "vlakit.testing.language",
+    "check_objective": "vlakit.testing.objective",
 }
 
 

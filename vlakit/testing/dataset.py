@@ -36,28 +36,18 @@ def _check_sample(dataset: Dataset, sample: Sample, index: int, space: ActionSpa
         assert s.ndim == 1 and s.dtype == np.float32, (
             f"{where}: state must be float32 [S], got {s.dtype} {s.shape}"
         )
-    for field in ("aim", "anchor"):
-        point = getattr(sample, field)
-        if point is not None:
-            point = np.asarray(point)
-            assert point.shape == (2,) and point.dtype == np.float32 and np.all((point >= 0) & (point <= 1)), (
-                f"{where}: {field} must be float32 [2], (x, y) fractions of the image in [0, 1]; "
-                f"got {point.dtype} {point}"
-            )
-    assert (sample.objects is None) == (sample.object_classes is None), (
-        f"{where}: objects and object_classes come together (one of them is None)"
-    )
-    if sample.objects is not None:
-        points, classes = np.asarray(sample.objects), np.asarray(sample.object_classes)
-        assert points.dtype == np.float32 and points.ndim == 2 and points.shape[1] == 2, (
-            f"{where}: objects must be float32 [K, 2], got {points.dtype} {points.shape}"
+    assert isinstance(sample.targets, dict), f"{where}: targets must be a dict of arrays"
+    declared = dataset.targets
+    for name, value in sample.targets.items():
+        assert isinstance(value, np.ndarray), f"{where}: target {name!r} is {type(value).__name__}, not an array"
+        spec = declared.get(name)
+        assert spec is not None, f"{where}: target {name!r} is not declared by {name}.targets"
+        assert value.shape == tuple(spec.shape) and value.dtype == np.dtype(spec.dtype), (
+            f"{where}: target {name!r} is {value.dtype} {value.shape}, declared {spec.dtype} {tuple(spec.shape)}"
         )
-        assert np.all((points >= 0) & (points <= 1)), f"{where}: objects must be image fractions in [0, 1]"
-        assert np.issubdtype(classes.dtype, np.integer) and classes.ndim == 2 and len(classes) == len(points), (
-            f"{where}: object_classes must be integers [K, A] for K = {len(points)} objects, "
-            f"got {classes.dtype} {classes.shape}"
+        assert spec.camera is None or spec.camera in sample.images, (
+            f"{where}: target {name!r} refers to camera {spec.camera!r}, not among the images {sorted(sample.images)}"
         )
-        assert np.all(classes >= 0), f"{where}: object_classes must be class indices >= 0"
     if space is None:
         assert sample.action is None, (
             f"{where}: a vision-language dataset (action_space None) yielded an action"
@@ -91,9 +81,10 @@ def _same(a: Sample, b: Sample) -> bool:
         return False
     if any(not np.array_equal(a.images[k], b.images[k]) for k in a.images):
         return False
+    if set(a.targets) != set(b.targets):
+        return False
     for x, y in (
-        (a.action, b.action), (a.state, b.state), (a.aim, b.aim), (a.anchor, b.anchor),
-        (a.objects, b.objects), (a.object_classes, b.object_classes),
+        (a.action, b.action), (a.state, b.state), *((a.targets[k], b.targets[k]) for k in a.targets),
     ):
         if (x is None) != (y is None) or (x is not None and not np.array_equal(x, y)):
             return False

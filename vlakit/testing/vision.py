@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from vlakit.interfaces.vision import VisionBackbone
+from vlakit.interfaces.vision import Conditioning, VisionBackbone, VisionOutput
 
 __all__ = ["check_vision_backbone"]
 
@@ -27,10 +27,12 @@ def check_vision_backbone(
     """Check ``backbone`` against the :class:`~vlakit.interfaces.VisionBackbone` contract.
 
     ``preprocess`` maps ``uint8`` ``[2, H, W, 3]`` of every size in ``sizes`` to the same float
-    ``[2, C, h, w]``; ``forward`` gives finite ``[2, num_tokens, feature_dim]``, is deterministic in
-    eval mode and treats batch rows independently; gradients reach the parameters unless all are
-    frozen. An instruction-conditioned backbone (``condition_dim > 0``) gets a fixed random
-    ``condition`` ``[2, condition_dim]`` and must also pass its gradient to it. Leaves the
+    ``[2, C, h, w]``; ``forward`` gives a :class:`VisionOutput` with finite tokens ``[2, num_tokens,
+    feature_dim]`` and exactly the named outputs of ``output_names`` (each ``[2, ...]``), is
+    deterministic in eval mode, keeps no state between calls (a forward on other inputs in between
+    changes nothing) and treats batch rows independently; gradients reach the parameters unless
+    all are frozen. A conditioned backbone's :meth:`conditioner` (built for width 16) reads a
+    random :class:`Conditioning` and must pass its gradient on to the prompt embeddings. Leaves the
     backbone in the training mode it had.
     """
     assert isinstance(backbone, VisionBackbone), f"{type(backbone).__name__} is not a VisionBackbone"
@@ -56,40 +58,60 @@ def check_vision_backbone(
             shapes.add(tuple(pixels.shape))
         assert len(shapes) == 1, f"preprocess must give one shape whatever the input size, got {sorted(shapes)}"
         assert pixels is not None
-        cond_dim = backbone.condition_dim
-        assert isinstance(cond_dim, int) and cond_dim >= 0, f"condition_dim must be an int >= 0, got {cond_dim!r}"
-        condition = None
-        if cond_dim:
-            generator = torch.Generator().manual_seed(0)
-            condition = torch.randn(2, cond_dim, generator=generator).to(device)
+        width = 16
+        conditioner = backbone.conditioner(width)
+        if conditioner is not None:
+            conditioner.to(device)
+        generator = torch.Generator().manual_seed(0)
+        prompt = torch.randn(2, 5, width, generator=generator).to(device)
+        state = torch.randn(2, width, generator=generator).to(device)
 
-        def run(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-            return backbone(x) if c is None else backbone(x, c)
+        def condition(embeds: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor | None:
+            if conditioner is None:
+                return None
+            mask = torch.ones(embeds[rows].shape[:2], dtype=torch.long, device=device)
+            return conditioner(Conditioning(embeds[rows], mask, state[rows]))
 
+        def run(x: torch.Tensor, c: torch.Tensor | None) -> VisionOutput:
+            out = backbone(x) if c is None else backbone(x, c)
+            assert isinstance(out, VisionOutput), f"forward must return a VisionOutput, got {type(out).__name__}"
+            return out
+
+        names = tuple(backbone.output_names)
         with torch.no_grad():
-            feats = run(pixels, condition)
-            again = run(pixels, condition)
-            single = run(pixels[:1], None if condition is None else condition[:1])
+            first = run(pixels, condition(prompt))
+            run(torch.flip(pixels, dims=[0]) * 0.5, condition(torch.flip(prompt, dims=[0])))
+            again = run(pixels, condition(prompt))
+            single = run(pixels[:1], condition(prompt, slice(0, 1)))
+        feats = first.tokens
         assert tuple(feats.shape) == (2, n, d), (
-            f"forward must give [2, num_tokens={n}, feature_dim={d}], got {tuple(feats.shape)}"
+            f"forward must give tokens [2, num_tokens={n}, feature_dim={d}], got {tuple(feats.shape)}"
         )
         assert torch.isfinite(feats).all(), "forward produced NaN or infinity"
-        assert torch.allclose(feats, again, atol=atol), "forward is not deterministic in eval mode"
-        assert torch.allclose(feats[:1], single, atol=atol * 10, rtol=1e-3), (
+        assert set(first.outputs) == set(names), (
+            f"forward must give the outputs output_names lists {sorted(names)}, got {sorted(first.outputs)}"
+        )
+        assert torch.allclose(feats, again.tokens, atol=atol), (
+            "forward is not deterministic in eval mode, or depends on an earlier call"
+        )
+        for name in names:
+            value = first.outputs[name]
+            assert value.shape[0] == 2 and torch.isfinite(value).all(), f"output {name!r} must be finite [2, ...]"
+            assert torch.allclose(value, again.outputs[name], atol=atol), f"output {name!r} depends on an earlier call"
+        assert torch.allclose(feats[:1], single.tokens, atol=atol * 10, rtol=1e-3), (
             "forward of one image differs from the same image in a batch of two"
         )
         trainable = [p for p in backbone.parameters() if p.requires_grad]
         if trainable:
             backbone.train()
             backbone.zero_grad(set_to_none=True)
-            if condition is not None:
-                condition = condition.clone().requires_grad_(True)
-            run(pixels, condition).float().pow(2).mean().backward()
+            embeds = prompt.clone().requires_grad_(conditioner is not None)
+            run(pixels, condition(embeds)).tokens.float().pow(2).mean().backward()
             grads = [p.grad for p in trainable if p.grad is not None]
             assert grads, "no gradient reached the backbone's trainable parameters"
-            if condition is not None:
-                assert condition.grad is not None and torch.isfinite(condition.grad).all(), (
-                    "no finite gradient reached the condition"
+            if conditioner is not None:
+                assert embeds.grad is not None and torch.isfinite(embeds.grad).all(), (
+                    "no finite gradient reached the conditioning through the conditioner"
                 )
             assert all(torch.isfinite(g).all() for g in grads), "non-finite gradients"
             assert any(g.abs().sum() > 0 for g in grads), "all gradients are zero"

@@ -36,6 +36,7 @@ class MixtureDataModule(L.LightningDataModule):
             self.sources.cameras,
             (vla.codec.horizon, space.dim),
             vla.state_proj.in_features if vla.state_proj is not None else 0,
+            self.sources.targets,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -8,9 +8,11 @@ from typing import Any
 import lightning as L
 import torch
 
+from vlakit.errors import RecipeError
 from vlakit.model import VLA, build_codec, build_vla
 from vlakit.plugins import get_registry
 from vlakit.recipes.schema import Recipe
+from vlakit.types import TargetSpec
 
 
 def lr_lambda(schedule: str, warmup: int, total: int):
@@ -29,12 +31,35 @@ def lr_lambda(schedule: str, warmup: int, total: int):
     return factor
 
 
+def lr_scales(groups: dict[str, list[torch.nn.Parameter]], lr_scale: dict[str, float]) -> dict[int, float]:
+    """``id(parameter) -> learning-rate multiplier`` for the recipe's ``trainer.lr_scale``: the
+    scale of the most specific key that names the parameter's group or a prefix of it (``vision``
+    covers ``vision.SUB``; 1 when none does). A key that names no group is a :class:`RecipeError`
+    listing the groups."""
+
+    def covers(key: str, group: str) -> bool:
+        return group == key or group.startswith(key + ".")
+
+    unknown = [key for key in lr_scale if not any(covers(key, group) for group in groups)]
+    if unknown:
+        raise RecipeError(
+            f"trainer.lr_scale: {unknown} name no parameter group of this model; groups: {', '.join(groups)}"
+        )
+    scales: dict[int, float] = {}
+    for group, params in groups.items():
+        keys = [key for key in lr_scale if covers(key, group)]
+        scale = lr_scale[max(keys, key=len)] if keys else 1.0
+        for p in params:
+            scales[id(p)] = scale
+    return scales
+
+
 class VLATrainingModule(L.LightningModule):
     """Builds the VLA from the recipe in :meth:`configure_model` (so FSDP can shard at creation).
 
     Everything needed to rebuild the model without data is in the hyperparameters: the resolved
-    recipe, the fitted codec state, the cameras, the state width, the action space and the action
-    statistics. A checkpoint therefore exports to a bundle on its own.
+    recipe, the fitted codec state, the cameras, the state width, the action space, the action
+    statistics and the targets the data declares. A checkpoint therefore exports to a bundle on its own.
     """
 
     def __init__(
@@ -45,7 +70,9 @@ class VLATrainingModule(L.LightningModule):
         state_dim: int,
         action_space: dict[str, Any],
         action_stats: dict[str, Any],
+        targets: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        """``targets``: the training data's declared targets, {name: :class:`TargetSpec` fields}."""
         super().__init__()
         self.save_hyperparameters()
         self.recipe = Recipe.model_validate(recipe)
@@ -56,15 +83,19 @@ class VLATrainingModule(L.LightningModule):
             return
         registry = get_registry()
         codec = build_codec(self.recipe.model, registry, self.hparams.codec_state)
-        self.vla = build_vla(self.recipe.model, registry, codec, self.hparams.cameras, self.hparams.state_dim)
+        targets = {
+            name: TargetSpec(**{**spec, "shape": tuple(spec["shape"])})
+            for name, spec in (self.hparams.get("targets") or {}).items()
+        }
+        self.vla = build_vla(
+            self.recipe.model, registry, codec, self.hparams.cameras, self.hparams.state_dim, targets=targets
+        )
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self.vla(batch)
         b = batch["input_ids"].shape[0]
         self.log("train/loss", out["loss"], prog_bar=True, batch_size=b)
-        if "aim_l1" in out:
-            self.log("train/aim_l1", out["aim_l1"], batch_size=b)
-        for name, value in out.get("auxiliary", {}).items():
+        for name, value in out["objectives"].items():
             self.log(f"train/{name}", value, batch_size=b)
         step = self.global_step
         if step % self.recipe.trainer.log_every == 0:
@@ -74,11 +105,11 @@ class VLATrainingModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         t = self.recipe.trainer
+        scales = lr_scales(self.vla.parameter_groups(), t.lr_scale)
         groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
-        for name, p in self.vla.named_parameters():
+        for p in self.vla.parameters():
             if p.requires_grad:
-                scale = t.lr_scale.get(name.split(".", 1)[0], 1.0)
-                groups.setdefault((scale, p.ndim >= 2), []).append(p)
+                groups.setdefault((scales.get(id(p), 1.0), p.ndim >= 2), []).append(p)
         optimizer = torch.optim.AdamW(
             [
                 {"params": params, "lr": t.lr * scale, "weight_decay": t.weight_decay if decay else 0.0}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,7 @@ def prepare_training(
         state_dim=sources.state_dim,
         action_space=sources.action_space.to_dict(),
         action_stats=sources.action_stats(),
+        targets={name: {**asdict(spec), "shape": list(spec.shape)} for name, spec in sources.targets.items()},
     )
     return module, sources
 

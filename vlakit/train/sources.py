@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from vlakit.errors import RecipeError
 from vlakit.interfaces import ActionCodec, Dataset
 from vlakit.plugins.registry import Registry
 from vlakit.recipes.schema import DATASET_CORE_KEYS, Recipe
-from vlakit.types import ActionSpace
+from vlakit.types import ActionSpace, TargetSpec
 
 
 @dataclass
@@ -25,6 +25,8 @@ class Sources:
     action_space: ActionSpace
     cameras: list[str]
     state_dim: int
+    #: the named training targets the datasets declare (:attr:`Dataset.targets`)
+    targets: dict[str, TargetSpec] = field(default_factory=dict)
 
     def robot_actions(self) -> np.ndarray:
         """All robot action chunks ``[N, H, D]`` for fitting the codec."""
@@ -71,7 +73,25 @@ def build_sources(recipe: Recipe, registry: Registry, horizon: int, cache_dir: P
     first = robot[0][0]
     cameras = sorted(first.images)
     state_dim = 0 if first.state is None else int(np.asarray(first.state).shape[-1])
-    return Sources(datasets, weights, space, cameras, state_dim)
+    return Sources(datasets, weights, space, cameras, state_dim, declared_targets(datasets))
+
+
+def declared_targets(datasets: list[Dataset]) -> dict[str, TargetSpec]:
+    """The union of the datasets' declared targets; two sources that declare one name differently
+    are a :class:`RecipeError`."""
+    specs: dict[str, TargetSpec] = {}
+    owner: dict[str, int] = {}
+    for i, dataset in enumerate(datasets):
+        for name, spec in dataset.targets.items():
+            known = specs.get(name)
+            if known is not None and (known.shape, known.dtype, known.camera) != (spec.shape, spec.dtype, spec.camera):
+                raise RecipeError(
+                    f"data.train.{i}: target {name!r} is declared as {spec}, but data.train.{owner[name]} "
+                    f"declares it as {specs[name]}"
+                )
+            specs.setdefault(name, spec)
+            owner.setdefault(name, i)
+    return specs
 
 
 def fit_codec(codec: ActionCodec, sources: Sources) -> None:

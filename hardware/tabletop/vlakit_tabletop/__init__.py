@@ -6,7 +6,9 @@ Registers, through vlakit's public plugin API:
   (:class:`~vlakit_tabletop.driver.TabletopDriver`, also a :class:`vlakit.TaskEnvironment`);
 * dataset ``tabletop-demos``: scripted-expert demonstrations on the seen split;
 * dataset ``tabletop-vqa``: questions and short answers about rendered scenes, including the
-  VQA-only concept :data:`VQA_ONLY_CONCEPTS` that no demonstration contains.
+  VQA-only concept :data:`VQA_ONLY_CONCEPTS` that no demonstration contains;
+* objective ``aim-point``: a head on the image tokens predicts the datasets' ``aim`` target
+  (both datasets carry the targets ``aim`` and ``anchor``, see :mod:`vlakit_tabletop.targets`).
 
 Importing this module is light (pydantic config models only); the simulator loads on first use.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlakit_tabletop.config import TabletopConfig, TabletopDemosConfig, TabletopVQAConfig
+from vlakit_tabletop.config import AimPointConfig, TabletopConfig, TabletopDemosConfig, TabletopVQAConfig
 from vlakit_tabletop.splits import HELD_OUT_COMBOS, VQA_ONLY_CONCEPTS
 from vlakit_tabletop.vocab import FAMILIES, SPLITS
 
@@ -54,6 +56,24 @@ def make_vqa(config: TabletopVQAConfig) -> Any:
     from vlakit_tabletop.vqa import TabletopVQA
 
     return TabletopVQA(config)
+
+
+def make_aim_point(config: AimPointConfig) -> Any:
+    """Factory of the ``aim-point`` objective."""
+    from vlakit_tabletop.objectives import AimPoint
+
+    return AimPoint(config)
+
+
+@hookimpl
+def register_objectives(register: Any) -> None:
+    register(
+        "aim-point",
+        make_aim_point,
+        config=AimPointConfig,
+        description="an MLP on all image tokens predicts where the robot heads for (L1 onto the aim target): "
+        "teaches the vision backbone where the named object is",
+    )
 
 
 @hookimpl

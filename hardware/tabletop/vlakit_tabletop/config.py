@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from vlakit import ComponentConfig
 
 Family = Literal["pick", "place-location", "place-next-to", "place-on-number", "pick-size", "pick-closest"]
 Split = Literal["seen", "unseen", "vqa-only"]
+Camera = Literal["top", "wrist"]
+
+
+def _cameras(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError(f"cameras are named once each, got {value}")
+    return value
 
 ALL_FAMILIES: list[Family] = [
     "pick",
@@ -52,12 +59,22 @@ class TabletopConfig(_SceneOptions):
     )
     max_steps: int = Field(40, ge=1, description="step budget of one task (episode)")
     seed: int = Field(0, description="seed of the task set up by connect()")
+    cameras: list[Camera] = Field(
+        ["top"], min_length=1, description="cameras observed: top (the table) and wrist (around the gripper)"
+    )
+
+    _unique_cameras = field_validator("cameras")(_cameras)
 
 
 class TabletopDemosConfig(_SceneOptions):
     """The ``tabletop-demos`` dataset: scripted-expert demonstrations on the seen split."""
 
     episodes: int = Field(2000, ge=1, description="number of demonstrations")
+    cameras: list[Camera] = Field(
+        ["top"], min_length=1, description="cameras of each sample: top (the table) and wrist (around the gripper)"
+    )
+
+    _unique_cameras = field_validator("cameras")(_cameras)
     seed: int = Field(0, description="dataset seed (episode e uses task seed demo_task_seed(seed, e))")
     image_size: int = Field(64, ge=32, le=512, description="side of the square top camera image, pixels")
     families: list[Family] = Field(default_factory=_all_families, min_length=1, description="task families")
@@ -71,21 +88,6 @@ class TabletopDemosConfig(_SceneOptions):
         le=0.5,
         description="probability per step that the expert executes a random action (labels stay clean), "
         "so demonstrations show recoveries",
-    )
-    detours: float = Field(
-        0.0,
-        ge=0.0,
-        lt=1.0,
-        description="probability per demonstration that the executed actions first grasp a wrong object "
-        "(a look-alike of the target, or the instruction's reference) before the expert puts it down and "
-        "goes on (labels stay clean), so that the policy learns to put a wrong object down",
-    )
-    confusers: float = Field(
-        0.0,
-        ge=0.0,
-        le=1.0,
-        description="probability that a scene gets look-alike distractors (one sharing the named object's "
-        "colour, one its shape), so that the policy must read both words; evaluation scenes keep 0",
     )
     moves: Literal["sign", "clipped"] = Field(
         "sign",
@@ -123,4 +125,15 @@ class TabletopVQAConfig(ComponentConfig):
         min_length=1,
         description="question kinds to draw from (default: all), e.g. [from-gripper, where, locate] "
         "for grounding questions only: where a named object is",
+    )
+
+
+class AimPointConfig(ComponentConfig):
+    """The ``aim-point`` objective: a head on the image tokens regresses a point target."""
+
+    target: str = Field(
+        "aim",
+        min_length=1,
+        description="name of the point target, float32 [2] (x, y) fractions of its camera's image "
+        "(tabletop-demos and tabletop-vqa: aim, where the gripper heads for)",
     )

@@ -3,15 +3,13 @@
 Generated once per config and cached as one compressed ``.npz`` (no pickle) under ``cache_dir``:
 
 * ``images`` ``uint8`` ``[N, S, S, 3]``, ``states`` ``float32`` ``[N, 3]``, ``actions``
-  ``float32`` ``[N, 4]`` (clean expert labels), ``episode`` ``int32`` ``[N]``, ``objects``
-  ``float32`` ``[N, MAX_OBJECTS, 2]`` (object centres, NaN past the scene's objects);
+  ``float32`` ``[N, 4]`` (clean expert labels), ``aims`` and ``anchors`` ``float32`` ``[N, 2]``
+  (see :data:`TARGETS`; anchors NaN where there is none), ``episode`` ``int32`` ``[N]``;
 * per episode: ``starts`` ``int64`` ``[E + 1]`` (frame offsets), ``instructions`` and ``families``
-  (unicode ``[E]``), ``seeds`` ``int64`` ``[E]``, ``object_classes`` ``int8`` ``[E, MAX_OBJECTS, 3]``
-  (colour, shape and size index of each object in :mod:`vlakit_tabletop.vocab`'s order; -1 past
-  the scene's objects).
+  (unicode ``[E]``), ``seeds`` ``int64`` ``[E]``.
 
 Sample ``i`` is frame ``i``; its action is the chunk ``[horizon, 4]`` starting there, padded with
-the episode's last action (``terminate``).
+the episode's last action (``terminate``); its targets are the frame's aim and anchor.
 """
 
 from __future__ import annotations
@@ -26,24 +24,19 @@ from typing import Any
 
 import numpy as np
 from tqdm import tqdm
+from vlakit_tabletop.cameras import views
 from vlakit_tabletop.config import TabletopDemosConfig
 from vlakit_tabletop.expert import ScriptedExpert
-from vlakit_tabletop.scene import Scene
 from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
-from vlakit_tabletop.tasks import MAX_OBJECTS, make_task
-from vlakit_tabletop.vocab import COLOURS, SHAPES, SIZES
+from vlakit_tabletop.targets import TARGETS
+from vlakit_tabletop.tasks import make_task
 
-from vlakit import ActionSpace, Dataset, Episode, Sample
+from vlakit import ActionSpace, Dataset, Episode, Sample, TargetSpec
 
 #: Bump when generation changes, so old caches are not reused.
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 #: Demonstration task seeds start here; evaluate with seeds below it to never replay a demo.
 DEMO_SEED_BASE = 1 << 40
-CAMERA = "top"
-#: What ``object_classes`` name, per column, and the values each takes (index = class).
-OBJECT_ATTRIBUTES: dict[str, tuple[str, ...]] = {"colour": tuple(COLOURS), "shape": SHAPES, "size": tuple(SIZES)}
-
-
 def demo_task_seed(seed: int, episode: int) -> int:
     """Task seed of demonstration ``episode`` of a dataset with ``seed`` (always >= 2**40)."""
     return DEMO_SEED_BASE + (int(seed) % (1 << 16)) * (1 << 24) + int(episode)
@@ -51,28 +44,20 @@ def demo_task_seed(seed: int, episode: int) -> int:
 
 def cache_key(config: TabletopDemosConfig) -> str:
     """Hash of everything that determines the generated data."""
-    blob = json.dumps({"format": FORMAT_VERSION, **config.model_dump()}, sort_keys=True)
+    blob = json.dumps({"format": FORMAT_VERSION, **config.model_dump(exclude={"cameras"})}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def object_class_rows(scene: Scene) -> np.ndarray:
-    """``int8`` ``[MAX_OBJECTS, 3]``: each object's class per :data:`OBJECT_ATTRIBUTES` column, -1 past the last."""
-    rows = np.full((MAX_OBJECTS, len(OBJECT_ATTRIBUTES)), -1, dtype=np.int8)
-    for k, obj in enumerate(scene.objects):
-        rows[k] = [names.index(getattr(obj, attribute)) for attribute, names in OBJECT_ATTRIBUTES.items()]
-    return rows
 
 
 def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np.ndarray]:
     """Roll out the expert for ``config.episodes`` successful seen-split episodes (failures skipped)."""
     sim = TabletopSim(config.image_size)
     expert = ScriptedExpert(
-        noise=config.noise, moves=config.moves, mistakes=config.mistakes, detours=config.detours
+        noise=config.noise, moves=config.moves, mistakes=config.mistakes
     )
     families = tuple(config.families)
     objects = (config.min_objects, config.max_objects)
-    images, states, actions, aims, anchors, centres = [], [], [], [], [], []
-    instructions, fams, seeds, lengths, classes = [], [], [], [], []
+    images, states, actions, aims, anchors = [], [], [], [], []
+    instructions, fams, seeds, lengths = [], [], [], []
     attempt = 0
     with tqdm(total=config.episodes, desc="tabletop-demos", unit="ep", disable=not progress) as bar:
         while len(lengths) < config.episodes:
@@ -80,7 +65,7 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
             attempt += 1
             if attempt > 2 * config.episodes + 100:
                 raise RuntimeError("the tabletop expert keeps failing; this is a bug")
-            scene, spec = make_task(task_seed, "seen", families, objects=objects, confusers=config.confusers)
+            scene, spec = make_task(task_seed, "seen", families, objects=objects)
             ep = expert.rollout(sim, scene, spec, np.random.default_rng([task_seed, 1]), config.max_steps)
             if not ep.success:
                 continue
@@ -89,10 +74,6 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
             actions.append(ep.actions)
             aims.append(ep.aims)
             anchors.append(ep.anchors)
-            padded = np.full((len(ep.actions), MAX_OBJECTS, 2), np.nan, dtype=np.float32)
-            padded[:, : ep.objects.shape[1]] = ep.objects
-            centres.append(padded)
-            classes.append(object_class_rows(scene))
             instructions.append(spec.instruction)
             fams.append(spec.family)
             seeds.append(task_seed)
@@ -105,14 +86,12 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
         "actions": np.concatenate(actions).astype(np.float32),
         "aims": np.concatenate(aims).astype(np.float32),
         "anchors": np.concatenate(anchors).astype(np.float32),
-        "objects": np.concatenate(centres),
-        "object_classes": np.stack(classes),
         "episode": np.repeat(np.arange(len(lengths), dtype=np.int32), lengths_arr),
         "starts": np.concatenate([[0], np.cumsum(lengths_arr)]).astype(np.int64),
         "instructions": np.asarray(instructions, dtype=np.str_),
         "families": np.asarray(fams, dtype=np.str_),
         "seeds": np.asarray(seeds, dtype=np.int64),
-        "config": np.asarray(json.dumps({"format": FORMAT_VERSION, **config.model_dump()})),
+        "config": np.asarray(json.dumps({"format": FORMAT_VERSION, **config.model_dump(exclude={"cameras"})})),
     }
 
 
@@ -141,6 +120,10 @@ class TabletopDemos(Dataset):
     @property
     def action_space(self) -> ActionSpace:
         return ACTION_SPACE
+
+    @property
+    def targets(self) -> dict[str, TargetSpec]:
+        return TARGETS
 
     def prepare(self, cache_dir: Path) -> None:
         """Load the cached demonstrations for this config, generating them first if missing."""
@@ -180,17 +163,15 @@ class TabletopDemos(Dataset):
             raise IndexError(f"tabletop-demos index {index} out of range for {n} samples")
         i = int(index) % n
         chunk = data["actions"][self._chunk_index(np.asarray(i))]
-        classes = data["object_classes"][data["episode"][i]]
-        present = classes[:, 0] >= 0
+        targets = {"aim": data["aims"][i]}
+        if not np.isnan(data["anchors"][i, 0]):
+            targets["anchor"] = data["anchors"][i]
         return Sample(
-            images={CAMERA: data["images"][i]},
+            images=views(self.config.cameras, data["images"][i], data["states"][i]),
             text=str(data["instructions"][data["episode"][i]]),
             action=chunk,
             state=data["states"][i],
-            aim=data["aims"][i],
-            anchor=None if np.isnan(data["anchors"][i, 0]) else data["anchors"][i],
-            objects=data["objects"][i][present],
-            object_classes=classes[present].astype(np.int64),
+            targets=targets,
         )
 
     def actions(self) -> np.ndarray:
@@ -207,8 +188,9 @@ class TabletopDemos(Dataset):
         data = self._require()
         lo, hi = int(data["starts"][e]), int(data["starts"][e + 1])
         meta: dict[str, Any] = {"seed": int(data["seeds"][e]), "split": "seen", "success": True}
+        frames = [views(self.config.cameras, data["images"][t], data["states"][t]) for t in range(lo, hi)]
         return Episode(
-            images={CAMERA: data["images"][lo:hi]},
+            images={cam: np.stack([f[cam] for f in frames]) for cam in self.config.cameras},
             actions=data["actions"][lo:hi],
             instruction=str(data["instructions"][e]),
             states=data["states"][lo:hi],

@@ -13,6 +13,7 @@ Evaluation::
 from __future__ import annotations
 
 import numpy as np
+from vlakit_tabletop.cameras import views
 from vlakit_tabletop.config import TabletopConfig
 from vlakit_tabletop.scene import Scene
 from vlakit_tabletop.sim import ACTION_SPACE, STATE_NAMES, TabletopSim
@@ -22,14 +23,13 @@ from vlakit_tabletop.vocab import SPLITS
 
 from vlakit import ActionSpace, CameraSpec, Observation, RobotDriver, RobotError, Task, TaskEnvironment
 
-CAMERA = "top"
-
 
 class TabletopDriver(RobotDriver, TaskEnvironment):
     """A simulated top-down gripper over a table of coloured shapes, with language tasks.
 
     Action ``[dx, dy, grip, terminate]`` (table units per step, binary, binary); observation
-    images ``{"top": uint8 [S, S, 3]}`` and state ``[x, y, grip]`` ``float32``. :meth:`connect`
+    images ``{camera: uint8 [S, S, 3]}`` for ``config.cameras`` (``top``; ``wrist``, the quarter
+    of the table around the gripper: :func:`~vlakit_tabletop.cameras.wrist_view`) and state ``[x, y, grip]`` ``float32``. :meth:`connect`
     sets up the task of ``config.seed`` in ``config.split``; :meth:`reset_task` any other.
     An episode ends when an action's terminate flag is set or after :attr:`max_steps` actions;
     later actions are ignored until the next :meth:`reset_task`.
@@ -51,7 +51,7 @@ class TabletopDriver(RobotDriver, TaskEnvironment):
     @property
     def cameras(self) -> dict[str, CameraSpec]:
         size = self.config.image_size
-        return {CAMERA: CameraSpec(CAMERA, size, size)}
+        return {name: CameraSpec(name, size, size) for name in self.config.cameras}
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -73,10 +73,10 @@ class TabletopDriver(RobotDriver, TaskEnvironment):
         return self._sim
 
     def observe(self) -> Observation:
-        """Top image ``uint8`` ``[S, S, 3]`` and state ``[x, y, grip]``; timestamp in sim seconds."""
+        """Each camera's image ``uint8`` ``[S, S, 3]`` and state ``[x, y, grip]``; timestamp in sim seconds."""
         sim = self._running()
         return Observation(
-            images={CAMERA: sim.render().copy()},
+            images=views(self.config.cameras, sim.render().copy(), sim.state()),
             state=sim.state(),
             timestamp=sim.steps / self.control_hz,
         )

@@ -23,8 +23,7 @@ class ExpertEpisode:
     ``float32`` ``[T, 4]`` (clean labels); ``aims`` ``float32`` ``[T, 2]`` (where the expert is
     heading, table units: see :meth:`ScriptedExpert.aim`); ``anchors`` ``float32`` ``[T, 2]``
     (where the reference the instruction names is: :func:`anchor_point`; NaN where there is
-    none); ``objects`` ``float32`` ``[T, K, 2]`` (every object's centre, table units, in the
-    scene's object order); ``success`` judged by the simulator at the end.
+    none); ``success`` judged by the simulator at the end.
     """
 
     images: np.ndarray
@@ -32,7 +31,6 @@ class ExpertEpisode:
     actions: np.ndarray
     aims: np.ndarray
     anchors: np.ndarray
-    objects: np.ndarray
     success: bool
 
 
@@ -63,26 +61,19 @@ class ScriptedExpert:
     ``noise`` is the standard deviation (table units) added to executed motion; ``moves`` one
     of :data:`MOVES`; ``mistakes`` the probability per step that a random action is executed
     instead (a random move, half the time with the gripper toggled; never terminate), so that
-    demonstrations show how to recover: open an empty grip, drop a wrong object, pick up again.
-    ``detours`` is the probability per episode that the executed actions first go to a wrong
-    object and grasp it (a look-alike of the target or the instruction's reference when there is
-    one), so that demonstrations show how to put a wrong object down; the labels stay the clean
-    actions throughout. The gripper counts as arrived when it is within the dead zone on both
+    demonstrations show how to recover: open an empty grip, drop a wrong object, pick up again;
+    the labels stay the clean actions throughout. The gripper counts as arrived when it is within the dead zone on both
     axes (``MAX_STEP / 2`` for ``sign``, ``0.02`` for ``clipped``).
     """
 
-    def __init__(
-        self, noise: float = 0.01, moves: str = "sign", mistakes: float = 0.0, detours: float = 0.0
-    ) -> None:
+    def __init__(self, noise: float = 0.01, moves: str = "sign", mistakes: float = 0.0) -> None:
         if moves not in MOVES:
             raise ValueError(f"unknown expert moves {moves!r}; choose from {', '.join(MOVES)}")
-        for name, p in (("mistakes", mistakes), ("detours", detours)):
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"{name} is a probability in [0, 1), got {p}")
+        if not 0.0 <= mistakes < 1.0:
+            raise ValueError(f"mistakes is a probability in [0, 1), got {mistakes}")
         self.noise = noise
         self.moves = moves
         self.mistakes = mistakes
-        self.detours = detours
         self.arrive_tol = MAX_STEP / 2 if moves == "sign" else 0.02
 
     def _toward(self, scene: Scene, x: float, y: float, grip: float) -> np.ndarray | None:
@@ -136,8 +127,7 @@ class ScriptedExpert:
     ) -> ExpertEpisode:
         """Run one episode from ``scene`` in ``sim``, recording observations and clean labels."""
         sim.load(scene, spec)
-        detour = detour_object(scene, spec, rng) if self.detours > 0 and rng.random() < self.detours else None
-        images, states, actions, aims, anchors, objects = [], [], [], [], [], []
+        images, states, actions, aims, anchors = [], [], [], [], []
         while not sim.terminated and sim.steps < max_steps:
             images.append(sim.render())
             states.append(sim.state())
@@ -146,36 +136,12 @@ class ScriptedExpert:
             actions.append(label)
             aims.append(self.aim(sim.scene, spec))
             anchors.append(anchor_point(sim.scene, spec) or (np.nan, np.nan))
-            objects.append([obj.position for obj in sim.scene.objects])
-            executed = label
-            if detour is not None and sim.scene.closed:
-                detour = None  # the detour ends with the first closing of the gripper
-            if detour is not None:
-                wrong = sim.scene.objects[detour]
-                move = self._toward(sim.scene, wrong.x, wrong.y, grip=0.0)
-                executed = move if move is not None else np.array([0, 0, 1, 0], dtype=np.float32)
-            sim.step(self.perturb(executed, rng))
+            sim.step(self.perturb(label, rng))
         return ExpertEpisode(
             images=np.stack(images),
             states=np.stack(states),
             actions=np.stack(actions),
             aims=np.asarray(aims, dtype=np.float32),
             anchors=np.asarray(anchors, dtype=np.float32),
-            objects=np.asarray(objects, dtype=np.float32),
             success=sim.success(),
         )
-
-
-def detour_object(scene: Scene, spec: TaskSpec, rng: np.random.Generator) -> int | None:
-    """A wrong object for a detour: one of the target's look-alikes (same colour or same shape)
-    or the instruction's reference object, drawn uniformly; any other object when there is none
-    of those; ``None`` in a scene with the target alone."""
-    target = scene.objects[spec.target]
-    others = [i for i in range(len(scene.objects)) if i != spec.target]
-    tempting = [
-        i
-        for i in others
-        if i == spec.anchor or scene.objects[i].colour == target.colour or scene.objects[i].shape == target.shape
-    ]
-    pool = tempting or others
-    return pool[int(rng.integers(len(pool)))] if pool else None

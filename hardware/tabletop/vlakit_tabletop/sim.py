@@ -29,6 +29,7 @@ ACTION_SPACE = ActionSpace(
     units=("table", "table", "binary", "binary"),
     low=(-MAX_STEP, -MAX_STEP, 0.0, 0.0),
     high=(MAX_STEP, MAX_STEP, 1.0, 1.0),
+    discrete=(False, False, True, True),  # grip and terminate are flags (> 0.5: on)
 )
 STATE_NAMES = ("x", "y", "grip")
 #: Episode outcomes :meth:`TabletopSim.outcome` tells apart. "first" counts closings of the

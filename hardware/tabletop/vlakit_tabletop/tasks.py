@@ -143,30 +143,12 @@ def _choice(rng: np.random.Generator, options: tuple[Any, ...] | list[Any]) -> A
     return options[int(rng.integers(len(options)))]
 
 
-def _combos(
-    rng: np.random.Generator, split: str, n_other: int, confusers: float = 0.0
-) -> list[tuple[str, str]]:
-    """``1 + n_other`` distinct colour x shape pairs; the first is the key object's.
-
-    With probability ``confusers`` the others include one pair sharing the key's colour and (with
-    two or more others) one sharing its shape, in random order among the others: scenes where
-    one attribute alone does not tell the key object apart. ``confusers=0`` draws exactly as
-    before it existed (no extra random numbers), so task seeds keep their tasks.
-    """
+def _combos(rng: np.random.Generator, split: str, n_other: int) -> list[tuple[str, str]]:
+    """``1 + n_other`` distinct colour x shape pairs; the first is the key object's."""
     key = _choice(rng, key_combos_for(split))
     pool = [c for c in other_combos_for(split) if c != key]
-    if not (confusers > 0 and n_other > 0 and rng.random() < confusers):
-        picks = rng.choice(len(pool), size=n_other, replace=False)
-        return [key] + [pool[int(i)] for i in picks]
-    chosen: list[tuple[str, str]] = []
-    for attribute in (0, 1)[: min(n_other, 2)]:
-        alike = [c for c in pool if c[attribute] == key[attribute] and c not in chosen]
-        if alike:
-            chosen.append(_choice(rng, alike))
-    rest = [c for c in pool if c not in chosen]
-    picks = rng.choice(len(rest), size=n_other - len(chosen), replace=False)
-    others = chosen + [rest[int(i)] for i in picks]
-    return [key] + [others[int(i)] for i in rng.permutation(len(others))]
+    picks = rng.choice(len(pool), size=n_other, replace=False)
+    return [key] + [pool[int(i)] for i in picks]
 
 
 def _sizes(rng: np.random.Generator, n: int) -> list[str]:
@@ -195,14 +177,14 @@ def _build(
     )
 
 
-#: ``(rng, split, objects, seed, confusers) -> (scene, spec)``, or ``None`` when the draw did not lay out.
-Sampler = Callable[[np.random.Generator, str, int, int, float], "tuple[Scene, TaskSpec] | None"]
+#: ``(rng, split, objects, seed) -> (scene, spec)``, or ``None`` when the draw did not lay out.
+Sampler = Callable[[np.random.Generator, str, int, int], "tuple[Scene, TaskSpec] | None"]
 
 
 def _pick(
-    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
+    rng: np.random.Generator, split: str, n: int, seed: int
 ) -> tuple[Scene, TaskSpec] | None:
-    scene = _build(rng, split, _combos(rng, split, n - 1, confusers), _sizes(rng, n))
+    scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n))
     if scene is None:
         return None
     text = phrase(rng, "pick", split, a=scene.objects[0].name)
@@ -210,12 +192,12 @@ def _pick(
 
 
 def _place_location(
-    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
+    rng: np.random.Generator, split: str, n: int, seed: int
 ) -> tuple[Scene, TaskSpec] | None:
     place = _choice(rng, list(PLACES))
     gx, gy = PLACES[place]
     scene = _build(
-        rng, split, _combos(rng, split, n - 1, confusers), _sizes(rng, n), keepout=[(gx, gy, 0.14)]
+        rng, split, _combos(rng, split, n - 1), _sizes(rng, n), keepout=[(gx, gy, 0.14)]
     )
     if scene is None:
         return None
@@ -224,9 +206,9 @@ def _place_location(
 
 
 def _place_next_to(
-    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
+    rng: np.random.Generator, split: str, n: int, seed: int
 ) -> tuple[Scene, TaskSpec] | None:
-    scene = _build(rng, split, _combos(rng, split, n - 1, confusers), _sizes(rng, n))
+    scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n))
     if scene is None:
         return None
     spec = TaskSpec("place-next-to", split, seed, "", target=0, key=0, anchor=1)
@@ -244,7 +226,7 @@ def _place_next_to(
 
 
 def _place_on_number(
-    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
+    rng: np.random.Generator, split: str, n: int, seed: int
 ) -> tuple[Scene, TaskSpec] | None:
     pads = sample_positions(rng, [MARKER_RADIUS] * N_MARKERS, margin=0.0)
     if pads is None:
@@ -252,7 +234,7 @@ def _place_on_number(
     digits = rng.choice(len(DIGITS), size=N_MARKERS, replace=False)
     markers = [Marker(DIGITS[int(d)], x, y) for d, (x, y) in zip(digits, pads)]
     keepout = [(m.x, m.y, MARKER_RADIUS) for m in markers]
-    scene = _build(rng, split, _combos(rng, split, n - 1, confusers), _sizes(rng, n), keepout=keepout)
+    scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n), keepout=keepout)
     if scene is None:
         return None
     scene.markers = markers
@@ -263,11 +245,11 @@ def _place_on_number(
 
 
 def _pick_size(
-    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
+    rng: np.random.Generator, split: str, n: int, seed: int
 ) -> tuple[Scene, TaskSpec] | None:
     sup = _choice(rng, ("smallest", "largest"))
     odd, rest = ("small", "large") if sup == "smallest" else ("large", "small")
-    scene = _build(rng, split, _combos(rng, split, n - 1, confusers), [odd] + [rest] * (n - 1))
+    scene = _build(rng, split, _combos(rng, split, n - 1), [odd] + [rest] * (n - 1))
     if scene is None:
         return None
     text = phrase(rng, "pick-size", split, sup=sup)
@@ -275,10 +257,10 @@ def _pick_size(
 
 
 def _pick_closest(
-    rng: np.random.Generator, split: str, n: int, seed: int, confusers: float
+    rng: np.random.Generator, split: str, n: int, seed: int
 ) -> tuple[Scene, TaskSpec] | None:
     # object 0 is the named anchor (the key), object 1 the closest one (the target)
-    scene = _build(rng, split, _combos(rng, split, n - 1, confusers), _sizes(rng, n))
+    scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n))
     if scene is None:
         return None
     anchor = scene.objects[0]
@@ -325,18 +307,12 @@ def make_task(
     families: tuple[str, ...] | list[str] = FAMILIES,
     family: str | None = None,
     objects: tuple[int, int] = (MIN_OBJECTS, MAX_OBJECTS),
-    confusers: float = 0.0,
 ) -> tuple[Scene, TaskSpec]:
-    """The task for ``seed`` in ``split``: deterministic in ``(seed, split, families, objects,
-    confusers)``.
+    """The task for ``seed`` in ``split``: deterministic in ``(seed, split, families, objects)``.
 
     The family is drawn from ``families`` unless ``family`` is given; the number of objects
-    uniformly from ``objects = (least, most)`` (raised to what the family needs). ``confusers``:
-    probability that the key object gets look-alike distractors (see :func:`_combos`); training
-    data may raise it, evaluation keeps the natural scenes (0).
+    uniformly from ``objects = (least, most)`` (raised to what the family needs).
     """
-    if not 0.0 <= confusers <= 1.0:
-        raise ValueError(f"confusers is a probability in [0, 1], got {confusers}")
     usable = families_for(split, families if family is None else (family,))
     least, most = objects
     if not 1 <= least <= most <= MAX_OBJECTS:
@@ -345,7 +321,7 @@ def make_task(
     chosen = family or _choice(rng, usable)
     for _ in range(1000):
         n = max(int(rng.integers(least, most + 1)), FAMILY_MIN_OBJECTS.get(chosen, 1))
-        made = SAMPLERS[chosen](rng, split, n, int(seed), confusers)
+        made = SAMPLERS[chosen](rng, split, n, int(seed))
         if made is not None:
             return made
     raise RuntimeError(f"could not lay out a {chosen!r} task for seed {seed}")  # pragma: no cover

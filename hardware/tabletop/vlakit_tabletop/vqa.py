@@ -18,11 +18,10 @@ from vlakit_tabletop.config import TabletopVQAConfig
 from vlakit_tabletop.render import Renderer
 from vlakit_tabletop.scene import MARKER_RADIUS, Marker, Scene, SceneObject, sample_positions
 from vlakit_tabletop.splits import SEEN_TABLES, VQA_COMBOS
+from vlakit_tabletop.targets import CAMERA, TARGETS
 from vlakit_tabletop.vocab import COLOURS, DIGITS, NUMBER_WORDS, SIZES
 
-from vlakit import Dataset, Sample
-
-CAMERA = "top"
+from vlakit import Dataset, Sample, TargetSpec
 
 
 class QA(NamedTuple):
@@ -296,14 +295,19 @@ class TabletopVQA(Dataset):
     def __len__(self) -> int:
         return self.config.samples
 
+    @property
+    def targets(self) -> dict[str, TargetSpec]:
+        return TARGETS
+
     def __getitem__(self, index: int) -> Sample:
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"tabletop-vqa index {index} out of range for {n} samples")
         scene, _, qa = make_qa(self.config.seed, int(index) % n, self.config.questions)
-        aim, anchor = (None if p is None else np.asarray(p, dtype=np.float32) for p in (qa.about, qa.anchor))
+        points = {"aim": qa.about, "anchor": qa.anchor}
+        targets = {name: np.asarray(p, dtype=np.float32) for name, p in points.items() if p is not None}
         image = self.renderer.render(scene)
-        return Sample(images={CAMERA: image}, text=qa.question, answer=qa.answer, aim=aim, anchor=anchor)
+        return Sample(images={CAMERA: image}, text=qa.question, answer=qa.answer, targets=targets)
 
     def texts(self) -> Iterator[str]:
         """Every question and answer, without rendering the scenes."""

@@ -10,6 +10,7 @@ and dimension, identical for every subclass.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -150,9 +151,10 @@ class BinCodec(ActionCodec):
         out = table[index]
         return like_input(out.reshape(t.shape[0], self.horizon, d), was_numpy)
 
-    def decode_expected(self, probabilities: Any) -> Any:
+    def decode_expected(self, probabilities: Any, discrete: Sequence[bool] | None = None) -> Any:
         """Distributions ``[B, H * D, bins]`` over each value's bins -> actions ``[B, H, D]``
-        float32: per value, ``sum_k p_k * value_k`` (the bins' representatives; robot units)."""
+        float32: per value, ``sum_k p_k * value_k`` (the bins' representatives; robot units); on
+        the dimensions ``discrete`` (``[D]``) marks, the representative of the most likely bin."""
         self._require_fitted()
         p, was_numpy = as_tensor(probabilities)
         if p.ndim != 3 or p.shape[1:] != (self.max_length, self.bins):
@@ -161,7 +163,14 @@ class BinCodec(ActionCodec):
             )
         d = self.action_dim
         values = self._tensor("_values", p.device, torch.float32)  # [bins, D]
-        out = torch.einsum("bhdk,kd->bhd", p.float().reshape(p.shape[0], self.horizon, d, self.bins), values)
+        per_value = p.float().reshape(p.shape[0], self.horizon, d, self.bins)
+        out = torch.einsum("bhdk,kd->bhd", per_value, values)
+        if discrete is not None and any(discrete):
+            if len(discrete) != d:
+                raise ValueError(f"{self.codec_name}: discrete needs one flag per action dimension ({d}), got {len(discrete)}")
+            flags = torch.tensor([bool(x) for x in discrete], device=out.device)
+            most_likely = values.t()[torch.arange(d, device=out.device), per_value.argmax(-1)]  # [B, H, D]
+            out = torch.where(flags, most_likely, out)
         return like_input(out, was_numpy)
 
     def allowed_next(self, prefix: list[int]) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from vlakit_timm.config import TimmConfig
 
 from vlakit import RecipeError
-from vlakit.interfaces.vision import VisionBackbone
+from vlakit.interfaces.vision import VisionBackbone, VisionOutput
 
 
 def create_model(settings: TimmConfig) -> torch.nn.Module:
@@ -115,7 +115,7 @@ class TimmBackbone(VisionBackbone):
         was_training = self.model.training
         self.model.eval()
         dtype = next(self.model.parameters()).dtype
-        feats = self.forward(torch.zeros(1, 3, *self.image_size, dtype=dtype))
+        feats = self.features(torch.zeros(1, 3, *self.image_size, dtype=dtype))
         self.model.train(was_training)
         return int(feats.shape[1]), int(feats.shape[2])
 
@@ -144,7 +144,13 @@ class TimmBackbone(VisionBackbone):
             x = x.clamp(0.0, 255.0)
         return (x / 255.0 - self.mean) / self.std
 
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+    def forward(self, pixels: torch.Tensor, condition: torch.Tensor | None = None) -> VisionOutput:
+        """``[B, 3, h, w]`` -> patch features ``[B, N, D]`` (no named outputs; no conditioning)."""
+        if condition is not None:
+            raise ValueError("the timm backbone takes no condition")
+        return VisionOutput(self.features(pixels))
+
+    def features(self, pixels: torch.Tensor) -> torch.Tensor:
         """``[B, 3, h, w]`` -> patch features ``[B, N, D]``."""
         feats = self.model.forward_features(pixels.to(next(self.model.parameters()).dtype))
         if feats.dim() == 4:

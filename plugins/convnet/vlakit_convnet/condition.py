@@ -1,4 +1,4 @@
-"""The instruction encoder of instruction-conditioned (FiLM) vision backbones.
+"""The instruction encoder of the FiLM-conditioned ``convnet``: the conditioner it supplies.
 
 RT-1 conditions its EfficientNet on a sentence embedding of the instruction. Here a small
 transformer encoder reads the prompt's token embeddings (shared with the language model, so
@@ -16,10 +16,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vlakit.interfaces import Conditioning
+
 
 class InstructionEncoder(nn.Module):
-    """Token embeddings ``[B, T, E]`` and mask ``[B, T]`` (1 on prompt tokens, any padding side),
-    and optionally the state embedding ``[B, E]`` -> condition ``[B, out_dim]``.
+    """A :class:`~vlakit.interfaces.Conditioning` (prompt token embeddings ``[B, T, E]``, mask
+    ``[B, T]`` with 1 on prompt tokens on any padding side, and optionally the state token
+    ``[B, E]``) -> condition ``[B, out_dim]``.
 
     The embeddings are layer-normalized first (language-model embeddings start tiny), get a
     learned position counted from each row's first prompt token, and pass ``layers`` pre-norm
@@ -39,10 +42,10 @@ class InstructionEncoder(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, out_dim))
 
-    def forward(self, token_embeds: torch.Tensor, mask: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
-        """``state``: the robot state's embedding ``[B, E]`` (the VLA's state token), read as one
-        more token when given."""
-        keep = mask.to(token_embeds.device).bool()
+    def forward(self, conditioning: Conditioning) -> torch.Tensor:
+        """The state token, when given, is read as one more token."""
+        token_embeds, state = conditioning.prompt_embeds, conditioning.state_embeds
+        keep = conditioning.prompt_mask.to(token_embeds.device).bool()
         position = (keep.long().cumsum(1) - 1).clamp(0, self.positions.num_embeddings - 1)
         x = self.input_norm(token_embeds) + self.positions(position)
         head = [self.summary.expand(x.shape[0], -1, -1).to(x.dtype)]
