@@ -120,6 +120,7 @@ def test_run_one_episode_with_gif(bundles: dict[str, Path], tmp_path: Path, caps
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "task (seen" in out and "success:" in out
+    assert re.search(r"rate [\d.]+ Hz; loop time p50 [\d.]+ ms, p99 [\d.]+ ms; overruns \d+", out)
     steps = re.search(r"(\d+) steps in", out)
     assert steps is not None and 1 <= int(steps.group(1)) <= 3  # an untrained policy may terminate early
     with Image.open(gif) as im:

@@ -149,7 +149,7 @@ def test_objective_weights_are_checked_and_zero_switches_one_off(tmp_path):
     from vlakit.recipes import load_recipe
 
     base = "recipes/tabletop-tiny.yaml"
-    with pytest.raises(RecipeError, match=r"model.objectives.0.weight: expected a number >= 0"):
+    with pytest.raises(RecipeError, match=r"model.objectives.0.weight: expected a finite number >= 0"):
         load_recipe(base, ["model.objectives.0.weight=-1"])
     recipe = load_recipe(base, ["model.objectives.1.weight=0"])
     registry = get_registry()

@@ -224,6 +224,19 @@ def test_loop_paces_to_hz() -> None:
     assert result.seconds >= 4 / 50 - 0.005
 
 
+def test_loop_reports_timing_and_counts_overruns() -> None:
+    def slow(t, obs):
+        if t % 2:  # every other tick takes longer than the 100 Hz period
+            time.sleep(0.03)
+        return [0, 0]
+
+    with PointArm() as robot:
+        result = run_episode(robot, ScriptedPolicy(slow), "wait", 6, hz=100, stall_timeout=None)
+    timing = result.timing()
+    assert len(result.tick_seconds) == 6 and result.overruns >= 3
+    assert timing["p99_ms"] >= 30 and timing["p99_ms"] >= timing["p50_ms"] and 0 < timing["hz"] < 100
+
+
 def test_mismatched_action_space_is_refused_before_any_command() -> None:
     other = ActionSpace(names=("x", "z"), units=("m", "m"), low=(-1, -1), high=(1, 1))
     robot = PointArm()

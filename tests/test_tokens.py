@@ -133,3 +133,15 @@ def test_saved_mapping_round_trips_and_is_rechecked(tokenizer, tmp_path):
         ActionTokenMapping(mode="append", first_id=10, num_symbols=5, vocab_size=12)
     with pytest.raises(TokenMappingError, match="mode"):
         ActionTokenMapping.build(4, tokenizer, "middle")  # type: ignore[arg-type]
+
+
+def test_tail_over_words_the_training_texts_use_is_refused(tokenizer):
+    """A text written with a word of the tail is refused; one below it is not (issue 17)."""
+    mapping = ActionTokenMapping.build(8, tokenizer, "tail")
+    below = tokenizer.convert_ids_to_tokens(mapping.first_id - 1)
+    in_tail = tokenizer.convert_ids_to_tokens(mapping.last_id)
+    mapping.check_texts(tokenizer, [f"pick {below}"] * 3)
+    with pytest.raises(TokenMappingError, match=rf"overwrite 1 token\(s\) the training texts.*'{in_tail}'"):
+        mapping.check_texts(tokenizer, [f"pick {below}", f"then {in_tail}"])
+    append = ActionTokenMapping.build(8, tokenizer, "append")
+    append.check_texts(tokenizer, [f"then {in_tail}"])  # append takes new ids: never a clash

@@ -474,3 +474,16 @@ def test_lr_groups_are_the_models_parts_and_what_components_declare(tmp_path):
     assert {scales[id(p)] for p in vla.objectives.parameters()} == {4.0}
     with pytest.raises(RecipeError, match="vision.nothing.*groups: language, vision.film"):
         lr_scales(vla.parameter_groups(), {"vision.nothing": 2.0})
+
+
+def test_tail_mapping_over_the_texts_words_is_refused_before_training(tmp_path, capsys):
+    """A word vocabulary is fitted on the texts, so its tail is made of their words: refused
+    with one message before the first step (it trained silently before, issue 17)."""
+    model = {"token_mapping": "tail", "codec": {"type": "uniform-bins", "bins": 8}}
+    recipe = make_recipe(tmp_path, {**TINY_LLAMA, "tokenizer": "words"}, model=model)
+    code = main(["train", str(recipe), "--run-dir", str(tmp_path / "run"), "--no-eval"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "token mapping 'tail'" in err and "the training texts are written with" in err
+    assert "Traceback" not in err
+    assert not list((tmp_path / "run").rglob("*.ckpt"))

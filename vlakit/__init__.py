@@ -24,7 +24,9 @@ from vlakit.interfaces import (
     TaskEnvironment,
     numpy_view,
 )
+from vlakit.io import atomic_write_text
 from vlakit.plugins import PLUGIN_API, ComponentConfig, get_registry, hookimpl
+from vlakit.runtime.safety import SafetyLayer, UnsafeAction
 from vlakit.types import ActionSpace, CameraSpec, Episode, Observation, Sample, TargetSpec
 
 __version__ = "0.1.0"
@@ -44,13 +46,16 @@ __all__ = [
     "RecipeError",
     "RobotDriver",
     "RobotError",
+    "SafetyLayer",
     "Sample",
     "TargetSpec",
     "Task",
     "TaskEnvironment",
     "UnknownComponentError",
+    "UnsafeAction",
     "VlakitError",
     "__version__",
+    "atomic_write_text",
     "get_registry",
     "hookimpl",
     "numpy_view",

@@ -12,7 +12,7 @@ from vlakit.interfaces.objective import IMAGE_TOKENS, ModelInfo, Objective
 from vlakit.model.projector import build_projector
 from vlakit.model.vla import VLA
 from vlakit.plugins.registry import Registry
-from vlakit.recipes.schema import OBJECTIVE_CORE_KEYS, ModelSection
+from vlakit.recipes.schema import ModelSection, plugin_params
 from vlakit.tokens import ActionTokenMapping
 from vlakit.types import TargetSpec
 
@@ -143,7 +143,7 @@ def build_objectives(
     for i, block in enumerate(model.objectives):
         if float(block.get("weight", 1.0)) == 0.0:
             continue  # switched off (e.g. by an override): not built at all
-        params = {k: v for k, v in block.items() if k not in OBJECTIVE_CORE_KEYS}
+        params = plugin_params("objective", block)
         name = str(params["type"])
         objective = registry.build("objective", params)
         where = f"model.objectives.{i} ({name})"

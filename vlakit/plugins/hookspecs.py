@@ -58,5 +58,18 @@ def register_objectives(register: Register) -> None:
 
 
 @hookspec
+def register_document_kinds(register: Register) -> None:
+    """Register kinds of YAML document that ``vlakit validate FILE`` checks (kind ``document``).
+
+    The name is the top-level key that marks a document of this kind (a recipe has none of
+    them); ``config`` is the pydantic model of the whole document (unknown keys forbidden);
+    ``factory(document)`` receives the validated document, runs any check beyond the model's
+    (raising a :class:`vlakit.VlakitError`) and returns a one-line summary. For example a
+    robot plugin registers its profiles: ``register("serial-arm", check_profile,
+    config=ArmProfile, description="serial-bus arm profile")``.
+    """
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add commands to the ``vlakit`` command line (``cli`` is the root click group)."""

@@ -21,18 +21,38 @@ KINDS: dict[str, tuple[str, str]] = {
     "dataset": ("dataset", "register_datasets"),
     "robot": ("robot driver", "register_robots"),
     "objective": ("objective", "register_objectives"),
+    "document": ("document kind", "register_document_kinds"),
 }
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 class ComponentConfig(BaseModel):
-    """Base class for a plugin's own config model: unknown keys are errors.
+    """Base class for a plugin's own config model: unknown keys are errors, and so are NaN and
+    infinite numbers.
 
     A plugin's config model should derive from this (or set ``extra="forbid"`` itself).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    def preflight(self) -> list[str]:
+        """Problems this block has that need no weights, no data and no hardware to see: a
+        model name the library does not know, a local path that is missing, a free-form config
+        the library refuses. ``vlakit validate`` and ``vlakit train`` (before it prepares data)
+        call it for every component block of a recipe.
+
+        Each problem is one sentence that starts with the field it is about (``"path: ..."``,
+        ``"config.num_hiden_layers: ..."``); empty when there is none. It may import the plugin's
+        libraries; it must not load weights, download or open a device.
+        """
+        return []
+
+    def task_splits(self) -> tuple[str, ...] | None:
+        """The task splits the robot built from this config offers (a
+        :class:`~vlakit.interfaces.TaskEnvironment`'s ``splits``), so that a recipe's
+        ``eval.split`` is checked before anything is built; ``None`` when not known."""
+        return None
 
     def fitted_to_texts(self, texts: Callable[[], Iterable[str]]) -> dict[str, Any] | None:
         """Settings the component learns from the training texts, merged into its recipe block

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from vlakit.errors import RecipeError
+from vlakit.recipes.yaml_source import MAX_DEPTH, parse_yaml
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -18,10 +17,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     parts = key.split(".")
     if not key or any(not p for p in parts):
         raise RecipeError(f"bad override {text!r}: the key {key!r} is not a dotted path")
+    if len(parts) > MAX_DEPTH:
+        raise RecipeError(f"bad override {text[:80]!r}...: the key is deeper than {MAX_DEPTH} levels")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"bad override {text!r}: the value is not valid YAML ({exc})") from None
+        value = parse_yaml(raw, "value")[0] if raw.strip() else None
+    except RecipeError as exc:
+        raise RecipeError(f"bad override {text!r}: the {exc}") from None
     return parts, value
 
 

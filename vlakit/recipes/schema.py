@@ -16,20 +16,35 @@ Decoding = Literal["argmax", "expectation"]
 
 DEFAULT_PROMPT = "What action should the robot take to {instruction}?"
 
+#: Lightning's precisions (``trainer.precision``); 16, 32, 64 and bf16 are its short aliases.
+Precision = Literal[
+    "32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true",
+    "transformer-engine", "transformer-engine-float16", "16", "32", "64", "bf16",
+]
+#: Lightning's accelerators (``trainer.accelerator``); whether this machine has one is checked
+#: by the preflight (:mod:`vlakit.recipes.preflight`).
+Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"]
+#: Largest seed (Lightning and numpy take unsigned 32-bit seeds).
+MAX_SEED = 2**32 - 1
+#: A recipe name: it names the run directory, so no path separators and no leading dot.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
 
 #: The parts of a composed model, the first word of each learning-rate group (``trainer.lr_scale``).
 MODEL_PARTS = ("language", "vision", "projector", "state", "conditioner", "objectives")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A recipe section: unknown keys are errors, and no number may be NaN or infinite."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ProjectorConfig(Section):
     """Maps vision features ``[B, N, D]`` into the LM's embedding width ``E``."""
 
     kind: Literal["linear", "mlp"] = Field("mlp", description="one linear layer, or two with a GELU between")
-    hidden: int | None = Field(None, description="hidden width of the MLP (default: E)")
+    hidden: int | None = Field(None, ge=1, description="hidden width of the MLP (default: E)")
 
 
 class ModelSection(Section):
@@ -62,7 +77,7 @@ class ModelSection(Section):
 class DataSection(Section):
     train: list[Block] = Field(..., min_length=1, description="sources, each with an optional weight")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: load in the training process)")
-    seed: int = Field(0, description="seed of the mixture's draws (batch order)")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the mixture's draws (batch order)")
     cache_dir: str = Field(".cache/vlakit", description="where datasets cache generated data")
 
 
@@ -91,34 +106,70 @@ class TrainerSection(Section):
         "cosine", description="learning-rate decay after the warmup"
     )
     warmup_steps: int = Field(0, ge=0, description="steps of linear warmup from 0")
-    gradient_clip: float | None = Field(1.0, description="clip the gradient norm to this (null: no clipping)")
+    gradient_clip: float | None = Field(1.0, ge=0, description="gradient norm clip (0 or null: none)")
     accumulate_grad_batches: int = Field(1, ge=1, description="batches per optimizer step")
-    precision: str = Field("32-true", description="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
-    accelerator: str = Field("auto", description="Lightning accelerator: cpu, gpu, auto, ...")
-    devices: int | str | list[int] = Field("auto", description="Lightning devices: a count, a list of ids or auto")
+    precision: Precision = Field("32-true", description="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
+    accelerator: Accelerator = Field("auto", description="cpu, gpu (cuda), mps, tpu, or auto (a GPU if any)")
+    devices: int | Literal["auto"] | list[int] = Field(
+        "auto",
+        description="processes on this node: a count (>= 1), a list of device indices, or auto "
+        "(every GPU, or one CPU process); no more than this machine has",
+    )
     num_nodes: int = Field(1, ge=1, description="machines (launched by torchrun or SLURM)")
     strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"] = Field(
         "auto", description="Lightning strategy for several devices"
     )
-    seed: int = Field(0, description="global seed (seed_everything): initialization and other random draws")
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED, description="global seed (seed_everything): initialization and other random draws"
+    )
     log_every: int = Field(10, ge=1, description="steps between logged metrics")
-    checkpoint_every: int | None = Field(None, description="steps between checkpoints (default: at the end)")
-    num_threads: int | None = Field(None, description="torch CPU threads (default: torch's choice)")
+    checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints (default: at the end)")
+    num_threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        """``precision: 16`` (a YAML number) means Lightning's alias ``"16"``."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices_domain(cls, value: Any) -> Any:
+        expected = "expected a count of at least 1, a list of distinct device indices (>= 0), or auto"
+        if value == "auto":
+            return value
+        if isinstance(value, bool):
+            raise ValueError(expected)
+        if isinstance(value, int):
+            if value < 1:
+                raise ValueError(f"{expected} (-1, all devices, is not accepted: give the count)")
+            return value
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
+            and len(set(value)) == len(value)
+        ):
+            return value
+        raise ValueError(expected)
 
 
 class EvalSection(Section):
     robot: Block = Field(..., description="robot driver block (a TaskEnvironment for scoring)")
     episodes: int = Field(100, ge=1, description="episodes per split")
     split: str = Field("all", description="a split the robot offers (seen, unseen, ...) or all")
-    seed: int = Field(10_000, description="seed of the first task (episode i uses seed + i)")
-    max_steps: int | None = Field(None, description="step budget per episode (default: the robot's)")
+    seed: int = Field(10_000, ge=0, le=MAX_SEED, description="seed of the first task (episode i uses seed + i)")
+    max_steps: int | None = Field(None, ge=1, description="step budget of an episode (default: the robot's)")
     gifs: int = Field(3, ge=0, description="episodes saved as animated GIFs")
 
 
 class Recipe(Section):
     """A whole recipe, after ``extends`` and overrides are resolved."""
 
-    name: str = Field(..., description="the run's name: runs go to OUTPUT_DIR/NAME/TIME")
+    name: str = Field(
+        ..., pattern=NAME_PATTERN,
+        description="names the run directory <output_dir>/<name>/: letters, digits, '.', '_', '-'",
+    )
     description: str = Field("", description="one line on what the recipe is")
     model: ModelSection = Field(..., description="the model slots and how they are joined")
     data: DataSection = Field(..., description="the training sources and how they are mixed")
@@ -155,7 +206,13 @@ def component_blocks(recipe_data: dict[str, Any]) -> list[tuple[str, str, dict[s
     return found
 
 
-#: keys of a dataset block that belong to vlakit, not to the dataset plugin
-DATASET_CORE_KEYS = ("weight",)
-#: keys of an objective block that belong to vlakit, not to the objective plugin
-OBJECTIVE_CORE_KEYS = ("weight",)
+#: per component kind, the keys of its blocks that belong to vlakit, not to the plugin (a
+#: dataset's mixture weight, an objective's loss weight)
+CORE_KEYS: dict[str, tuple[str, ...]] = {"dataset": ("weight",), "objective": ("weight",)}
+
+
+def plugin_params(kind: str, block: dict[str, Any]) -> dict[str, Any]:
+    """A component block without vlakit's own keys (:data:`CORE_KEYS`): what the plugin's
+    config model validates (``type`` is kept)."""
+    core = CORE_KEYS.get(kind, ())
+    return {k: v for k, v in block.items() if k not in core}

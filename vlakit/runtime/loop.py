@@ -43,6 +43,21 @@ class EpisodeResult:
     reason: str = "max_steps"
     seconds: float = 0.0
     policy_seconds: float = 0.0
+    #: seconds of work of each tick (observe, policy, safety, act; not the pacing sleep)
+    tick_seconds: list[float] = field(default_factory=list)
+    #: ticks whose work took longer than the control period
+    overruns: int = 0
+
+    def timing(self) -> dict[str, float]:
+        """Achieved rate (Hz), loop time p50/p99 (ms) and overruns of the episode."""
+        ticks = np.asarray(self.tick_seconds, dtype=np.float64)
+        p50, p99 = (np.percentile(ticks, [50, 99]) * 1000).tolist() if ticks.size else (0.0, 0.0)
+        return {
+            "hz": self.steps / self.seconds if self.seconds > 0 else 0.0,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "overruns": float(self.overruns),
+        }
 
 
 def check_action_space(policy_space: ActionSpace, robot_space: ActionSpace, who: str = "the policy") -> None:
@@ -69,15 +84,17 @@ class _Pacer:
         self.period = 1.0 / hz if hz > 0 else 0.0
         self.next = time.monotonic()
 
-    def wait(self) -> None:
+    def wait(self) -> bool:
+        """Sleep until the next tick; ``True`` when this tick overran its period."""
         if self.period == 0.0:
-            return
+            return False
         self.next += self.period
         delay = self.next - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        else:
-            self.next = time.monotonic()
+            return False
+        self.next = time.monotonic()
+        return True
 
 
 def run_episode(
@@ -119,6 +136,7 @@ def run_episode(
     try:
         with PolicyWorker(stall_timeout) as worker:
             while result.steps < max_steps:
+                tick_start = time.monotonic()
                 observation = robot.observe()
                 if record_frames and camera is not None:
                     result.frames.append(np.array(observation.images[camera], copy=True))
@@ -133,10 +151,11 @@ def run_episode(
                 robot.act(command)
                 sent.append(command)
                 result.steps += 1
+                result.tick_seconds.append(time.monotonic() - tick_start)
                 if isinstance(robot, TaskEnvironment) and robot.task_done():
                     result.reason = "done"
                     break
-                pacer.wait()
+                result.overruns += pacer.wait()
             if record_frames and camera is not None:
                 result.frames.append(np.array(robot.observe().images[camera], copy=True))
     except BaseException:

@@ -18,6 +18,7 @@ JSON form (:meth:`ActionTokenMapping.to_dict`) saved next to the codec state.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -167,6 +168,38 @@ class ActionTokenMapping:
                     f"token mapping 'tail' ids [{self.first_id}, {self.last_id}] would overwrite "
                     f"added token id(s) {added[:5]}; use token_mapping 'append'"
                 )
+
+    def check_texts(self, tokenizer: Any, texts: Iterable[str], max_texts: int = 100_000) -> None:
+        """Raise :class:`TokenMappingError` when a ``tail`` mapping takes ids that ``texts`` (the
+        training texts: instructions, questions, answers, the prompt) are written with, so that
+        training would silently turn those words into action tokens. ``append`` never does.
+
+        The first ``max_texts`` distinct texts are tokenized (without special tokens).
+        """
+        if self.mode != "tail":
+            return
+        seen: set[str] = set()
+        clashes: dict[int, str] = {}
+        for text in texts:
+            if text in seen:
+                continue
+            seen.add(text)
+            ids = tokenizer.encode(text, add_special_tokens=False)
+            for i in ids:
+                if self.first_id <= int(i) <= self.last_id and int(i) not in clashes:
+                    clashes[int(i)] = text
+            if len(seen) >= max_texts:
+                break
+        if clashes:
+            shown = sorted(clashes)[:5]
+            examples = ", ".join(
+                f"{str(tokenizer.convert_ids_to_tokens(i))!r} (id {i}, in {clashes[i][:40]!r})" for i in shown
+            )
+            raise TokenMappingError(
+                f"token mapping 'tail' ids [{self.first_id}, {self.last_id}] would overwrite "
+                f"{len(clashes)} token(s) the training texts are written with: {examples}; "
+                "use token_mapping 'append', or a codec with fewer symbols"
+            )
 
     # -- ids ---------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -90,6 +91,15 @@ class VLATrainingModule(L.LightningModule):
         self.vla = build_vla(
             self.recipe.model, registry, codec, self.hparams.cameras, self.hparams.state_dim, targets=targets
         )
+
+    def on_fit_start(self) -> None:
+        """Before the first step: a ``tail`` token mapping may not take ids that the training
+        texts are written with (they would silently become action tokens)."""
+        sources = getattr(getattr(self.trainer, "datamodule", None), "sources", None)
+        if sources is None or self.vla is None:
+            return
+        template = self.recipe.model.prompt.replace("{instruction}", " ")
+        self.vla.mapping.check_texts(self.vla.language.tokenizer, itertools.chain([template], sources.texts()))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self.vla(batch)

@@ -17,7 +17,7 @@ from vlakit.io import atomic_write_text
 from vlakit.model import build_codec
 from vlakit.plugins import get_registry
 from vlakit.policy.export import export_vla
-from vlakit.recipes import load_recipe
+from vlakit.recipes.preflight import preflight_recipe
 from vlakit.recipes.schema import Recipe
 from vlakit.train.checkpoint import checkpoint_hparams, read_checkpoint
 from vlakit.train.datamodule import MixtureDataModule
@@ -70,7 +70,7 @@ def train(
 ) -> TrainResult:
     """Train the recipe and export its bundle into ``<run_dir>/bundle``."""
     start = time.perf_counter()
-    recipe = load_recipe(recipe_path, overrides)
+    recipe = preflight_recipe(recipe_path, overrides)  # every check that needs no data, first
     t = recipe.trainer
     if t.num_threads:
         torch.set_num_threads(t.num_threads)

@@ -12,7 +12,7 @@ import numpy as np
 from vlakit.errors import RecipeError
 from vlakit.interfaces import ActionCodec, Dataset
 from vlakit.plugins.registry import Registry
-from vlakit.recipes.schema import DATASET_CORE_KEYS, Recipe
+from vlakit.recipes.schema import Recipe, plugin_params
 from vlakit.types import ActionSpace, TargetSpec
 
 
@@ -57,7 +57,7 @@ def build_sources(recipe: Recipe, registry: Registry, horizon: int, cache_dir: P
     cache = Path(cache_dir or recipe.data.cache_dir)
     datasets, weights = [], []
     for block in recipe.data.train:
-        params = {k: v for k, v in block.items() if k not in DATASET_CORE_KEYS}
+        params = plugin_params("dataset", block)
         ds = registry.build("dataset", params)
         ds.horizon = horizon
         ds.prepare(cache)

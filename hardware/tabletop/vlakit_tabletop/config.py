@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from vlakit_tabletop.vocab import SPLITS
 
 from vlakit import ComponentConfig
 
@@ -64,6 +65,10 @@ class TabletopConfig(_SceneOptions):
     )
 
     _unique_cameras = field_validator("cameras")(_cameras)
+
+    def task_splits(self) -> tuple[str, ...]:
+        """The splits of :attr:`TabletopDriver.splits`: seen, unseen, vqa-only."""
+        return SPLITS
 
 
 class TabletopDemosConfig(_SceneOptions):

@@ -116,6 +116,21 @@ class HFConfig(ComponentConfig):
     def _needs_model_type(self) -> bool:
         return True
 
+    def preflight(self) -> list[str]:
+        """The model directory exists; an inline config names only its config class's fields,
+        with sizes >= 1 and heads that divide the width (no weights are read)."""
+        from vlakit_hf.preflight import inline_config_problems, model_dir_problems
+
+        if self.path is not None:
+            return model_dir_problems(self.path)
+        if self.config is None:
+            return []
+        return inline_config_problems(self.config, "config", self._default_model_type())
+
+    def _default_model_type(self) -> str | None:
+        """The transformers model type of an inline config without ``model_type``."""
+        return None
+
     def inline_config(self) -> dict[str, Any] | None:
         """The inline config to build from (the tiny default when neither path nor config is set)."""
         if self.path is not None:
@@ -135,6 +150,9 @@ class LlavaSettings(HFConfig):
 
     def _needs_model_type(self) -> bool:
         return False
+
+    def _default_model_type(self) -> str | None:
+        return "llava"
 
     def inline_config(self) -> dict[str, Any] | None:
         if self.path is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -34,11 +35,11 @@ class TimmConfig(ComponentConfig):
         None, description="local weights file: .safetensors, or .pth/.bin (loaded with weights_only)"
     )
     strict: bool = Field(True, description="every weight in the model must be in the file")
-    img_size: int | None = Field(None, description="input size (ViT-style models)")
-    patch_size: int | None = Field(None, description="patch size (ViT-style models)")
-    embed_dim: int | None = Field(None, description="token width (ViT-style models)")
-    depth: int | None = Field(None, description="number of blocks (ViT-style models)")
-    num_heads: int | None = Field(None, description="attention heads (ViT-style models)")
+    img_size: int | None = Field(None, ge=1, description="input size (ViT-style models)")
+    patch_size: int | None = Field(None, ge=1, description="patch size (ViT-style models)")
+    embed_dim: int | None = Field(None, ge=1, description="token width (ViT-style models)")
+    depth: int | None = Field(None, ge=1, description="number of blocks (ViT-style models)")
+    num_heads: int | None = Field(None, ge=1, description="attention heads (ViT-style models)")
     model_args: dict[str, Any] = Field(default_factory=dict, description="other keyword arguments of the model")
     freeze: bool = Field(False, description="no gradients, always in eval mode")
     sincos_pos_embed: bool = Field(
@@ -68,6 +69,22 @@ class TimmConfig(ComponentConfig):
     def without_weights(self) -> dict[str, Any] | None:
         """A bundle brings the backbone's weights: build it without reading ``pretrained_path``."""
         return {"pretrained": None, "pretrained_path": None} if self.pretrained_path else None
+
+    def preflight(self) -> list[str]:
+        """timm knows the model name; the weights file, if any, exists (it is not read)."""
+        import difflib
+
+        import timm
+
+        problems = []
+        arch = self.model.split(".", 1)[0]  # "name.pretrained_tag" names the same architecture
+        if not timm.is_model(arch):
+            guess = difflib.get_close_matches(arch, timm.list_models(), n=1)
+            hint = f"; did you mean {guess[0]!r}?" if guess else " (see timm.list_models())"
+            problems.append(f"model: timm has no model {self.model!r}{hint}")
+        if self.pretrained_path and not Path(self.pretrained_path).expanduser().is_file():
+            problems.append(f"pretrained_path: {self.pretrained_path} is not a file (a local weights file)")
+        return problems
 
     def model_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``timm.create_model`` (classifier head removed)."""

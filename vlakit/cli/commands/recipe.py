@@ -9,17 +9,34 @@ import click
 import yaml
 
 from vlakit.cli.main import cli
+from vlakit.errors import RecipeError
 from vlakit.io import atomic_write_text
 from vlakit.plugins import get_registry
 from vlakit.recipes import load_recipe, recipe_json_schema, recipe_reference
+from vlakit.recipes.preflight import preflight_recipe
 
 
 @cli.command("validate")
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("overrides", nargs=-1)
 def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
-    """Check RECIPE (with dotted OVERRIDES like trainer.max_steps=10) without loading weights."""
-    resolved = load_recipe(recipe, overrides)
+    """Check RECIPE (with dotted OVERRIDES like trainer.max_steps=10) without loading weights.
+
+    The preflight of `vlakit train`: the recipe's schema and every plugin's config, each plugin's
+    own checks (model names, local paths, model configs), the sections against each other, and
+    the trainer block against this machine (accelerator, devices, strategy, precision). Other
+    documents that plugins register (for example robot profiles) are checked too, recognized by
+    their top-level key.
+    """
+    from vlakit.recipes.documents import validate_document
+
+    checked = validate_document(recipe, get_registry())
+    if checked is not None:
+        if overrides:
+            raise RecipeError("overrides apply to recipes only")
+        click.echo(f"ok: {recipe} is a valid {checked}")
+        return
+    resolved = preflight_recipe(recipe, overrides)
     click.echo(f"ok: {recipe} is a valid recipe ({resolved.name})")
 
 

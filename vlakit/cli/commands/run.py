@@ -109,6 +109,11 @@ def run_command(
             f"{result.steps} steps in {result.seconds:.1f} s ({result.reason}); "
             f"policy {1000 * result.policy_seconds / max(1, result.steps):.0f} ms per step"
         )
+        timing = result.timing()
+        click.echo(
+            f"rate {timing['hz']:.1f} Hz; loop time p50 {timing['p50_ms']:.1f} ms, p99 {timing['p99_ms']:.1f} ms; "
+            f"overruns {timing['overruns']:.0f}"
+        )
         if task is not None and text == task.instruction:
             click.echo(f"success: {'yes' if driver.task_success() else 'no'}")
     if gif is not None:

@@ -1,0 +1,21 @@
+"""The ``serial-arm`` robot block of a recipe (or of ``--robot FILE``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from vlakit import ComponentConfig
+
+
+class SerialArmConfig(ComponentConfig):
+    """``profile``: a packaged profile name (``so101-follower``, ``koch-follower``, ...) or a
+    profile file; ``port``: the serial port (``/dev/ttyUSB0``, ``/dev/pts/N`` of an emulator);
+    ``emulate``: run on an in-process emulator instead of a port (a dry run, with the
+    emulator's nominal calibration); ``calibration``: the calibration file (default: where
+    ``vlakit calibrate`` writes it); ``control_hz``: overrides the profile's rate."""
+
+    profile: str = "so101-follower"
+    port: str | None = None
+    emulate: bool = False
+    calibration: str | None = None
+    control_hz: float | None = Field(default=None, gt=0, le=1000)
