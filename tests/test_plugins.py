@@ -229,3 +229,23 @@ def test_glob_filter():
     for name in ("uniform-bins", "quantile-bins", "fast"):
         registry.add(Registration("codec", name, lambda c: c, _Cfg, dist="vlakit"))
     assert [r.name for r in registry.list("codec", "*-bins")] == ["quantile-bins", "uniform-bins"]
+
+
+def test_a_dataset_declares_the_writer_of_its_format():
+    def make_writer(root, spec):
+        return (root, spec)
+
+    registry = Registry()
+    registry.add(Registration("dataset", "plain", lambda c: c, _Cfg, dist="x"))
+    with pytest.raises(UnknownComponentError, match="no installed dataset plugin can write one"):
+        registry.writer()
+    registry.add(Registration("dataset", "fmt-a", lambda c: c, _Cfg, dist="x", writer=make_writer))
+    assert registry.writer().name == "fmt-a"  # the only one: the default
+    assert registry.writer("fmt-a").writer is make_writer
+    with pytest.raises(UnknownComponentError, match="'plain' cannot be written; formats that can: fmt-a"):
+        registry.writer("plain")
+    registry.add(Registration("dataset", "fmt-b", lambda c: c, _Cfg, dist="x", writer=make_writer))
+    with pytest.raises(UnknownComponentError, match="name the dataset format to write \\(fmt-a, fmt-b\\)"):
+        registry.writer()
+    with pytest.raises(PluginError, match="only datasets take one"):
+        registry.add(Registration("codec", "c", lambda c: c, _Cfg, dist="x", writer=make_writer))

@@ -184,6 +184,17 @@ def test_loop_runs_and_records_frames() -> None:
     assert robot.mode == "off" and robot.stops == 1  # `with robot:` stopped and disconnected it
 
 
+def test_loop_reports_each_step_to_on_step() -> None:
+    robot = PointArm()
+    policy = ScriptedPolicy(lambda t, obs: [0.1 * t, 2.0])
+    seen = []
+    with robot:
+        result = run_episode(robot, policy, "wave", max_steps=4, hz=0, on_step=lambda o, a: seen.append((o, a)))
+    assert len(seen) == 4
+    assert [int(o.images[next(iter(o.images))][0, 0, 0]) for o, _ in seen] == [0, 1, 2, 3]  # what it saw
+    np.testing.assert_allclose(np.stack([a for _, a in seen]), result.actions)  # what was sent, after safety
+
+
 def test_loop_applies_delta_bound() -> None:
     robot = PointArm()
     with robot:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from vlakit.interfaces.codec import ActionCodec, InvalidSymbols, numpy_view
 from vlakit.interfaces.dataset import Dataset
 from vlakit.interfaces.robot import RobotDriver, Task, TaskEnvironment
+from vlakit.interfaces.writer import EpisodeWriter, RecordingSpec
 from vlakit.lazy import lazy_attributes
 
 if TYPE_CHECKING:
@@ -30,12 +31,14 @@ __all__ = [
     "ActionCodec",
     "Conditioning",
     "Dataset",
+    "EpisodeWriter",
     "InvalidSymbols",
     "LMOutput",
     "LanguageModel",
     "ModelInfo",
     "ModelOutputs",
     "Objective",
+    "RecordingSpec",
     "RobotDriver",
     "Task",
     "TaskEnvironment",

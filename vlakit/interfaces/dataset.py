@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vlakit.types import ActionSpace, Sample, TargetSpec
+from vlakit.types import ActionSpace, Episode, Sample, TargetSpec
 
 
 class Dataset(ABC):
@@ -24,6 +24,9 @@ class Dataset(ABC):
     #: the codec before :meth:`prepare`.
     horizon: int = 1
 
+    #: Frames per second of the episodes (robot datasets that know it), else ``None``.
+    fps: float | None = None
+
     @property
     def action_space(self) -> ActionSpace | None:
         """The action space of robot samples, or ``None`` for vision-language data."""
@@ -34,6 +37,15 @@ class Dataset(ABC):
         """The named training targets its samples may carry (:attr:`Sample.targets`), with their
         shape, dtype and, for image-space targets, the camera they refer to. Default: none."""
         return {}
+
+    def num_episodes(self) -> int | None:
+        """Number of whole episodes :meth:`episode` gives, or ``None`` when the dataset does not
+        keep episodes (vision-language data, or a source that only yields samples)."""
+        return None
+
+    def episode(self, index: int) -> Episode:
+        """Episode ``index`` in ``[0, num_episodes)``, whole (for export to another format)."""
+        raise NotImplementedError(f"{type(self).__name__} does not give whole episodes")
 
     def prepare(self, cache_dir: Path) -> None:
         """Generate or load the data, caching under ``cache_dir``. Default: nothing to do."""

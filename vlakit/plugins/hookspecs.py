@@ -12,6 +12,8 @@ vlakit's conformance tests build that (or the defaults when no example is given)
 ``load=fn`` (optional) rebuilds a component from what its ``save_weights`` wrote into a bundle,
 ``fn(config, directory, base)``, without reading the weights its recipe names, so a bundle loads
 on its own (see :class:`vlakit.plugins.registry.Registration`).
+A dataset that can also write its format passes ``writer=factory``: ``factory(root, spec)`` returns a
+:class:`vlakit.interfaces.writer.EpisodeWriter` (``vlakit run --record``, ``vlakit dataset export``).
 """
 
 from __future__ import annotations

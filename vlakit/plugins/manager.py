@@ -200,6 +200,7 @@ class PluginLoader:
                 config: Any = None,
                 description: str = "",
                 example: dict[str, Any] | None = None,
+                writer: Any = None,
                 load: Any = None,
                 _kind: str = kind,
             ) -> None:
@@ -210,6 +211,7 @@ class PluginLoader:
                     config=config,
                     description=description,
                     example=example,
+                    writer=writer,
                     load=load,
                     plugin=name,
                     dist=dist,

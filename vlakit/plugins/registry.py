@@ -84,6 +84,9 @@ class Registration:
     version: str = ""
     #: params of a small, fast instance (docs and conformance checks); defaults when ``None``
     example: dict[str, Any] | None = None
+    #: datasets only: ``writer(root, spec)`` returns a :class:`vlakit.interfaces.writer.EpisodeWriter`
+    #: that records episodes in this dataset's format (``vlakit run --record``, ``vlakit dataset export``)
+    writer: Callable[..., Any] | None = None
     #: ``load(config, directory, base)`` rebuilds the component from what its ``save_weights``
     #: wrote into ``directory`` without reading the weights the recipe names (``base``: a
     #: user-given path to base weights, for saves that hold only adapters); ``None``: build
@@ -163,6 +166,11 @@ def validate_registration(reg: Registration) -> None:
             reg.config.model_validate(reg.example)
         except Exception as exc:  # noqa: BLE001
             raise PluginError(f"{where}: example params of {reg.kind} {reg.name!r} are invalid: {exc}") from None
+    if reg.writer is not None and (reg.kind != "dataset" or not callable(reg.writer)):
+        raise PluginError(
+            f"{where} registered {reg.kind} {reg.name!r} with a writer: only datasets take one, and it "
+            "must be callable as writer(root, spec)"
+        )
     if "type" in reg.config.model_fields:
         raise PluginError(f"{where}: config of {reg.kind} {reg.name!r} may not define a field 'type'")
 
@@ -237,6 +245,25 @@ class Registry:
         if self.failures:
             message += f"; {len(self.failures)} plugin(s) failed to load, see `vlakit plugins`"
         raise UnknownComponentError(message)
+
+    def writer(self, name: str | None = None) -> Registration:
+        """The dataset registration whose format ``name`` writes; ``None``: the only dataset that
+        declares a writer. A miss says which datasets can write."""
+        writers = [reg for reg in self.components["dataset"].values() if reg.writer is not None]
+        names = sorted(reg.name for reg in writers)
+        if name is None:
+            if len(writers) == 1:
+                return writers[0]
+            raise UnknownComponentError(
+                "name the dataset format to write (" + (", ".join(names) if names else "no installed dataset "
+                "plugin can write one") + ")"
+            )
+        reg = self.get("dataset", name)
+        if reg.writer is None:
+            raise UnknownComponentError(
+                f"dataset {name!r} cannot be written; formats that can: {', '.join(names) if names else 'none'}"
+            )
+        return reg
 
     def build(self, kind: str, block: dict[str, Any]) -> Any:
         """Build a component from a recipe block ``{type: NAME, ...params}``."""

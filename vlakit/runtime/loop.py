@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +21,7 @@ from vlakit.interfaces.robot import RobotDriver, TaskEnvironment
 from vlakit.runtime.protocols import ActingPolicy
 from vlakit.runtime.safety import MaxDelta, SafetyLayer, UnsafeAction
 from vlakit.runtime.worker import PolicyWorker
-from vlakit.types import ActionSpace
+from vlakit.types import ActionSpace, Observation
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ def run_episode(
     max_delta: MaxDelta | None = None,
     camera: str | None = None,
     record_frames: bool = True,
+    on_step: Callable[[Observation, np.ndarray], None] | None = None,
 ) -> EpisodeResult:
     """Run ``policy`` on a connected ``robot`` for up to ``max_steps`` ticks.
 
@@ -116,6 +118,8 @@ def run_episode(
     ``camera``: the camera recorded into ``frames`` (default: the robot's first).
     A policy returning a chunk ``[H, D]`` has its ``H`` actions executed one per tick before it
     is asked again. The action spaces are compared before anything is sent.
+    ``on_step(observation, command)``: called after each command is sent, with what the robot saw
+    and the command ``[D]`` (after the safety layer), e.g. to record the episode.
     """
     check_action_space(policy.action_space, robot.action_space)
     if max_steps < 1:
@@ -150,6 +154,8 @@ def run_episode(
                 command = safety(pending.popleft())
                 robot.act(command)
                 sent.append(command)
+                if on_step is not None:
+                    on_step(observation, command)
                 result.steps += 1
                 result.tick_seconds.append(time.monotonic() - tick_start)
                 if isinstance(robot, TaskEnvironment) and robot.task_done():

@@ -1,3 +1,3 @@
 """vlakit's own commands; each module adds its commands to the root group on import."""
 
-from vlakit.cli.commands import bench, bundle, evaluate, plugins, recipe, run, train  # noqa: F401
+from vlakit.cli.commands import bench, bundle, dataset, evaluate, plugins, recipe, run, train  # noqa: F401

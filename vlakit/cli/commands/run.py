@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -49,6 +50,17 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
     type=click.Path(dir_okay=False, path_type=Path),
     help="Save the episode's camera frames as an animated GIF.",
 )
+@click.option(
+    "--record",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Record the episode (camera frames, state, commands sent) into this dataset directory "
+    "(appends when it exists).",
+)
+@click.option(
+    "--record-format",
+    metavar="DATASET",
+    help="Dataset format to record in (a dataset plugin that can write). Default: the only one installed.",
+)
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the policy.")
 @decoding_option
 @bundle_load_options
@@ -63,6 +75,8 @@ def run_command(
     seed: int,
     split: str | None,
     gif: Path | None,
+    record: Path | None,
+    record_format: str | None,
     device: str,
     decoding: str | None,
     base: Path | None,
@@ -102,9 +116,21 @@ def run_command(
         if not text:
             raise VlakitError("--instruction is required for a robot that sets up no tasks")
         steps = max_steps or (driver.max_steps if isinstance(driver, TaskEnvironment) else 100)
-        result = run_episode(
-            driver, policy, text, steps, hz=hz, stall_timeout=stall_timeout, max_delta=max_delta
-        )
+        with ExitStack() as stack:
+            on_step = None
+            if record is not None:
+                from vlakit.data.recording import open_recording, record_episode, robot_spec
+                from vlakit.plugins import get_registry
+
+                spec = robot_spec(driver, hz or None, robot_type=block["type"])
+                writer = stack.enter_context(open_recording(get_registry(), record, spec, record_format))
+                on_step = stack.enter_context(record_episode(writer, text))
+            result = run_episode(
+                driver, policy, text, steps, hz=hz, stall_timeout=stall_timeout, max_delta=max_delta,
+                on_step=on_step,
+            )
+        if record is not None:
+            click.echo(f"recorded {result.steps} frames into {record}")
         click.echo(
             f"{result.steps} steps in {result.seconds:.1f} s ({result.reason}); "
             f"policy {1000 * result.policy_seconds / max(1, result.steps):.0f} ms per step"
