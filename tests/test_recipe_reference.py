@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vlakit.plugins import PluginLoader
 from vlakit.recipes import recipe_reference
+from vlakit.recipes.reference import SLOTS
 from vlakit.recipes.schema import TrainerSection
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "recipe.md"
@@ -52,8 +53,10 @@ def test_every_section_field_and_component_is_documented():
     page = recipe_reference(registry)
     for key in TrainerSection.model_fields:
         assert re.search(rf"^\| `{key}` \|", page, flags=re.M), key
-    for reg in registry.list():
-        assert f"### `{reg.name}`" in page
+    recipe_components = [reg for reg in registry.list() if reg.kind in SLOTS]
+    assert {reg.kind for reg in recipe_components} >= {"vision", "language", "codec", "dataset", "robot"}
+    for reg in recipe_components:
+        assert f"### `{reg.name}` {{#{reg.kind}-" in page
         for key in reg.config.model_fields:
             assert f"| `{key}` |" in page, (reg.name, key)
 

@@ -14,7 +14,8 @@ from typing import Any
 from vlakit.plugins.registry import KINDS, Registration, Registry
 from vlakit.recipes.schema import Recipe
 
-#: Where each kind's component blocks go in a recipe.
+#: Where each kind's component blocks go in a recipe; kinds without a slot (documents such as a
+#: robot profile) are not recipe options and stay off the page.
 SLOTS: dict[str, str] = {
     "vision": "model.vision",
     "language": "model.language",
@@ -228,10 +229,11 @@ def recipe_reference(registry: Registry) -> str:
     """The whole reference page as Markdown, for the components in ``registry``."""
     parts = [HEADER, *core_sections()]
     for kind, (label, _) in KINDS.items():
+        if kind not in SLOTS:
+            continue
         regs = registry.list(kind)
         parts.append(f"## {label[0].upper()}{label[1:]}s {{#kind-{kind}}}\n")
-        slot = SLOTS.get(kind)
-        where = f"Blocks in `{slot}`. " if slot else ""
+        where = f"Blocks in `{SLOTS[kind]}`. "
         names = ", ".join(f"[`{r.name}`](#{component_anchor(r.kind, r.name)})" for r in regs)
         parts.append(f"{where}Registered: {names if names else 'none'}.\n")
         for reg in regs:
