@@ -39,3 +39,17 @@ def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     for root, mods in installed:
         uninstall(root, mods)
     reset_plugins()
+
+
+@pytest.fixture(scope="session")
+def serve_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny untrained bundles for the serving tests: ``plain`` (one camera, single actions) and
+    ``chunks`` (chunks of 4, a state of 3)."""
+    pytest.importorskip("vlakit_tabletop")
+    from conftest_bundles import TINY_RECIPE, chunked_state_recipe, export_tiny_bundle
+
+    tmp = tmp_path_factory.mktemp("serve-bundles")
+    return {
+        "plain": export_tiny_bundle(tmp, TINY_RECIPE, "plain"),
+        "chunks": export_tiny_bundle(tmp, chunked_state_recipe(4), "chunks", state_dim=3),
+    }

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest_bundles import TINY_EVAL, TINY_RECIPE, export_tiny_bundle
 from PIL import Image
 
 import vlakit.cli.commands.evaluate  # noqa: F401  (registers `vlakit eval`)
@@ -21,45 +22,8 @@ from vlakit.cli.main import main
 
 pytest.importorskip("vlakit_tabletop")
 
-RECIPE = """
-name: cli-test
-model:
-  vision: {type: timm, model: vit_tiny_patch16_224, img_size: 64, patch_size: 16, embed_dim: 32, depth: 1, num_heads: 2}
-  language:
-    type: hf
-    config: {model_type: llama, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
-             num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 256}
-  codec: {type: uniform-bins, bins: 16}
-data:
-  train: [{type: tabletop-demos, episodes: 1}]
-"""
-EVAL = """
-eval:
-  robot: {type: tabletop, max_steps: 4}
-  episodes: 2
-  split: seen
-  gifs: 1
-"""
-
-
-def _export(tmp: Path, text: str, name: str) -> Path:
-    from vlakit_tabletop.sim import ACTION_SPACE
-
-    from vlakit.model import build_codec, build_vla
-    from vlakit.plugins import get_registry
-    from vlakit.policy.export import export_vla
-    from vlakit.recipes import load_recipe
-
-    (tmp / f"{name}.yaml").write_text(text)
-    recipe = load_recipe(tmp / f"{name}.yaml")
-    registry = get_registry()
-    codec = build_codec(recipe.model, registry)
-    torch.manual_seed(0)  # the untrained policy's weights, so its behaviour does not depend on test order
-    rng = np.random.default_rng(0)
-    codec.fit(rng.uniform(ACTION_SPACE.low_array, ACTION_SPACE.high_array, size=(64, 4)).astype(np.float32))
-    vla = build_vla(recipe.model, registry, codec, ["top"], 0)
-    robot = {"action_space": ACTION_SPACE.to_dict(), "cameras": ["top"], "state_dim": 0, "horizon": 1}
-    return export_vla(tmp / name, vla, recipe, robot)
+RECIPE, EVAL = TINY_RECIPE, TINY_EVAL
+_export = export_tiny_bundle
 
 
 @pytest.fixture(scope="module")

@@ -1,3 +1,13 @@
 """vlakit's own commands; each module adds its commands to the root group on import."""
 
-from vlakit.cli.commands import bench, bundle, dataset, evaluate, plugins, recipe, run, train  # noqa: F401
+from vlakit.cli.commands import (  # noqa: F401
+    bench,
+    bundle,
+    dataset,
+    evaluate,
+    plugins,
+    recipe,
+    run,
+    serve,
+    train,
+)

@@ -1,4 +1,5 @@
-"""``vlakit run``: one episode of a bundle's policy on a robot, through the safety layer."""
+"""``vlakit run``: one episode of a bundle's policy (local, or served: ``--policy ws://...``) on a
+robot, through the safety layer."""
 
 from __future__ import annotations
 
@@ -12,7 +13,21 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 
 
 @cli.command("run")
-@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("bundle", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--policy",
+    "policy_url",
+    metavar="ws://HOST:PORT",
+    help="Use the policy served there (vlakit serve) instead of a local BUNDLE.",
+)
+@click.option("--api-key", envvar="VLAKIT_API_KEY", help="API key of the policy server (or VLAKIT_API_KEY).")
+@click.option(
+    "--refill",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.5,
+    show_default=True,
+    help="With --policy: ask for the next action chunk when this fraction of the current one is left.",
+)
 @click.option(
     "--instruction", "-i", help="What to do. Default on a task environment: the instruction of its task."
 )
@@ -65,7 +80,10 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 @decoding_option
 @bundle_load_options
 def run_command(
-    bundle: Path,
+    bundle: Path | None,
+    policy_url: str | None,
+    api_key: str | None,
+    refill: float,
     instruction: str | None,
     robot: str | None,
     max_steps: int | None,
@@ -82,10 +100,11 @@ def run_command(
     base: Path | None,
     trusted_keys: tuple[Path, ...],
 ) -> None:
-    """Run BUNDLE's policy on a robot for one episode.
+    """Run BUNDLE's policy, or the one served at --policy ws://HOST:PORT, on a robot for one episode.
 
     The policy's action space is checked against the robot's before anything is sent; every
-    command passes the safety layer; Ctrl-C, an error or a stalled policy stops the robot safely.
+    command passes the safety layer; Ctrl-C, an error, a stalled policy or a lost server stops
+    the robot safely. A served policy's action chunks are executed while the next is computed.
     """
     from vlakit.errors import VlakitError
     from vlakit.evaluation.media import save_gif
@@ -94,19 +113,34 @@ def run_command(
     from vlakit.runtime.loop import check_action_space, run_episode
     from vlakit.runtime.robots import build_robot, parse_robot_option
 
-    policy = Policy.load(bundle, device=device, decoding=decoding, base=base, trusted_keys=trusted_keys)
-    if robot:
-        block = parse_robot_option(robot)
-    elif policy.recipe.eval is not None:
-        block = policy.recipe.eval.robot
+    if (bundle is None) == (policy_url is None):
+        raise VlakitError("give either a BUNDLE or --policy ws://HOST:PORT (a served policy), not both")
+    stack = ExitStack()
+    if policy_url is not None:
+        if decoding is not None:
+            raise VlakitError("--decoding applies to a local bundle; a served policy decodes as its server does")
+        if not robot:
+            raise VlakitError("--policy needs --robot TYPE or a YAML file (the server does not name a robot)")
+        policy, source = _remote(stack, policy_url, api_key, stall_timeout, refill), policy_url
     else:
-        raise VlakitError(
-            "the bundle's recipe names no robot (no eval block); pass --robot TYPE or a YAML file"
-        )
-    driver = build_robot(block, where="robot")
-    check_action_space(policy.action_space, driver.action_space, who=f"the policy of {bundle}")
+        policy = Policy.load(bundle, device=device, decoding=decoding, base=base, trusted_keys=trusted_keys)
+        source = str(bundle)
+    try:
+        if robot:
+            block = parse_robot_option(robot)
+        elif policy.recipe.eval is not None:
+            block = policy.recipe.eval.robot
+        else:
+            raise VlakitError(
+                "the bundle's recipe names no robot (no eval block); pass --robot TYPE or a YAML file"
+            )
+        driver = build_robot(block, where="robot")
+        check_action_space(policy.action_space, driver.action_space, who=f"the policy of {source}")
+    except BaseException:
+        stack.close()  # the connection to a policy server
+        raise
     task = None
-    with driver:
+    with stack, driver:
         if isinstance(driver, TaskEnvironment):
             task = driver.reset_task(seed, split or driver.splits[0])
             click.echo(f"task ({task.split}, {task.family}, seed {seed}): {task.instruction}")
@@ -116,15 +150,15 @@ def run_command(
         if not text:
             raise VlakitError("--instruction is required for a robot that sets up no tasks")
         steps = max_steps or (driver.max_steps if isinstance(driver, TaskEnvironment) else 100)
-        with ExitStack() as stack:
+        with ExitStack() as recording:
             on_step = None
             if record is not None:
                 from vlakit.data.recording import open_recording, record_episode, robot_spec
                 from vlakit.plugins import get_registry
 
                 spec = robot_spec(driver, hz or None, robot_type=block["type"])
-                writer = stack.enter_context(open_recording(get_registry(), record, spec, record_format))
-                on_step = stack.enter_context(record_episode(writer, text))
+                writer = recording.enter_context(open_recording(get_registry(), record, spec, record_format))
+                on_step = recording.enter_context(record_episode(writer, text))
             result = run_episode(
                 driver, policy, text, steps, hz=hz, stall_timeout=stall_timeout, max_delta=max_delta,
                 on_step=on_step,
@@ -148,3 +182,16 @@ def run_command(
             click.echo(f"gif: {gif}")
         else:
             click.echo("no camera frames to save", err=True)
+
+
+def _remote(stack: ExitStack, url: str, api_key: str | None, timeout: float, refill: float):
+    """The served policy at ``url``, its chunks executed while the next one is computed."""
+    from vlakit.runtime.chunks import ChunkPrefetcher
+    from vlakit.serve.client import RemotePolicy
+
+    remote = stack.enter_context(RemotePolicy(url, api_key=api_key, timeout=timeout))
+    click.echo(
+        f"policy {remote.metadata.get('policy', '?')} at {url}: cameras {list(remote.cameras)}, "
+        f"chunks of {remote.horizon}"
+    )
+    return stack.enter_context(ChunkPrefetcher(remote, refill=refill, check=remote.check_connection))
