@@ -43,7 +43,7 @@ class Section(BaseModel):
 class ProjectorConfig(Section):
     """Maps vision features ``[B, N, D]`` into the LM's embedding width ``E``."""
 
-    kind: Literal["linear", "mlp"] = "mlp"
+    kind: Literal["linear", "mlp"] = Field("mlp", description="one linear layer, or two with a GELU between")
     hidden: int | None = Field(None, ge=1, description="hidden width of the MLP (default: E)")
 
 
@@ -51,7 +51,7 @@ class ModelSection(Section):
     vision: Block | None = Field(None, description="vision backbone block; null when the LM brings its own")
     language: Block = Field(..., description="language model block")
     codec: Block = Field(..., description="action codec block")
-    projector: ProjectorConfig = ProjectorConfig()
+    projector: ProjectorConfig = Field(ProjectorConfig(), description="maps vision tokens into the LM's width")
     token_mapping: Literal["append", "tail"] = Field(
         "append", description="append new ids for action symbols, or overwrite the vocabulary tail"
     )
@@ -76,8 +76,8 @@ class ModelSection(Section):
 
 class DataSection(Section):
     train: list[Block] = Field(..., min_length=1, description="sources, each with an optional weight")
-    num_workers: int = Field(0, ge=0)
-    seed: int = Field(0, ge=0, le=MAX_SEED)
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: load in the training process)")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the mixture's draws (batch order)")
     cache_dir: str = Field(".cache/vlakit", description="where datasets cache generated data")
 
 
@@ -102,10 +102,12 @@ class TrainerSection(Section):
         return value
 
     weight_decay: float = Field(0.0, ge=0)
-    schedule: Literal["constant", "cosine", "linear"] = "cosine"
-    warmup_steps: int = Field(0, ge=0)
+    schedule: Literal["constant", "cosine", "linear"] = Field(
+        "cosine", description="learning-rate decay after the warmup"
+    )
+    warmup_steps: int = Field(0, ge=0, description="steps of linear warmup from 0")
     gradient_clip: float | None = Field(1.0, ge=0, description="gradient norm clip (0 or null: none)")
-    accumulate_grad_batches: int = Field(1, ge=1)
+    accumulate_grad_batches: int = Field(1, ge=1, description="batches per optimizer step")
     precision: Precision = Field("32-true", description="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
     accelerator: Accelerator = Field("auto", description="cpu, gpu (cuda), mps, tpu, or auto (a GPU if any)")
     devices: int | Literal["auto"] | list[int] = Field(
@@ -113,10 +115,14 @@ class TrainerSection(Section):
         description="processes on this node: a count (>= 1), a list of device indices, or auto "
         "(every GPU, or one CPU process); no more than this machine has",
     )
-    num_nodes: int = Field(1, ge=1)
-    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"] = "auto"
-    seed: int = Field(0, ge=0, le=MAX_SEED)
-    log_every: int = Field(10, ge=1)
+    num_nodes: int = Field(1, ge=1, description="machines (launched by torchrun or SLURM)")
+    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"] = Field(
+        "auto", description="Lightning strategy for several devices"
+    )
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED, description="global seed (seed_everything): initialization and other random draws"
+    )
+    log_every: int = Field(10, ge=1, description="steps between logged metrics")
     checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints (default: at the end)")
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
 
@@ -152,7 +158,7 @@ class EvalSection(Section):
     robot: Block = Field(..., description="robot driver block (a TaskEnvironment for scoring)")
     episodes: int = Field(100, ge=1, description="episodes per split")
     split: str = Field("all", description="a split the robot offers (seen, unseen, ...) or all")
-    seed: int = Field(10_000, ge=0, le=MAX_SEED)
+    seed: int = Field(10_000, ge=0, le=MAX_SEED, description="seed of the first task (episode i uses seed + i)")
     max_steps: int | None = Field(None, ge=1, description="step budget of an episode (default: the robot's)")
     gifs: int = Field(3, ge=0, description="episodes saved as animated GIFs")
 
@@ -164,12 +170,12 @@ class Recipe(Section):
         ..., pattern=NAME_PATTERN,
         description="names the run directory <output_dir>/<name>/: letters, digits, '.', '_', '-'",
     )
-    description: str = ""
-    model: ModelSection
-    data: DataSection
-    trainer: TrainerSection = TrainerSection()
-    eval: EvalSection | None = None
-    output_dir: str = "runs"
+    description: str = Field("", description="one line on what the recipe is")
+    model: ModelSection = Field(..., description="the model slots and how they are joined")
+    data: DataSection = Field(..., description="the training sources and how they are mixed")
+    trainer: TrainerSection = Field(TrainerSection(), description="optimization and Lightning's Trainer")
+    eval: EvalSection | None = Field(None, description="evaluation after training (null: none)")
+    output_dir: str = Field("runs", description="where run directories are made")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible form (what is printed and saved as the resolved recipe)."""

@@ -72,7 +72,7 @@ class HFConfig(ComponentConfig):
         "training texts (instructions, questions, answers, the prompt), and the bundle's recipe keeps it",
     )
     lora: LoraSettings | None = Field(None, description="LoRA adapters, or null for full fine-tuning")
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="dtype the weights are loaded in")
     load_in_8bit: bool = Field(False, description="8-bit weights (needs bitsandbytes and a GPU)")
     load_in_4bit: bool = Field(False, description="4-bit NF4 weights (needs bitsandbytes and a GPU)")
     export: Literal["adapters", "merged"] = Field(
@@ -81,7 +81,9 @@ class HFConfig(ComponentConfig):
         "reference to the base) or the merged full weights; models without a path or without LoRA "
         "are always saved in full",
     )
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = Field(
+        False, description="recompute activations in the backward pass (less memory, more time)"
+    )
     attn_implementation: str | None = Field(None, description="eager, sdpa, flash_attention_2, ...")
     mean_resizing: bool = Field(
         True, description="initialize appended embedding rows from the old rows' mean and covariance"

@@ -47,7 +47,9 @@ class TimmConfig(ComponentConfig):
         description="ViT-style models: fixed 2-D sine-cosine position embeddings (as MAE) instead of "
         "learned ones, so patch coordinates are readable from the first step",
     )
-    grad_checkpointing: bool = False
+    grad_checkpointing: bool = Field(
+        False, description="recompute activations in the backward pass (less memory, more time)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TimmConfig:

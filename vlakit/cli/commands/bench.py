@@ -12,7 +12,7 @@ from vlakit.cli.main import cli
 
 @cli.group("bench")
 def bench_group() -> None:
-    """Benchmarks that print their figures (run on demand; quoted in the README)."""
+    """Benchmarks that print their figures (run on demand; quoted in docs/benchmarks.md)."""
 
 
 @bench_group.command("codec")

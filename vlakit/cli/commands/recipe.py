@@ -1,4 +1,4 @@
-"""``vlakit validate``, ``vlakit recipe show`` and ``vlakit schema``."""
+"""``vlakit validate``, ``vlakit recipe show``, ``vlakit recipe reference`` and ``vlakit schema``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from vlakit.cli.main import cli
 from vlakit.errors import RecipeError
 from vlakit.io import atomic_write_text
 from vlakit.plugins import get_registry
-from vlakit.recipes import load_recipe, recipe_json_schema
+from vlakit.recipes import load_recipe, recipe_json_schema, recipe_reference
 from vlakit.recipes.preflight import preflight_recipe
 
 
@@ -56,6 +56,18 @@ def recipe_show(recipe: Path, overrides: tuple[str, ...], as_json: bool) -> None
         click.echo(json.dumps(data, indent=2))
     else:
         click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+
+
+@recipe_group.command("reference")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+def recipe_reference_command(output: Path | None) -> None:
+    """Write the recipe reference (Markdown): every section and every registered component's options."""
+    text = recipe_reference(get_registry())
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write_text(output, text)
+        click.echo(f"wrote {output}")
 
 
 @cli.command("schema")

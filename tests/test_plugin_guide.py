@@ -1,4 +1,4 @@
-"""The README's "Write a plugin" example works as written: installed as a real distribution."""
+"""The plugin guide's example (docs/plugins/index.md) works as written: installed as a real distribution."""
 
 from __future__ import annotations
 
@@ -9,22 +9,22 @@ from vlakit.plugins import PluginLoader
 from vlakit.recipes import load_recipe
 from vlakit.testing import check_action_codec
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "plugins" / "index.md"
 
 
-def readme_block(marker: str) -> str:
-    """The fenced code block of the README that starts with the comment ``marker``."""
-    for block in re.findall(r"```(?:python|toml)\n(.*?)```", README.read_text(), flags=re.S):
+def guide_block(marker: str) -> str:
+    """The fenced code block of the plugin guide that starts with the comment ``marker``."""
+    for block in re.findall(r"```(?:python|toml)\n(.*?)```", GUIDE.read_text(), flags=re.S):
         if block.startswith(marker):
             return block
-    raise AssertionError(f"README has no code block starting with {marker!r}")
+    raise AssertionError(f"{GUIDE} has no code block starting with {marker!r}")
 
 
-def test_readme_plugin_installs_registers_and_conforms(plugin_dist, tmp_path):
-    source = readme_block("# vlakit_sign_codec/__init__.py")
-    toml = readme_block("# pyproject.toml")
+def test_guide_plugin_installs_registers_and_conforms(plugin_dist, tmp_path):
+    source = guide_block("# vlakit_sign_codec/__init__.py")
+    toml = guide_block("# pyproject.toml")
     entry = re.search(r"\[project.entry-points.vlakit\]\n(\w+) = \"(\w+)\"", toml)
-    assert entry, "README pyproject has no vlakit entry point"
+    assert entry, "the guide's pyproject has no vlakit entry point"
     plugin_dist("vlakit-sign-codec", {"vlakit_sign_codec.__init__": source}, {entry[1]: entry[2]}, "0.1.0")
     registry = PluginLoader().load_entry_points()
     assert not registry.failures, registry.failures
