@@ -100,8 +100,7 @@ def check_dataset(
     then reads up to ``max_samples`` samples spread over the dataset: images are ``uint8``
     ``[H, W, 3]``; robot samples carry an action chunk ``[horizon, D]`` ``float32`` within the
     action space; vision-language samples carry an answer string; reading a sample twice gives
-    the same sample; every sample gives the same cameras at the same size (batches stack them, so
-    a recipe's sources must agree too); :meth:`actions` of a robot dataset has shape ``[N, horizon, D]``; every
+    the same sample; :meth:`actions` of a robot dataset has shape ``[N, horizon, D]``; every
     sample's text (and answer) is among :meth:`texts`.
     """
     name = type(dataset).__name__
@@ -119,13 +118,6 @@ def check_dataset(
         _check_sample(dataset, sample, i, space)
     for i in picks[:3]:
         assert _same(samples[i], dataset[i]), f"{name}[{i}] differs between two reads (not deterministic)"
-    shapes = {i: {cam: np.shape(im) for cam, im in s.images.items()} for i, s in samples.items()}
-    first = picks[0]
-    for i, got in shapes.items():
-        assert got == shapes[first], (
-            f"{name}[{i}] has images {got} but {name}[{first}] has {shapes[first]}: every sample must give "
-            "the same cameras at the same size (a batch stacks them), and so must every source of a recipe"
-        )
     if space is not None and any(s.action is not None for s in samples.values()):
         actions = dataset.actions()
         assert isinstance(actions, np.ndarray) and actions.dtype == np.float32, (

@@ -102,8 +102,8 @@ def image_shapes(sample: Any) -> dict[str, tuple[int, ...]]:
 
 def check_images_agree(datasets: list[Dataset], types: list[str]) -> None:
     """Every source must give the same cameras at the same sizes: a batch mixes sources and
-    stacks their images. Compares the first sample of each prepared dataset with the first robot
-    source's and raises :class:`RecipeError` naming both sources."""
+    stacks their images. Compares the first, middle and last sample of each prepared dataset with
+    the first sample of the first robot source; raises :class:`RecipeError` naming both sources."""
     ref = next(i for i, d in enumerate(datasets) if d.action_space is not None)
     want = image_shapes(datasets[ref][0])
 
@@ -111,13 +111,16 @@ def check_images_agree(datasets: list[Dataset], types: list[str]) -> None:
         return ", ".join(f"{cam!r} {'x'.join(map(str, shape))}" for cam, shape in shapes.items()) or "none"
 
     for i, dataset in enumerate(datasets):
-        got = image_shapes(dataset[0])
-        if got != want:
-            raise RecipeError(
-                f"data.train.{i} ({types[i]}) gives images {show(got)} but data.train.{ref} ({types[ref]}) "
-                f"gives {show(want)}: every source must give the same cameras at the same size (a batch "
-                "stacks them); set the sources' image size and camera names to agree"
-            )
+        n = len(dataset)
+        for index in sorted({0, n // 2, n - 1}):
+            got = image_shapes(dataset[index])
+            if got != want:
+                raise RecipeError(
+                    f"data.train.{i} ({types[i]}) gives images {show(got)} (sample {index}) but "
+                    f"data.train.{ref} ({types[ref]}) gives {show(want)}: every source must give the same "
+                    "cameras at the same size (a batch stacks them); set the sources' image size and "
+                    "camera names to agree"
+                )
 
 
 def fit_codec(codec: ActionCodec, sources: Sources) -> None:
