@@ -22,6 +22,7 @@ from vlakit.recipes.schema import Recipe
 from vlakit.train.checkpoint import checkpoint_hparams, read_checkpoint
 from vlakit.train.datamodule import MixtureDataModule
 from vlakit.train.module import VLATrainingModule
+from vlakit.train.rate import StepClock, TrainingRate
 from vlakit.train.sources import Sources, build_sources, fit_codec, fit_language_block
 from vlakit.train.trainer import build_trainer
 
@@ -30,10 +31,13 @@ RUN_DIR_ENV = "VLAKIT_RUN_DIR"
 
 @dataclass
 class TrainResult:
+    """``seconds``: the whole call; ``rate``: steps and samples per second and where the rest went."""
+
     run_dir: Path
     bundle: Path | None
     seconds: float
     recipe: Recipe
+    rate: TrainingRate | None = None
 
 
 def new_run_dir(recipe: Recipe) -> Path:
@@ -121,15 +125,23 @@ def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bo
     run.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
 
+    prep_start = time.perf_counter()
     module, sources = prepare_training(recipe, codec_state)
     data = MixtureDataModule(sources, t.batch_size, recipe.data.num_workers, recipe.data.seed)
-    trainer = build_trainer(t, run, progress=progress)
+    clock = StepClock()
+    trainer = build_trainer(t, run, progress=progress, callbacks=[clock])
+    fit_start = time.perf_counter()
     # weights_only: Lightning reads the checkpoint again, also without unpickling arbitrary objects
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None, weights_only=True)
+    export_start = time.perf_counter()
     bundle = None
     if trainer.is_global_zero:
         bundle = export_vla(run / "bundle", module.vla, module.recipe, robot_info(module))
-    return TrainResult(run, bundle, time.perf_counter() - start, module.recipe)
+    rate = clock.rate(trainer, t.batch_size)
+    rate.prep = fit_start - prep_start
+    rate.setup = export_start - fit_start - rate.train
+    rate.export = time.perf_counter() - export_start
+    return TrainResult(run, bundle, time.perf_counter() - start, module.recipe, rate)
 
 
 def export_checkpoint(checkpoint: str | Path, output: str | Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ def strategy_for(section: TrainerSection) -> Any:
         from lightning.pytorch.strategies import DDPStrategy
 
         launcher = "spawn" if section.strategy == "ddp_spawn" else "popen"
-        return DDPStrategy(process_group_backend="gloo", start_method=launcher)
+        # gradients as views of the all-reduce buckets: no copy into and out of them each step
+        return DDPStrategy(process_group_backend="gloo", start_method=launcher, gradient_as_bucket_view=True)
     return section.strategy
 
 
@@ -36,8 +38,11 @@ def loggers_for(run_dir: Path) -> list[Any]:
     return loggers
 
 
-def build_trainer(section: TrainerSection, run_dir: Path, progress: bool = True) -> L.Trainer:
-    """A Trainer for ``section`` writing logs and checkpoints under ``run_dir``."""
+def build_trainer(
+    section: TrainerSection, run_dir: Path, progress: bool = True, callbacks: Sequence[L.Callback] = ()
+) -> L.Trainer:
+    """A Trainer for ``section`` writing logs and checkpoints under ``run_dir``, with ``callbacks``
+    added to its own."""
     every = section.checkpoint_every or section.max_steps
     checkpoint = ModelCheckpoint(
         dirpath=str(run_dir / "checkpoints"),
@@ -47,9 +52,9 @@ def build_trainer(section: TrainerSection, run_dir: Path, progress: bool = True)
         save_last=True,
         auto_insert_metric_name=False,
     )
-    callbacks: list[Any] = [checkpoint]
+    every_callback: list[Any] = [checkpoint, *callbacks]
     if progress:
-        callbacks.append(TQDMProgressBar(refresh_rate=max(1, section.log_every // 2)))
+        every_callback.append(TQDMProgressBar(refresh_rate=max(1, section.log_every // 2)))
     return L.Trainer(
         max_steps=section.max_steps,
         accelerator=section.accelerator,
@@ -61,7 +66,7 @@ def build_trainer(section: TrainerSection, run_dir: Path, progress: bool = True)
         gradient_clip_val=section.gradient_clip,
         log_every_n_steps=section.log_every,
         logger=loggers_for(run_dir),
-        callbacks=callbacks,
+        callbacks=every_callback,
         default_root_dir=str(run_dir),
         enable_progress_bar=progress,
         enable_model_summary=False,
