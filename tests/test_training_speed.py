@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 
+import torch
 from test_training import TINY_LLAMA, make_recipe
 
 from vlakit.cli.main import main
@@ -60,3 +61,28 @@ def test_logging_every_n_steps_writes_the_same_figures_as_every_step(tmp_path):
     for step, row in every[2].items():
         assert row["train/action_token_acc"] != "" and row["train/aim_l1"] != ""
         assert row == every[1][step], step
+
+
+def test_ddp_broadcasts_buffers_only_for_models_with_training_state():
+    """Persistent buffers (BatchNorm statistics) are state DDP must keep equal across ranks;
+    non-persistent ones are constants, and tied weights are parameters, not state."""
+    from torch import nn
+
+    from vlakit.train.ddp import has_training_state
+
+    class Constants(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(3, 3)
+            self.register_buffer("grid", torch.zeros(4, 2), persistent=False)
+
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(5, 3)
+            self.head = nn.Linear(3, 5, bias=False)
+            self.head.weight = self.embed.weight
+
+    assert not has_training_state(Constants())
+    assert not has_training_state(Tied())
+    assert has_training_state(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)))

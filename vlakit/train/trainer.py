@@ -20,11 +20,10 @@ def strategy_for(section: TrainerSection) -> Any:
     if section.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         raise RecipeError("trainer.strategy: 'deepspeed' needs the deepspeed package (pip install deepspeed)")
     if section.strategy in ("ddp", "ddp_spawn") and section.accelerator == "cpu":
-        from lightning.pytorch.strategies import DDPStrategy
+        from vlakit.train.ddp import LeanDDPStrategy
 
         launcher = "spawn" if section.strategy == "ddp_spawn" else "popen"
-        # gradients as views of the all-reduce buckets: no copy into and out of them each step
-        return DDPStrategy(process_group_backend="gloo", start_method=launcher, gradient_as_bucket_view=True)
+        return LeanDDPStrategy(process_group_backend="gloo", start_method=launcher)
     return section.strategy
 
 
