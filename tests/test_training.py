@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -272,6 +273,9 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "world_size=2" in out.stderr or "distributed_backend=gloo" in out.stderr
+    rate = re.search(r"trained 2 steps in \d+ s: ([\d.]+) steps/s \((\d+) samples/s\)", out.stdout)
+    assert rate, out.stdout[-2000:]
+    assert abs(int(rate[2]) - 2 * 4 * float(rate[1])) <= 1  # two processes of 4 samples a step
     policy = Policy.load(tmp_path / "ddp" / "bundle")
     obs = Observation(images={"top": np.zeros((32, 32, 3), np.uint8)})
     assert np.isfinite(policy.act(obs, "pick up the red star")).all()

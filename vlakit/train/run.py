@@ -25,6 +25,7 @@ from vlakit.train.checkpoint import checkpoint_hparams, read_checkpoint
 from vlakit.train.datamodule import MixtureDataModule
 from vlakit.train.lock import run_dir_lock
 from vlakit.train.module import VLATrainingModule
+from vlakit.train.rate import StepClock, TrainingRate
 from vlakit.train.sources import Sources, build_sources, fit_codec, fit_language_block
 from vlakit.train.trainer import build_trainer
 
@@ -33,10 +34,13 @@ RUN_DIR_ENV = "VLAKIT_RUN_DIR"
 
 @dataclass
 class TrainResult:
+    """``seconds``: the whole call; ``rate``: steps and samples per second and where the rest went."""
+
     run_dir: Path
     bundle: Path | None
     seconds: float
     recipe: Recipe
+    rate: TrainingRate | None = None
 
 
 def new_run_dir(recipe: Recipe) -> Path:
@@ -154,14 +158,22 @@ def _train_locked(
     t = recipe.trainer
     atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
 
+    prep_start = time.perf_counter()
     module, sources = prepare_training(recipe, codec_state)
     data = MixtureDataModule(sources, t.batch_size, recipe.data.num_workers, recipe.data.seed)
-    trainer = build_trainer(t, run, progress=progress)
+    clock = StepClock()
+    trainer = build_trainer(t, run, progress=progress, callbacks=[clock])
+    fit_start = time.perf_counter()
     fit_or_interrupt(trainer, module, data, resume)
+    export_start = time.perf_counter()
     bundle = None
     if trainer.is_global_zero:
         bundle = export_vla(run / "bundle", module.vla, module.recipe, robot_info(module))
-    return TrainResult(run, bundle, time.perf_counter() - start, module.recipe)
+    rate = clock.rate(trainer, t.batch_size)
+    rate.prep = fit_start - prep_start
+    rate.setup = export_start - fit_start - rate.train
+    rate.export = time.perf_counter() - export_start
+    return TrainResult(run, bundle, time.perf_counter() - start, module.recipe, rate)
 
 
 def export_checkpoint(checkpoint: str | Path, output: str | Path) -> Path:

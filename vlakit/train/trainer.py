@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,17 @@ from vlakit.recipes.schema import TrainerSection
 def strategy_for(section: TrainerSection) -> Any:
     """The Lightning strategy for ``trainer.strategy`` (deepspeed only where installed).
 
-    ``ddp`` and ``ddp_spawn`` keep their rendezvous on loopback for single-node runs
-    (:class:`~vlakit.train.rendezvous.LoopbackDDPStrategy`).
+    ``ddp`` and ``ddp_spawn`` keep their rendezvous on loopback for single-node runs and skip
+    per-step work that changes nothing (:class:`~vlakit.train.ddp.LeanDDPStrategy`).
     """
     if section.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         raise RecipeError("trainer.strategy: 'deepspeed' needs the deepspeed package (pip install deepspeed)")
     if section.strategy in ("ddp", "ddp_spawn"):
-        from vlakit.train.rendezvous import LoopbackDDPStrategy
+        from vlakit.train.ddp import LeanDDPStrategy
 
         launcher = "spawn" if section.strategy == "ddp_spawn" else "popen"
         backend = "gloo" if section.accelerator == "cpu" else None  # None: Lightning's choice (nccl on GPUs)
-        return LoopbackDDPStrategy(process_group_backend=backend, start_method=launcher)
+        return LeanDDPStrategy(process_group_backend=backend, start_method=launcher)
     return section.strategy
 
 
@@ -41,8 +42,11 @@ def loggers_for(run_dir: Path) -> list[Any]:
     return loggers
 
 
-def build_trainer(section: TrainerSection, run_dir: Path, progress: bool = True) -> L.Trainer:
-    """A Trainer for ``section`` writing logs and checkpoints under ``run_dir``."""
+def build_trainer(
+    section: TrainerSection, run_dir: Path, progress: bool = True, callbacks: Sequence[L.Callback] = ()
+) -> L.Trainer:
+    """A Trainer for ``section`` writing logs and checkpoints under ``run_dir``, with ``callbacks``
+    added to its own."""
     every = section.checkpoint_every or section.max_steps
     checkpoint = ModelCheckpoint(
         dirpath=str(run_dir / "checkpoints"),
@@ -52,9 +56,9 @@ def build_trainer(section: TrainerSection, run_dir: Path, progress: bool = True)
         save_last=True,
         auto_insert_metric_name=False,
     )
-    callbacks: list[Any] = [checkpoint]
+    every_callback: list[Any] = [checkpoint, *callbacks]
     if progress:
-        callbacks.append(TQDMProgressBar(refresh_rate=max(1, section.log_every // 2)))
+        every_callback.append(TQDMProgressBar(refresh_rate=max(1, section.log_every // 2)))
     return L.Trainer(
         max_steps=section.max_steps,
         accelerator=section.accelerator,
@@ -66,7 +70,7 @@ def build_trainer(section: TrainerSection, run_dir: Path, progress: bool = True)
         gradient_clip_val=section.gradient_clip,
         log_every_n_steps=section.log_every,
         logger=loggers_for(run_dir),
-        callbacks=callbacks,
+        callbacks=every_callback,
         default_root_dir=str(run_dir),
         enable_progress_bar=progress,
         enable_model_summary=False,

@@ -22,7 +22,9 @@ def train_command(recipe: Path, overrides: tuple[str, ...], resume: Path | None,
     result = train(recipe, overrides, resume=resume, run_dir=run_dir)
     if result.bundle is None:
         return
-    click.echo(f"trained in {result.seconds:.0f} s; bundle: {result.bundle}")
+    if result.rate is not None:
+        click.echo(result.rate.line())
+    click.echo(f"trained in {result.seconds:.0f} s in all; bundle: {result.bundle}")
     if result.recipe.eval is not None and not no_eval:
         from vlakit.evaluation.run import evaluate_bundle, scores_tasks
 

@@ -1,0 +1,88 @@
+"""What a training run reports about its speed, and that logging less often changes no figure."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import torch
+from test_training import TINY_LLAMA, make_recipe
+
+from vlakit.cli.main import main
+from vlakit.train.rate import TrainingRate
+from vlakit.train.run import train
+
+RATE_LINE = re.compile(
+    r"trained (\d+) steps in \d+ s: ([\d.]+) steps/s \((\d+) samples/s\); "
+    r"data prep \d+ s, trainer setup -?\d+ s, export \d+ s"
+)
+
+
+def test_rate_line_says_steps_samples_and_where_the_rest_went():
+    rate = TrainingRate(steps=8000, samples_per_step=64, train=702.0, prep=14.2, setup=3.0, export=0.6)
+    assert rate.steps_per_s == 8000 / 702.0 and rate.samples_per_s == 64 * 8000 / 702.0
+    assert rate.line() == (
+        "trained 8000 steps in 702 s: 11.40 steps/s (729 samples/s); data prep 14 s, trainer setup 3 s, export 1 s"
+    )
+    assert TrainingRate(steps=0, samples_per_step=64, train=0.0).steps_per_s == 0.0
+
+
+def test_vlakit_train_prints_the_rate_it_achieved(tmp_path, capsys):
+    recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 3, "batch_size": 4})
+    assert main(["train", str(recipe), "--run-dir", str(tmp_path / "run"), "--no-eval"]) == 0
+    out = capsys.readouterr().out
+    found = RATE_LINE.search(out)
+    assert found, out
+    steps, per_s, samples = int(found[1]), float(found[2]), int(found[3])
+    assert steps == 3
+    assert abs(samples - 4 * per_s) <= 1  # one process, 4 samples a step
+
+
+def rows(path) -> dict[int, dict[str, str]]:
+    with open(path) as f:
+        return {int(row["step"]): row for row in csv.DictReader(f)}
+
+
+def test_logging_every_n_steps_writes_the_same_figures_as_every_step(tmp_path):
+    """Logging only the steps Lightning writes changes no figure: each row written with
+    ``log_every: 2`` (loss, objectives, action metrics) equals the same step's row written with
+    ``log_every: 1``, so the training itself is untouched by how often it logs."""
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "keypoints",
+              "flat_tokens": 2, "film_dim": 8, "relate": 1}
+    objectives = [{"type": "aim-point", "weight": 2.0}, {"type": "keypoint-map", "target": "aim", "weight": 0.5}]
+    model = {"use_state": True, "objectives": objectives}
+    every = {}
+    for n in (1, 2):
+        recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model=model,
+                             trainer={"max_steps": 4, "log_every": n, "warmup_steps": 0})
+        result = train(recipe, run_dir=tmp_path / f"every-{n}", progress=False)
+        every[n] = rows(result.run_dir / "logs" / "metrics.csv")
+    assert sorted(every[1]) == [0, 1, 2, 3] and sorted(every[2]) == [1, 3]
+    for step, row in every[2].items():
+        assert row["train/action_token_acc"] != "" and row["train/aim_l1"] != ""
+        assert row == every[1][step], step
+
+
+def test_ddp_broadcasts_buffers_only_for_models_with_training_state():
+    """Persistent buffers (BatchNorm statistics) are state DDP must keep equal across ranks;
+    non-persistent ones are constants, and tied weights are parameters, not state."""
+    from torch import nn
+
+    from vlakit.train.ddp import has_training_state
+
+    class Constants(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(3, 3)
+            self.register_buffer("grid", torch.zeros(4, 2), persistent=False)
+
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(5, 3)
+            self.head = nn.Linear(3, 5, bias=False)
+            self.head.weight = self.embed.weight
+
+    assert not has_training_state(Constants())
+    assert not has_training_state(Tied())
+    assert has_training_state(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)))

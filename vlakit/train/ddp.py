@@ -1,0 +1,36 @@
+"""DDP without the per-step work that changes nothing: gradients all-reduced in place, and no
+broadcast of buffers that training never changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from vlakit.train.rendezvous import LoopbackDDPStrategy
+
+
+def has_training_state(model: nn.Module) -> bool:
+    """True when ``model`` holds persistent buffers (state a forward pass may change, such as
+    BatchNorm's running statistics), which DDP must broadcast from rank 0 so all ranks agree.
+    Non-persistent buffers (rotary frequencies, coordinate grids) are constants every rank
+    computes alike."""
+    parameters = {name for name, _ in model.named_parameters(remove_duplicate=False)}
+    return any(name not in parameters for name in model.state_dict())
+
+
+class LeanDDPStrategy(LoopbackDDPStrategy):
+    """Lightning's DDP (its rendezvous on loopback for a single node, see
+    :class:`~vlakit.train.rendezvous.LoopbackDDPStrategy`) with gradients as views of the all-reduce buckets (no copy into and out of
+    them each step) and, for a model without training state (:func:`has_training_state`), no
+    broadcast of its buffers before every forward pass (a collective, so a wait for the slowest
+    rank, that copies constants over themselves). What each step computes is unchanged."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(gradient_as_bucket_view=True, **kwargs)
+
+    def _setup_model(self, model: nn.Module) -> Any:
+        """Lightning's wrapping of ``model`` (after ``configure_model``: the real model) in DDP."""
+        if "broadcast_buffers" not in self._ddp_kwargs:
+            self._ddp_kwargs["broadcast_buffers"] = has_training_state(model)
+        return super()._setup_model(model)
