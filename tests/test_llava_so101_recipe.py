@@ -18,7 +18,7 @@ from vlakit.policy import Policy
 from vlakit.train.run import train
 from vlakit.types import ActionSpace, CameraSpec, Episode, Observation
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs/examples/llava-lora-so101.yaml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "recipes/llava-lora-so101.yaml"
 JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 SO101 = ActionSpace(JOINTS, ("deg",) * 5 + ("percent",), (-150.0,) * 5 + (0.0,), (150.0,) * 5 + (100.0,))
 

@@ -94,6 +94,13 @@ def _progress(total: int, enabled: bool | None) -> Any:
     return tqdm(total=total, desc="eval", unit="episode", disable=None if enabled is None else not enabled)
 
 
+def scores_tasks(eval_section: EvalSection) -> bool:
+    """Whether ``eval_section``'s robot sets up tasks and judges success (a
+    :class:`TaskEnvironment`, which evaluation needs), e.g. a simulator but not a physical arm.
+    The robot is built, not connected."""
+    return isinstance(build_robot(eval_section.robot, where="eval.robot"), TaskEnvironment)
+
+
 def evaluate_policy(
     policy: BatchPolicy,
     eval_section: EvalSection,

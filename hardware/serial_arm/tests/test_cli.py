@@ -3,45 +3,23 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 
 import numpy as np
 import pytest
 import yaml
 from vlakit_serial_arm.emulator.from_profile import emulator_for_profile
+from vlakit_serial_arm.emulator.process import emulate_process
 from vlakit_serial_arm.profile import load_profile
 
 from vlakit.cli.main import main
 
 
 def test_emulate_prints_its_port_first_and_serves(tmp_path):
-    code = "from vlakit.cli.main import main; raise SystemExit(main())"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "emulate", "koch-follower", "--silent", "6"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    watchdog = threading.Timer(30, proc.kill)  # bounds the readline below
-    watchdog.start()
-    try:
-        first = proc.stdout.readline()
-        assert first.startswith("port: /dev/pts/"), first
-        port = first.split()[1]
-        out = tmp_path / "cal.yaml"
+    out = tmp_path / "cal.yaml"
+    with emulate_process("koch-follower", "--silent", "6", timeout=30) as (port, proc):
+        assert port.startswith("/dev/pts/")
         assert main(["calibrate", "--robot", "koch-follower", "--port", port, "--non-interactive", "-o", str(out)]) == 2
-    finally:
-        watchdog.cancel()
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0
     assert not out.exists()  # motor 6 is silent: nothing half written
 

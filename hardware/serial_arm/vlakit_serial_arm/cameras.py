@@ -3,24 +3,31 @@
 A camera is read by its own thread, so a control tick never waits for the sensor: it takes
 the newest frame, converted to RGB and resized to the profile's ``[height, width]``. A source is
 a device index (``0``), a device path (``/dev/video2``), or a video file or stream URL (a file
-is replayed in a loop at ``fps``, which makes a camera testable without hardware).
+is replayed in a loop at ``fps``, which makes a camera testable without hardware), or
+``emulated``: no camera at all, but a drawing of the arm's joint positions
+(:mod:`vlakit_serial_arm.emulator.camera`), for dry runs on an emulated arm.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vlakit import RobotError
 
+#: the ``source`` of an emulated camera (a drawing of the joint state, no device)
+EMULATED = "emulated"
+
 
 class CameraSettings(BaseModel):
-    """``source``: device index, device path, video file or URL; ``height``/``width``: size of
+    """``source``: device index, device path, video file or URL, or ``emulated`` (a drawing of
+    the arm's joint positions, for an emulated arm); ``height``/``width``: size of
     the images in observations (pixels); ``fps``: requested frame rate."""
 
     model_config = ConfigDict(extra="forbid")
@@ -111,3 +118,27 @@ class OpenCVCamera:
         if self._capture is not None:
             self._capture.release()
             self._capture = None
+
+
+class Camera(Protocol):
+    """What the driver needs of a camera."""
+
+    name: str
+
+    def open(self, timeout: float = 5.0) -> None: ...
+
+    def read(self, timeout: float = 1.0) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+def make_camera(
+    name: str, settings: CameraSettings, units: tuple[str, ...], state: Callable[[], np.ndarray | None]
+) -> Camera:
+    """The camera ``name`` of ``settings``: an OpenCV capture, or (``source: emulated``) a
+    drawing of ``state()``, the joint positions ``[M]`` in ``units`` read this tick."""
+    if settings.source == EMULATED:
+        from vlakit_serial_arm.emulator.camera import JointStateCamera
+
+        return JointStateCamera(name, settings.height, settings.width, units, state)
+    return OpenCVCamera(name, settings)

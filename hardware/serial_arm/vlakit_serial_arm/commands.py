@@ -19,6 +19,12 @@ def add_commands(cli: Any) -> None:
     @click.option("--error", "errors", multiple=True, metavar="ID=BITS", help="Error byte in a motor's status, e.g. 3=0x20.")
     @click.option("--echo", is_flag=True, help="Send every request back before replying (an echoing adapter).")
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random faults.")
+    @click.option(
+        "--motion",
+        type=click.Choice(["wave"]),
+        help="Emulate a hand moving the joints along this scripted motion (a leader arm to teleoperate "
+        "from); it advances while the arm is read.",
+    )
     def emulate_command(
         profile: str,
         latency: float,
@@ -28,6 +34,7 @@ def add_commands(cli: Any) -> None:
         errors: tuple[str, ...],
         echo: bool,
         seed: int,
+        motion: str | None,
     ) -> None:
         """Emulate PROFILE's servos on a pseudo-terminal until interrupted.
 
@@ -46,7 +53,12 @@ def add_commands(cli: Any) -> None:
             except ValueError:
                 raise click.BadParameter(f"{item!r} is not ID=BITS (e.g. 3=0x20)", param_hint="--error") from None
         faults = Faults(latency, set(silent), drop_rate, flip_rate, error_bits, seed, echo)
-        emulator = emulator_for_profile(load_profile(profile), faults=faults)
+        arm = load_profile(profile)
+        emulator = emulator_for_profile(arm, faults=faults)
+        if motion is not None:
+            from vlakit_serial_arm.emulator.motion import ScriptedMotion
+
+            emulator.motion = ScriptedMotion(arm, motion)
         port = emulator.start()
         click.echo(f"port: {port}")
         click.echo(f"emulating {profile} ({emulator.protocol}, ids {sorted(emulator.servos)}); Ctrl-C stops", err=True)
@@ -89,6 +101,32 @@ def add_commands(cli: Any) -> None:
     @click.option("--leader-calibration", type=click.Path(dir_okay=False), help="Leader calibration file.")
     @click.option("--follower-calibration", type=click.Path(dir_okay=False), help="Follower calibration file.")
     @click.option("--ticks", type=click.IntRange(min=1), help="Stop after this many ticks (default: until Ctrl-C).")
+    @click.option(
+        "--follower-cameras",
+        metavar="YAML",
+        help="The follower's cameras instead of its profile's, e.g. '{front: {source: 0}}' or, on an "
+        "emulated arm, '{front: {source: emulated, height: 64, width: 64}}'.",
+    )
+    @click.option(
+        "--record",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Record episodes (the follower's joints and cameras, the leader's positions as actions) into "
+        "this dataset directory (appends when it exists).",
+    )
+    @click.option("--task", help="With --record: the instruction of the episodes (e.g. 'pick up the cube').")
+    @click.option("--episodes", type=click.IntRange(min=1), default=1, show_default=True, help="With --record: episodes to record.")
+    @click.option(
+        "--episode-s",
+        type=click.FloatRange(min=0, min_open=True),
+        default=20.0,
+        show_default=True,
+        help="With --record: seconds per episode.",
+    )
+    @click.option(
+        "--record-format",
+        metavar="DATASET",
+        help="With --record: dataset format to write (a dataset plugin that can write). Default: the only one installed.",
+    )
     def teleop_command(
         leader: str,
         leader_port: str,
@@ -98,17 +136,43 @@ def add_commands(cli: Any) -> None:
         leader_calibration: str | None,
         follower_calibration: str | None,
         ticks: int | None,
+        follower_cameras: str | None,
+        record: Path | None,
+        task: str | None,
+        episodes: int,
+        episode_s: float,
+        record_format: str | None,
     ) -> None:
-        """The follower arm mirrors the leader arm, through the follower's safety limits."""
+        """The follower arm mirrors the leader arm, through the follower's safety limits.
+
+        With --record DIR, records --episodes episodes of --episode-s seconds each, of the
+        instruction --task, into a dataset (the LeRobot format, with vlakit's lerobot plugin).
+        """
         from vlakit_serial_arm.config import SerialArmConfig
         from vlakit_serial_arm.driver import SerialArmDriver
         from vlakit_serial_arm.teleop import teleoperate
 
+        from vlakit.errors import VlakitError
+
+        if record is not None and not task:
+            raise VlakitError("--record needs --task: the instruction the recorded episodes carry")
+        if record is not None and ticks is not None:
+            raise VlakitError("--ticks does not apply with --record: episodes last --episode-s seconds")
         lead = SerialArmDriver(SerialArmConfig(profile=leader, port=leader_port, calibration=leader_calibration))
-        follow = SerialArmDriver(SerialArmConfig(profile=follower, port=follower_port, calibration=follower_calibration))
+        follow = SerialArmDriver(
+            SerialArmConfig(
+                profile=follower,
+                port=follower_port,
+                calibration=follower_calibration,
+                cameras=_cameras_option(follower_cameras),
+            )
+        )
         with lead, follow:
             click.echo(f"teleoperating {follow.profile.name} from {lead.profile.name} at {hz:g} Hz; Ctrl-C stops", err=True)
             try:
+                if record is not None:
+                    _record(lead, follow, record, str(task), episodes, max(1, round(episode_s * hz)), hz, record_format)
+                    return
                 result = teleoperate(lead, follow, hz, ticks)
             except KeyboardInterrupt:
                 click.echo("stopped", err=True)
@@ -128,3 +192,49 @@ def add_commands(cli: Any) -> None:
 
         for name in profiles or ("so101-follower", "koch-follower"):
             click.echo(format_result(name, bench_profile(name, ticks)))
+
+
+def _cameras_option(text: str | None) -> dict | None:
+    """``--follower-cameras YAML`` -> the robot block's ``cameras`` mapping (validated by the
+    driver's config); ``None`` keeps the profile's."""
+    if text is None:
+        return None
+    import yaml
+
+    from vlakit.errors import VlakitError
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise VlakitError(f"--follower-cameras: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise VlakitError("--follower-cameras: a mapping of camera name to settings, e.g. '{front: {source: 0}}'")
+    from pydantic import ValidationError
+    from vlakit_serial_arm.cameras import CameraSettings
+
+    cameras = {}
+    for name, settings in data.items():
+        try:
+            cameras[str(name)] = CameraSettings.model_validate(settings)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in (name, *first["loc"]))
+            raise VlakitError(f"--follower-cameras: {where}: {first['msg']}") from None
+    return cameras
+
+
+def _record(lead, follow, root: Path, task: str, episodes: int, ticks: int, hz: float, fmt: str | None) -> None:
+    """Record ``episodes`` teleoperated episodes of ``ticks`` ticks into the dataset at ``root``."""
+    import click
+    from vlakit_serial_arm.teleop import record_teleop
+
+    from vlakit.data.recording import open_recording, robot_spec
+    from vlakit.plugins import get_registry
+
+    spec = robot_spec(follow, hz, robot_type=follow.profile.name)
+    with open_recording(get_registry(), root, spec, fmt) as writer:
+        record_teleop(
+            lead, follow, writer, task, episodes, ticks, hz,
+            on_episode=lambda i, r: click.echo(f"episode {i + 1}/{episodes}: {r.ticks} frames in {r.seconds:.1f} s"),
+        )
+    click.echo(f"recorded {episodes} episodes of {task!r} into {root}")

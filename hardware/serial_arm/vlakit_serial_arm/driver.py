@@ -20,7 +20,7 @@ from vlakit_serial_arm.calibration import (
     load_calibration,
     nominal_calibration,
 )
-from vlakit_serial_arm.cameras import OpenCVCamera
+from vlakit_serial_arm.cameras import Camera, make_camera
 from vlakit_serial_arm.config import SerialArmConfig
 from vlakit_serial_arm.control_table import FieldSpec
 from vlakit_serial_arm.emulator.from_profile import emulator_for_profile
@@ -75,6 +75,8 @@ class SerialArmDriver(RobotDriver):
     def __init__(self, config: SerialArmConfig, profile: ArmProfile | None = None) -> None:
         self.config = config
         self.profile = profile or load_profile(config.profile)
+        if config.cameras is not None:
+            self.profile = self.profile.model_copy(update={"cameras": config.cameras})
         if config.port is None and not config.emulate:
             raise RobotError(
                 f"robot {self.profile.name}: give the serial port (port: /dev/ttyUSB0) or emulate: true"
@@ -100,7 +102,7 @@ class SerialArmDriver(RobotDriver):
         self._names = {m.id: n for n, m in self.profile.motors.items()}
         #: hardware warnings of the motors (overload, overheating, ...) by motor name, latest first seen
         self.alerts: dict[str, list[str]] = {}
-        self.cameras_open: dict[str, OpenCVCamera] = {}
+        self.cameras_open: dict[str, Camera] = {}
         self.emulator: Emulator | None = None
         self.bus: MotorBus | None = None
         self.normalizer: Normalizer | None = None
@@ -156,7 +158,7 @@ class SerialArmDriver(RobotDriver):
         bus = None
         try:
             for name, settings in self.profile.cameras.items():
-                camera = OpenCVCamera(name, settings)
+                camera = make_camera(name, settings, self._space.units, lambda: self.present)
                 camera.open()
                 self.cameras_open[name] = camera
             bus = open_checked_bus(self.profile, str(port))
@@ -222,9 +224,9 @@ class SerialArmDriver(RobotDriver):
     def observe(self) -> Observation:
         """Normalized present positions as the state ``[M]`` and the newest frame of each camera."""
         raw = self.read_raw()
-        images = {name: camera.read() for name, camera in self.cameras_open.items()}
         assert self.normalizer is not None
         self.present = self.normalizer.to_units(raw)
+        images = {name: camera.read() for name, camera in self.cameras_open.items()}
         return Observation(images=images, state=self.present.copy(), timestamp=time.time())
 
     def act(self, action: np.ndarray) -> None:

@@ -24,8 +24,14 @@ def train_command(recipe: Path, overrides: tuple[str, ...], resume: Path | None,
         return
     click.echo(f"trained in {result.seconds:.0f} s; bundle: {result.bundle}")
     if result.recipe.eval is not None and not no_eval:
-        from vlakit.evaluation.run import evaluate_bundle
+        from vlakit.evaluation.run import evaluate_bundle, scores_tasks
 
+        if not scores_tasks(result.recipe.eval):
+            click.echo(
+                f"no evaluation: robot {result.recipe.eval.robot.get('type')!r} sets up no tasks to score; "
+                f"run the bundle on it: vlakit run {result.bundle} -i INSTRUCTION"
+            )
+            return
         evaluate_bundle(result.bundle, result.recipe.eval, out_dir=result.run_dir / "eval")
 
 

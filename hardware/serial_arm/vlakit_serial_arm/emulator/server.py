@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from vlakit_serial_arm.emulator import handlers
 from vlakit_serial_arm.emulator.faults import Faults
+from vlakit_serial_arm.emulator.motion import ScriptedMotion
 from vlakit_serial_arm.emulator.servo import EmulatedServo
 from vlakit_serial_arm.protocol.parser import make_parser
 
@@ -21,6 +22,8 @@ class Emulator:
     ``with Emulator(...) as emu:`` starts serving; :attr:`port` is the path a host opens
     (``/dev/pts/N``). :attr:`faults` may be changed while it serves. The servos move in real
     time (their positions are advanced whenever a packet arrives and every few milliseconds).
+    :attr:`motion` (a :class:`~vlakit_serial_arm.emulator.motion.ScriptedMotion`, optional)
+    moves the joints by hand before each packet is answered.
     """
 
     def __init__(self, protocol: str, servos: Iterable[EmulatedServo], faults: Faults | None = None) -> None:
@@ -36,6 +39,7 @@ class Emulator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last = time.monotonic()
+        self.motion: ScriptedMotion | None = None
 
     def start(self) -> str:
         """Open the pseudo-terminal and serve in a daemon thread; returns the port path."""
@@ -95,6 +99,8 @@ class Emulator:
                     data = os.read(self._master, 4096)
                 except OSError:
                     return
+                if self.motion is not None:
+                    self.motion.advance(self.servos)
                 out = bytearray(data if self.faults.echo else b"")
                 for packet in self.parser.feed(data):
                     self.instructions += 1
