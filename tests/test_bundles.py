@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest_models import tiny_gpt2_dir, tiny_llama_dir
 from hostile import ShellPayload
 from safetensors.torch import load_file, save_file
 from test_training import TINY_LLAMA, TINY_VIT, make_recipe
+from vlakit_hf.testing import tiny_gpt2_dir, tiny_llama_dir
 
 from vlakit.cli.main import main
 from vlakit.errors import BundleError

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from conftest_models import tiny_llava_dir
 from PIL import Image
+from vlakit_hf.testing import tiny_llava_dir
 
 from vlakit.data.recording import open_recording
 from vlakit.interfaces.writer import RecordingSpec

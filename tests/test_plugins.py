@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,8 @@ import vlakit
 from vlakit.errors import PluginError, UnknownComponentError
 from vlakit.plugins import PluginLoader, Registration, Registry
 from vlakit.plugins.registry import ComponentConfig
+
+REPO = Path(__file__).resolve().parents[1]
 
 GOOD = """
 from vlakit import ComponentConfig, hookimpl
@@ -161,7 +164,7 @@ def test_plugins_are_disabled_or_selected_by_name(plugin_dist, monkeypatch):
     loader = PluginLoader()
     registry = loader.load_entry_points()
     assert "echo-codec" not in registry.names("codec") and "timm" not in registry.names("vision")
-    assert {("echo", "vlakit-echo"), ("timm", "vlakit")} <= set(loader.skipped)
+    assert {("echo", "vlakit-echo"), ("timm", "vlakit-timm")} <= set(loader.skipped)
     monkeypatch.delenv("VLAKIT_DISABLE_PLUGINS")
     monkeypatch.setenv("VLAKIT_LOAD_PLUGINS", "vlakit-echo,codecs")  # a distribution or a plugin name
     registry = PluginLoader().load_entry_points()
@@ -249,3 +252,34 @@ def test_a_dataset_declares_the_writer_of_its_format():
         registry.writer()
     with pytest.raises(PluginError, match="only datasets take one"):
         registry.add(Registration("codec", "c", lambda c: c, _Cfg, dist="x", writer=make_writer))
+
+
+def test_the_catalogue_of_first_party_distributions_matches_what_they_register():
+    """vlakit.plugins.catalog names the distribution to install for a missing component; with
+    every first-party plugin installed it must agree with the registry, kind by kind."""
+    from vlakit.plugins.catalog import FIRST_PARTY
+
+    registry = PluginLoader().load_entry_points()
+    registered: dict[str, dict[str, set[str]]] = {}
+    for kind in registry.components:
+        for reg in registry.list(kind):
+            if reg.dist in FIRST_PARTY:
+                registered.setdefault(reg.dist, {}).setdefault(kind, set()).add(reg.name)
+    expected = {dist: {k: set(names) for k, names in kinds.items()} for dist, kinds in FIRST_PARTY.items()}
+    assert registered == expected
+    assert all(p.builtin for p in registry.plugins if p.dist in FIRST_PARTY)
+
+
+def test_a_recipe_whose_plugins_are_not_installed_names_the_distributions(tmp_path):
+    """As in a core-only install: no plugin loads, and validate says what to pip install."""
+    env = {**os.environ, "VLAKIT_LOAD_PLUGINS": ""}
+    out = subprocess.run(
+        [sys.executable, "-m", "vlakit", "validate", str(REPO / "recipes" / "tabletop-tiny.yaml")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "model.vision.type: vision backbone 'convnet' comes with vlakit-convnet" in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("not installed: vlakit-codecs vlakit-convnet vlakit-hf vlakit-tabletop;")
+    assert "pip install vlakit-codecs vlakit-convnet vlakit-hf vlakit-tabletop" in last

@@ -194,3 +194,12 @@ def test_recipe_yaml_roundtrip(tmp_path: Path):
     recipe = load_recipe(write(tmp_path, "r.yaml", BASE))
     again = write(tmp_path, "again.yaml", yaml.safe_dump(recipe.to_dict()))
     assert load_recipe(again).to_dict() == recipe.to_dict()
+
+
+def test_vlakit_validate_catches_mismatched_convnet_layers(tmp_path):
+    """Caught when the recipe is validated (with the file named), not only when the model is built."""
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text((REPO / "recipes" / "tabletop-tiny.yaml").read_text().replace("strides: [2, 2, 2, 1]", "strides: [2, 2]"))
+    with pytest.raises(RecipeError, match="one entry per layer") as err:
+        load_recipe(recipe)
+    assert "bad.yaml" in str(err.value)

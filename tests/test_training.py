@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest_models import tiny_gpt2_dir, tiny_llava_dir
 from safetensors.torch import load_file
+from vlakit_hf.testing import tiny_gpt2_dir, tiny_llava_dir
 
 from vlakit import Sample, TargetSpec
 from vlakit.cli.main import main

@@ -10,7 +10,8 @@ Environment variables:
 ``VLAKIT_STRICT_PLUGINS=1``
     any plugin failure raises :class:`~vlakit.errors.PluginError` instead of being recorded.
 ``VLAKIT_BUILTINS_ONLY=1``
-    load only the plugins shipped in the ``vlakit`` distribution itself.
+    load only vlakit's first-party plugin distributions (``vlakit-codecs``, ``vlakit-hf``, ...;
+    see :mod:`vlakit.plugins.catalog`).
 ``VLAKIT_DISABLE_PLUGINS=NAME,...``
     skip these plugins (entry-point names or distribution names), as pytest's ``-p no:NAME``.
 ``VLAKIT_LOAD_PLUGINS=NAME,...``
@@ -34,10 +35,10 @@ import pluggy
 
 from vlakit.errors import PluginError
 from vlakit.plugins import hookspecs
+from vlakit.plugins.catalog import FIRST_PARTY
 from vlakit.plugins.registry import KINDS, LoadFailure, PluginInfo, Registration, Registry
 
 GROUP = "vlakit"
-BUILTIN_DIST = "vlakit"
 STRICT_ENV = "VLAKIT_STRICT_PLUGINS"
 BUILTINS_ONLY_ENV = "VLAKIT_BUILTINS_ONLY"
 DISABLE_ENV = "VLAKIT_DISABLE_PLUGINS"
@@ -119,7 +120,7 @@ class PluginLoader:
             if key in seen:
                 continue
             seen.add(key)
-            eps.append((dist != BUILTIN_DIST, dist, ep))
+            eps.append((dist != "vlakit" and dist not in FIRST_PARTY, dist, ep))
         eps.sort(key=lambda item: (item[0], item[1], item[2].name))
         for third_party, dist, ep in eps:
             if third_party and self.builtins_only:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from vlakit.errors import RecipeError, UnknownComponentError
+from vlakit.plugins.catalog import install_hint, providing_distribution
 from vlakit.plugins.registry import KINDS, Registry, suggest
 from vlakit.recipes.overrides import apply_override
 from vlakit.recipes.schema import CORE_KEYS, Recipe, component_blocks
@@ -178,6 +179,7 @@ def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
 def validate_components(data: dict[str, Any], registry: Registry, sources: SourceMap) -> None:
     """Validate each component block against its plugin's config; fill defaults in place."""
     problems = []
+    missing: list[str] = []
     for path, kind, block in component_blocks(data):
         label = KINDS[kind][0]
         where = sources.where(path)
@@ -189,7 +191,12 @@ def validate_components(data: dict[str, Any], registry: Registry, sources: Sourc
             reg = registry.get(kind, str(block["type"]))
         except UnknownComponentError as exc:
             type_where = sources.where(f"{path}.type") or where
-            problems.append(f"{type_where}: {path}.type: {exc}")
+            dist = providing_distribution(kind, str(block["type"]))
+            if dist is not None and all(f.dist != dist for f in registry.failures):
+                missing.append(dist)
+                problems.append(f"{type_where}: {path}.type: {label} {block['type']!r} comes with {dist}")
+            else:
+                problems.append(f"{type_where}: {path}.type: {exc}")
             continue
         params = {k: v for k, v in block.items() if k != "type"}
         core = {}
@@ -216,6 +223,8 @@ def validate_components(data: dict[str, Any], registry: Registry, sources: Sourc
             continue
         block.clear()
         block.update({"type": reg.name, **core, **config.model_dump(mode="json")})
+    if missing:
+        problems.append(install_hint(missing))
     if problems:
         raise RecipeError("invalid recipe:\n" + "\n".join(problems))
 

@@ -44,7 +44,12 @@ def plugins_command(pattern: str, kind: str | None, as_json: bool) -> None:
         }
         click.echo(json.dumps(out, indent=2))
         return
-    if not regs:
+    if not regs and not registry.plugins and not skipped and not registry.failures:
+        click.echo(
+            'no plugins installed; vlakit\'s own come with pip install "vlakit[all]" (from a clone of '
+            "vlakit: pip install -c constraints.txt -r requirements/all.txt)"
+        )
+    elif not regs:
         click.echo("no components match" + (f" {pattern!r}" if pattern != "*" else ""))
     width = max((len(r.name) for r in regs), default=0)
     current = None

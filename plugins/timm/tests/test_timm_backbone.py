@@ -8,11 +8,20 @@ import sys
 
 import pytest
 import torch
-from conftest_models import TINY_VIT_CONFIG
 from pydantic import ValidationError
 
 from vlakit import RecipeError, get_registry
 from vlakit.testing import check_vision_backbone
+
+#: a two-block ViT on 64x64 images (8x8 patches): builds in well under a second
+TINY_VIT_CONFIG = {
+    "model": "vit_tiny_patch16_224",
+    "img_size": 64,
+    "patch_size": 8,
+    "embed_dim": 64,
+    "depth": 2,
+    "num_heads": 2,
+}
 
 
 def build(**params):
@@ -27,7 +36,7 @@ def tiny_vit():
 
 def test_registered_with_light_import():
     reg = get_registry().get("vision", "timm")
-    assert reg.dist == "vlakit"
+    assert reg.dist == "vlakit-timm"
     code = "import sys, vlakit_timm; print('torch' in sys.modules, 'timm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -539,3 +539,10 @@ def test_wrist_camera_is_the_quarter_of_the_table_around_the_gripper():
     obs = driver.observe()
     x, y = obs.state[:2]
     np.testing.assert_array_equal(obs.images["wrist"], wrist_view(obs.images["top"], x, y))
+
+
+def test_the_tabletop_grip_and_terminate_are_discrete():
+    assert dict(zip(ACTION_SPACE.names, ACTION_SPACE.discrete)) == {
+        "dx": False, "dy": False, "grip": True, "terminate": True
+    }
+    assert type(ACTION_SPACE).from_dict(ACTION_SPACE.to_dict()) == ACTION_SPACE

@@ -1,8 +1,7 @@
-"""Tiny random transformers models saved to disk, for tests (no download, a second or less each).
+"""Tiny random transformers models saved to disk, for tests of this plugin and of any package
+that composes it (no download, a second or less each)::
 
-Import from a test module (``tests/`` is on ``sys.path`` under pytest)::
-
-    from conftest_models import tiny_llama_dir
+    from vlakit_hf.testing import tiny_llama_dir
     lm = get_registry().get("language", "hf").build({"path": str(tiny_llama_dir(tmp_path))})
 """
 
@@ -22,15 +21,6 @@ TINY_LLAMA_CONFIG: dict[str, Any] = {
     "num_attention_heads": 4,
     "num_key_value_heads": 2,
     "max_position_embeddings": 512,
-}
-
-TINY_VIT_CONFIG: dict[str, Any] = {
-    "model": "vit_tiny_patch16_224",
-    "img_size": 64,
-    "patch_size": 8,
-    "embed_dim": 64,
-    "depth": 2,
-    "num_heads": 2,
 }
 
 

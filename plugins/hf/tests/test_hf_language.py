@@ -7,8 +7,8 @@ import sys
 
 import pytest
 import torch
-from conftest_models import tiny_gpt2_dir, tiny_llama_dir, tiny_qwen2_dir
 from pydantic import ValidationError
+from vlakit_hf.testing import tiny_gpt2_dir, tiny_llama_dir, tiny_qwen2_dir
 
 from vlakit import BundleError, RecipeError, get_registry, sha256_tree
 from vlakit.testing import check_language_model
@@ -42,7 +42,7 @@ def saved(tmp_path_factory):
 
 def test_registered_with_light_import():
     reg = get_registry().get("language", "hf")
-    assert reg.dist == "vlakit" and get_registry().get("language", "llava")
+    assert reg.dist == "vlakit-hf" and get_registry().get("language", "llava")
     code = "import sys, vlakit_hf; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

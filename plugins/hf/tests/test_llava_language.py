@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest_models import tiny_llava_dir
+from vlakit_hf.testing import tiny_llava_dir
 
 from vlakit import get_registry
 from vlakit.testing import check_language_model

@@ -26,7 +26,7 @@ def test_all_four_codecs_are_registered_with_descriptions():
     assert set(CODECS) <= set(regs)
     for name in CODECS:
         assert regs[name].description
-        assert regs[name].dist == "vlakit"
+        assert regs[name].dist == "vlakit-codecs"
 
 
 @pytest.mark.parametrize("reg", vlakit.get_registry().list("codec"), ids=lambda r: r.name)
@@ -336,15 +336,6 @@ def test_expectation_never_sets_a_discrete_dimension_between_two_levels(name):
     assert between.all()  # without the flag the two-mode rows land between the levels
     with pytest.raises(ValueError, match="one flag per action dimension"):
         codec.decode_expected(probs, discrete=(True,))
-
-
-def test_the_tabletop_grip_and_terminate_are_discrete():
-    from vlakit_tabletop.sim import ACTION_SPACE
-
-    assert dict(zip(ACTION_SPACE.names, ACTION_SPACE.discrete)) == {
-        "dx": False, "dy": False, "grip": True, "terminate": True
-    }
-    assert type(ACTION_SPACE).from_dict(ACTION_SPACE.to_dict()) == ACTION_SPACE
 
 
 def test_fast_cannot_decode_by_expectation():
