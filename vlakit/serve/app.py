@@ -49,7 +49,11 @@ class PolicyApp:
         self.spec = spec
         self.max_request_bytes = max_request_bytes
         self.api_key = api_key or None
-        self.metadata = spec.metadata(max_batch_size=batcher.max_batch_size, auth=self.api_key is not None)
+        self.metadata = spec.metadata(
+            max_batch_size=batcher.max_batch_size,
+            auth=self.api_key is not None,
+            max_request_bytes=self.max_request_bytes,
+        )
         self._sockets: set[web.WebSocketResponse] = set()
 
     def build(self) -> web.Application:

@@ -134,6 +134,14 @@ class RemotePolicy:
     def act(self, observation: Observation, instruction: str) -> np.ndarray:
         """The server's action chunk ``float32`` ``[H, D]`` for one observation."""
         data = msgpack_codec.packb(self.request(observation, instruction))
+        limit = self.metadata.get("max_request_bytes")
+        if isinstance(limit, int) and len(data) > limit:
+            # refused here: a server closes an oversized message's connection with code 1009, and on
+            # a fast link the reset can arrive before that close frame
+            raise PolicyServerLost(
+                f"the policy server at {self.url} closed with code 1009: the request was larger than the "
+                f"server accepts ({len(data)} bytes, limit {limit}; vlakit serve --max-request-mb)"
+            )
         try:
             self._ws.send(data)
         except ConnectionClosed as exc:
