@@ -30,11 +30,11 @@ CAMERAS = "{front: {source: emulated, height: 64, width: 64}}"
 
 
 @contextmanager
-def emulated_arms() -> Iterator[tuple[Emulator, Emulator]]:
-    """An SO-101 leader moved by a scripted hand and a follower, in this process (started)."""
-    leader = emulator_for_profile(load_profile("so101-leader"))
-    leader.motion = ScriptedMotion(load_profile("so101-leader"), "wave", period_s=1.0)
-    follower = emulator_for_profile(load_profile("so101-follower"))
+def emulated_arms(arm: str = "so101") -> Iterator[tuple[Emulator, Emulator]]:
+    """An ``arm`` (so101, koch) leader moved by a scripted hand and a follower, in this process (started)."""
+    leader = emulator_for_profile(load_profile(f"{arm}-leader"))
+    leader.motion = ScriptedMotion(load_profile(f"{arm}-leader"), "wave", period_s=1.0)
+    follower = emulator_for_profile(load_profile(f"{arm}-follower"))
     with leader, follower:
         yield leader, follower
 
@@ -51,12 +51,12 @@ def read_dataset(root: Path):
 
 
 def whole_loop(tmp_path: Path, capsys, leader_port: str, follower_port: str, goal_of_follower, *,
-               episodes: int, episode_s: float, train_steps: int, run_steps: int) -> None:
-    data, runs = tmp_path / "data" / "so101-wave", tmp_path / "runs"
-    for profile, port in (("so101-leader", leader_port), ("so101-follower", follower_port)):
+               episodes: int, episode_s: float, train_steps: int, run_steps: int, arm_name: str = "so101") -> None:
+    data, runs = tmp_path / "data" / f"{arm_name}-wave", tmp_path / "runs"
+    for profile, port in ((f"{arm_name}-leader", leader_port), (f"{arm_name}-follower", follower_port)):
         run_cli(capsys, "calibrate", "--robot", profile, "--port", port, "--non-interactive")
-    out = run_cli(capsys, "teleop", "--leader", "so101-leader", "--leader-port", leader_port,
-                  "--follower", "so101-follower", "--follower-port", follower_port, "--hz", "40",
+    out = run_cli(capsys, "teleop", "--leader", f"{arm_name}-leader", "--leader-port", leader_port,
+                  "--follower", f"{arm_name}-follower", "--follower-port", follower_port, "--hz", "40",
                   "--follower-cameras", CAMERAS, "--record", str(data), "--task", "wave the arm",
                   "--episodes", str(episodes), "--episode-s", str(episode_s))
     assert f"recorded {episodes} episodes of 'wave the arm'" in out
@@ -75,11 +75,11 @@ def whole_loop(tmp_path: Path, capsys, leader_port: str, follower_port: str, goa
     from vlakit_serial_arm.config import SerialArmConfig
     from vlakit_serial_arm.driver import SerialArmDriver
 
-    arm_space = SerialArmDriver(SerialArmConfig(profile="so101-follower", emulate=True)).action_space
+    arm_space = SerialArmDriver(SerialArmConfig(profile=f"{arm_name}-follower", emulate=True)).action_space
     assert policy.action_space.mismatch(arm_space) is None  # names and units of the arm
 
     arm = tmp_path / "arm.yaml"
-    arm.write_text(yaml.safe_dump({"type": "serial-arm", "profile": "so101-follower", "port": follower_port,
+    arm.write_text(yaml.safe_dump({"type": "serial-arm", "profile": f"{arm_name}-follower", "port": follower_port,
                                    "cameras": yaml.safe_load(CAMERAS)}))
     before = goal_of_follower()
     out = run_cli(capsys, "run", str(bundle), "--robot", str(arm), "-i", "wave the arm",
@@ -95,6 +95,8 @@ def whole_loop(tmp_path: Path, capsys, leader_port: str, follower_port: str, goa
     if before is None:  # the arm is in another process: its recorded joints moved
         assert np.ptp(episode.states, axis=0).max() > 0.5
 
+    if arm_name != "so101":
+        return
     # the recipe's own robot: an in-process emulated SO-101 with the emulated camera
     out = run_cli(capsys, "run", str(bundle), "-i", "wave the arm", "--max-steps", "2", "--hz", "0")
     assert "2 steps" in out and "overruns" in out
@@ -110,15 +112,18 @@ def whole_loop(tmp_path: Path, capsys, leader_port: str, follower_port: str, goa
     assert ran.action_space.mismatch(arm_space) is None
 
 
-def test_the_whole_loop_on_an_emulated_so101(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("arm_name", ["so101", "koch"])
+def test_the_whole_loop_on_an_emulated_arm(tmp_path, capsys, monkeypatch, arm_name):
+    """SO-101 (Feetech STS3215) and Koch v1.1 (a mixed Dynamixel XL430/XL330 bus): record, train
+    (the so101-tiny recipe on the arm's own data), run the bundle on the arm."""
     monkeypatch.setenv("VLAKIT_CALIBRATION_DIR", str(tmp_path / "calibration"))
-    with emulated_arms() as (leader, follower):
+    with emulated_arms(arm_name) as (leader, follower):
         def goals():
             with follower.lock:
                 return [s.get("goal_position") for s in follower.servos.values()]
 
         whole_loop(tmp_path, capsys, leader.port, follower.port, goals,
-                   episodes=2, episode_s=0.25, train_steps=2, run_steps=4)
+                   episodes=2, episode_s=0.25, train_steps=2, run_steps=4, arm_name=arm_name)
 
 
 @pytest.mark.slow
