@@ -216,7 +216,9 @@ def test_group_commits_write_the_same_dataset(tmp_path):
     grouped, single = open_dataset(tmp_path / "grouped", tmp_path), open_dataset(tmp_path / "single", tmp_path)
     assert grouped.num_episodes == single.num_episodes == 7
     for k in range(7):
-        assert_same_episode(grouped.episode(k), single.episode(k), exact_images=True)
+        # the same frames encoded twice: equal within video tolerance (in CI's newest-releases job
+        # two encodes of the same frames differed by up to 6 levels in ~5% of values)
+        assert_same_episode(grouped.episode(k), single.episode(k))
     a = pq.read_table(tmp_path / "grouped/meta/episodes/chunk-000/file-000.parquet").drop(["meta/episodes/file_index"])
     b = pq.read_table(tmp_path / "single/meta/episodes/chunk-000/file-000.parquet").drop(["meta/episodes/file_index"])
     assert a.to_pylist() == b.to_pylist()
