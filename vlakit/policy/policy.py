@@ -38,8 +38,12 @@ class Policy:
         recipe: Recipe,
         use_cache: bool = True,
         decoding: str | None = None,
+        robot: dict[str, Any] | None = None,
     ) -> None:
         self.vla = vla.eval()
+        #: what the bundle records about the robot side (robot.json: cameras, state_dim, ...);
+        #: ``None`` for a policy not loaded from a bundle
+        self.robot = robot
         self.action_space = action_space
         self.recipe = recipe
         self.use_cache = use_cache
@@ -77,7 +81,7 @@ class Policy:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise BundleError(f"{contents.path}: malformed bundle, cannot load it: {detail}") from exc
         vla.to(device)
-        return cls(vla, space, recipe, decoding=decoding)
+        return cls(vla, space, recipe, decoding=decoding, robot=contents.robot)
 
     # -- inference ---------------------------------------------------------------------------
     def prefix(self, observations: Sequence[Observation], instructions: Sequence[str]):

@@ -42,10 +42,13 @@ class PolicySpec:
         cls, bundle: str | Path, policy: Any, trusted_keys: Sequence[str | Path] = ()
     ) -> PolicySpec:
         """The spec of ``policy`` loaded from ``bundle``; the state width comes from the bundle's
-        robot.json, read through :func:`read_bundle` (verified again, with ``trusted_keys``)."""
-        from vlakit.policy.bundle import read_bundle
+        robot.json, as :meth:`Policy.load` read it (verified then), else read through
+        :func:`read_bundle` (with ``trusted_keys``)."""
+        robot = getattr(policy, "robot", None)
+        if robot is None:
+            from vlakit.policy.bundle import read_bundle
 
-        robot = read_bundle(bundle, trusted_keys=trusted_keys).robot
+            robot = read_bundle(bundle, trusted_keys=trusted_keys).robot
         codec = policy.recipe.model.codec
         return cls(
             action_space=policy.action_space,
