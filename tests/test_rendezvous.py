@@ -78,3 +78,42 @@ def test_the_rendezvous_of_a_single_node_ddp_run_listens_on_loopback_only(monkey
 def test_loopback_addresses() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3") and not is_loopback("node-7")
+
+
+def test_the_rendezvous_of_a_single_node_fsdp_run_listens_on_loopback_only(monkeypatch) -> None:
+    """FSDP creates its process group through the same loopback store (checked at set-up: FSDP
+    training itself needs a GPU, which preflight asks for)."""
+    from lightning.pytorch.accelerators import CPUAccelerator
+    from lightning.pytorch.plugins.environments import LightningEnvironment
+
+    from vlakit.train.rendezvous import LoopbackFSDPStrategy
+
+    port = free_port()
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    saved = dict(os.environ)
+    strategy = LoopbackFSDPStrategy(
+        accelerator=CPUAccelerator(),
+        parallel_devices=[torch.device("cpu")],
+        cluster_environment=LightningEnvironment(),
+        process_group_backend="gloo",
+    )
+    try:
+        strategy.setup_environment()
+        assert torch.distributed.is_initialized()
+        seen = listening_addresses(port)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        os.environ.clear()
+        os.environ.update(saved)
+    assert seen == {"127.0.0.1"}, f"MASTER_PORT {port} listens on {seen}"
+
+
+def test_every_distributed_strategy_of_a_recipe_gets_the_loopback_rendezvous() -> None:
+    from vlakit.recipes.schema import TrainerSection
+    from vlakit.train.rendezvous import LoopbackRendezvous
+    from vlakit.train.trainer import strategy_for
+
+    for name in ("ddp", "ddp_spawn", "fsdp"):
+        assert isinstance(strategy_for(TrainerSection(strategy=name)), LoopbackRendezvous), name

@@ -1,11 +1,12 @@
-"""DDP whose rendezvous listens on loopback only, for runs on one machine.
+"""Distributed training whose rendezvous listens on loopback only, for runs on one machine.
 
 ``torch.distributed``'s ``env://`` rendezvous starts its key-value store (``TCPStore``) on rank 0
 listening on every interface (``*:MASTER_PORT``), although the other ranks reach it at
 ``MASTER_ADDR`` = 127.0.0.1: anyone on the network could talk to it while training runs. When
 ``MASTER_ADDR`` is a loopback address and the run has one node, rank 0 here binds the store's
 socket to that address itself and hands it to ``TCPStore`` (``master_listen_fd``); the process
-group is then created on that store, and Lightning finds it already initialized.
+group is then created on that store, and the strategy (DDP, FSDP, DeepSpeed: each initializes
+the process group only when none exists) finds it already initialized.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import atexit
 import ipaddress
 import socket
 from datetime import timedelta
+from typing import Any
 
 import torch.distributed as dist
-from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
 
@@ -47,14 +49,23 @@ def loopback_store(address: str, port: int, world_size: int, is_master: bool, ti
     return dist.TCPStore(address, port, world_size, True, timeout, master_listen_fd=sock.detach())
 
 
-class LoopbackDDPStrategy(DDPStrategy):
-    """Lightning's :class:`DDPStrategy`, with the rendezvous bound to loopback on a single node."""
+class LoopbackRendezvous:
+    """Mixin for a Lightning parallel strategy (before it in the bases): on a single node whose
+    ``MASTER_ADDR`` is loopback, the process group is created on a loopback-only store before
+    the strategy sets up its environment; elsewhere the strategy does as it always does."""
 
-    def setup_distributed(self) -> None:
+    def setup_environment(self) -> None:
+        self.init_loopback_process_group()
+        super().setup_environment()
+
+    def init_loopback_process_group(self) -> None:
+        """Create the default process group on a :func:`loopback_store` (a single node, a loopback
+        ``MASTER_ADDR``, no group yet); otherwise do nothing."""
         env = self.cluster_environment
         if env is None or self.num_nodes != 1 or not is_loopback(env.main_address) or dist.is_initialized():
-            super().setup_distributed()
             return
+        if self.accelerator is not None:
+            self.accelerator.setup_device(self.root_device)  # the strategy does it again: harmless
         self.set_world_ranks()
         backend = self._get_process_group_backend()
         rank, world = env.global_rank(), env.world_size()
@@ -66,4 +77,23 @@ class LoopbackDDPStrategy(DDPStrategy):
         if backend == "nccl":
             atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
         rank_zero_info(f"distributed_backend={backend}: {world} processes, rendezvous on {env.main_address} only")
-        super().setup_distributed()  # finds the process group initialized; the rest as Lightning does it
+
+
+class LoopbackDDPStrategy(LoopbackRendezvous, DDPStrategy):
+    """Lightning's :class:`DDPStrategy`, with the rendezvous bound to loopback on a single node."""
+
+
+class LoopbackFSDPStrategy(LoopbackRendezvous, FSDPStrategy):
+    """Lightning's :class:`FSDPStrategy`, with the rendezvous bound to loopback on a single node."""
+
+
+def loopback_deepspeed_strategy(**kwargs: Any) -> Any:
+    """Lightning's DeepSpeed strategy (which needs the ``deepspeed`` package), with the rendezvous
+    bound to loopback on a single node (``deepspeed.init_distributed`` keeps a process group that
+    exists)."""
+    from lightning.pytorch.strategies import DeepSpeedStrategy
+
+    class LoopbackDeepSpeedStrategy(LoopbackRendezvous, DeepSpeedStrategy):
+        pass
+
+    return LoopbackDeepSpeedStrategy(**kwargs)

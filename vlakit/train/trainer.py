@@ -18,11 +18,20 @@ from vlakit.recipes.schema import TrainerSection
 def strategy_for(section: TrainerSection) -> Any:
     """The Lightning strategy for ``trainer.strategy`` (deepspeed only where installed).
 
-    ``ddp`` and ``ddp_spawn`` keep their rendezvous on loopback for single-node runs and skip
+    Every distributed strategy keeps its rendezvous on loopback for single-node runs
+    (:class:`~vlakit.train.rendezvous.LoopbackRendezvous`); ``ddp`` and ``ddp_spawn`` also skip
     per-step work that changes nothing (:class:`~vlakit.train.ddp.LeanDDPStrategy`).
     """
     if section.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         raise RecipeError("trainer.strategy: 'deepspeed' needs the deepspeed package (pip install deepspeed)")
+    if section.strategy == "fsdp":
+        from vlakit.train.rendezvous import LoopbackFSDPStrategy
+
+        return LoopbackFSDPStrategy()
+    if section.strategy == "deepspeed":
+        from vlakit.train.rendezvous import loopback_deepspeed_strategy
+
+        return loopback_deepspeed_strategy()
     if section.strategy in ("ddp", "ddp_spawn"):
         from vlakit.train.ddp import LeanDDPStrategy
 
