@@ -131,3 +131,62 @@ def test_ctrl_c_inside_lightnings_fit_is_a_keyboard_interrupt() -> None:
     with pytest.raises(KeyboardInterrupt):
         fit_or_interrupt(trainer, Interrupted(), None, None)
     assert trainer.interrupted and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+DDP_WORKER_EXITS = """
+import os, sys
+import lightning as L
+import torch
+from vlakit.train.ddp import LeanDDPStrategy
+
+if os.environ.get("LOCAL_RANK") == "1":
+    sys.exit(int(sys.argv[1]))  # a Ctrl-C (130) or a failure landing in rank 1 before the ranks meet
+
+
+class Probe(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).sum()
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 2)), batch_size=2)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+strategy = LeanDDPStrategy(process_group_backend="gloo", start_method="popen")
+trainer = L.Trainer(max_steps=1, accelerator="cpu", devices=2, strategy=strategy, logger=False,
+                    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+trainer.fit(Probe())
+print("rank 0 trained without rank 1", flush=True)
+"""
+
+
+@pytest.mark.parametrize("code", [130, 3])
+def test_a_ddp_worker_ending_before_the_ranks_meet_ends_the_run_with_its_code(tmp_path: Path, code: int) -> None:
+    """Rank 0 waits in the rendezvous, where its Ctrl-C cannot act; Lightning's watcher ended it
+    with SIGKILL (exit -9, "Killed"). Now it exits with the worker's code (130: interrupted)."""
+    script = tmp_path / "ddp_worker_exits.py"
+    script.write_text(DDP_WORKER_EXITS)
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
+    for key in ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_PORT"):
+        env.pop(key, None)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(script), str(code)], capture_output=True, text=True, env=env,
+                          timeout=180, cwd=tmp_path)
+    assert done.returncode == code, done.stderr[-3000:]
+    reason = "was interrupted" if code == 130 else f"exited with code {code}"
+    assert f"training process of rank 1 {reason}" in done.stderr
+    assert "rank 0 trained" not in done.stdout
+    assert time.monotonic() - started < 120
+
+
+def test_worker_exit_codes() -> None:
+    from vlakit.train.launcher import exit_code_of
+
+    assert exit_code_of(130) == 130 and exit_code_of(-signal.SIGINT) == 130
+    assert exit_code_of(-signal.SIGKILL) == 137 and exit_code_of(2) == 2

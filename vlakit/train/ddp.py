@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 from torch import nn
 
+from vlakit.train.launcher import WatchedSubprocessLauncher
 from vlakit.train.rendezvous import LoopbackDDPStrategy
 
 
@@ -28,6 +30,12 @@ class LeanDDPStrategy(LoopbackDDPStrategy):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(gradient_as_bucket_view=True, **kwargs)
+
+    def _configure_launcher(self) -> None:
+        """``popen`` workers are watched by :class:`~vlakit.train.launcher.WorkerWatcher`."""
+        super()._configure_launcher()
+        if isinstance(self._launcher, _SubprocessScriptLauncher):
+            self._launcher = WatchedSubprocessLauncher(self.cluster_environment, self.num_processes, self.num_nodes)
 
     def _setup_model(self, model: nn.Module) -> Any:
         """Lightning's wrapping of ``model`` (after ``configure_model``: the real model) in DDP."""
