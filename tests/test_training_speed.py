@@ -86,3 +86,40 @@ def test_ddp_broadcasts_buffers_only_for_models_with_training_state():
     assert not has_training_state(Constants())
     assert not has_training_state(Tied())
     assert has_training_state(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)))
+
+
+def test_the_conditioner_reads_the_prompt_columns_only(tmp_path):
+    """The training targets that follow the prompt are cut from what the conditioner reads (they
+    were only masked before): it gets the columns up to the last prompt token of any row, and
+    gives the condition it gave on the whole masked sequence."""
+    from test_training import module_for
+
+    from vlakit.data.collate import IGNORE
+    from vlakit.interfaces import Conditioning
+
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "flat",
+              "flat_tokens": 2, "film_dim": 8}
+    module, batch = module_for(make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"use_state": True}))
+    vla = module.vla.eval()
+    seen: list[Conditioning] = []
+    vla.conditioner.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    with torch.no_grad():
+        vla(batch)
+    prompt = batch["attention_mask"].bool() & (batch["labels"] == IGNORE)
+    width = int(prompt.any(0).nonzero().max()) + 1
+    assert width < batch["input_ids"].shape[1], "the batch has target columns after every prompt"
+    (cut,) = seen
+    assert cut.prompt_embeds.shape[1] == cut.prompt_mask.shape[1] == width
+    with torch.no_grad():
+        whole = vla.conditioner(Conditioning(vla.language.embed_tokens(batch["input_ids"]), prompt.long(),
+                                             cut.state_embeds))
+        torch.testing.assert_close(vla.conditioner(cut), whole, atol=1e-5, rtol=1e-4)
+
+
+def test_adamw_runs_fused_where_torch_has_it():
+    from vlakit.train.module import adamw_implementation
+
+    cpu = [torch.nn.Parameter(torch.zeros(2))]
+    fused_on_cpu = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 4)
+    assert adamw_implementation(cpu) == ({"fused": True} if fused_on_cpu else {"foreach": True})
+    assert adamw_implementation([torch.nn.Parameter(torch.zeros(2, device="meta"))]) == {"foreach": True}
