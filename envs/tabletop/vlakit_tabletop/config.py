@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from vlakit_tabletop.vocab import SPLITS
+from vlakit_tabletop.vocab import FAMILIES, SPLITS
 
 from vlakit import ComponentConfig
 
-Family = Literal["pick", "place-location", "place-next-to", "place-on-number", "pick-size", "pick-closest"]
-Split = Literal["seen", "unseen", "vqa-only"]
+Family = Literal[FAMILIES]  # the task families of vlakit_tabletop.vocab, as a type the recipe schema lists
+Split = Literal[SPLITS]
 Camera = Literal["top", "wrist"]
 
 
@@ -19,14 +19,7 @@ def _cameras(value: list[str]) -> list[str]:
         raise ValueError(f"cameras are named once each, got {value}")
     return value
 
-ALL_FAMILIES: list[Family] = [
-    "pick",
-    "place-location",
-    "place-next-to",
-    "place-on-number",
-    "pick-size",
-    "pick-closest",
-]
+ALL_FAMILIES: list[Family] = list(FAMILIES)
 
 
 def _all_families() -> list[Family]:
