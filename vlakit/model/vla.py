@@ -113,8 +113,9 @@ class VLA(nn.Module):
             # the conditioner reads the prompt only: columns after the last prompt token of every
             # row (the training targets) are cut, not merely masked
             prompt_mask = prompt_mask.to(self.device)
-            rows_end = int(prompt_mask.any(0).nonzero().max()) + 1 if bool(prompt_mask.any()) else ids.shape[1]
-            condition = self.conditioner(Conditioning(tokens[:, :rows_end], prompt_mask[:, :rows_end], states))
+            columns = prompt_mask.any(0).nonzero()
+            end = int(columns.max()) + 1 if len(columns) else ids.shape[1]
+            condition = self.conditioner(Conditioning(tokens[:, :end], prompt_mask[:, :end], states))
         image_tokens, vision = self.image_tokens(images, condition)
         parts = [image_tokens]
         if self.state_proj is not None:

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import threading
 from typing import Any
 
 from aiohttp import web
 
 from vlakit.errors import VlakitError
+from vlakit.network import is_loopback
 from vlakit.runtime.protocols import BatchPolicy
 from vlakit.serve.app import PolicyApp
 from vlakit.serve.batcher import DynamicBatcher
@@ -18,16 +18,6 @@ from vlakit.serve.spec import PolicySpec
 
 #: Seconds a background server may take to start or stop.
 START_TIMEOUT = 30.0
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def exposure_warning(host: str, api_key: str | None) -> str | None:

@@ -12,7 +12,6 @@ the process group only when none exists) finds it already initialized.
 from __future__ import annotations
 
 import atexit
-import ipaddress
 import socket
 from datetime import timedelta
 from typing import Any
@@ -21,15 +20,7 @@ import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
-
-def is_loopback(address: str) -> bool:
-    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
+from vlakit.network import is_loopback
 
 
 def loopback_store(address: str, port: int, world_size: int, is_master: bool, timeout: timedelta) -> dist.TCPStore:
