@@ -91,7 +91,7 @@ class ConvNetBackbone(VisionBackbone):
             return None
         from vlakit_convnet.condition import InstructionEncoder
 
-        encoder = InstructionEncoder(width, self.config.film_dim)
+        encoder = InstructionEncoder(width, self.config.film_dim, layers=self.config.film_layers)
         if self.config.freeze:
             encoder.requires_grad_(False)
         return encoder
