@@ -491,3 +491,14 @@ def test_tail_mapping_over_the_texts_words_is_refused_before_training(tmp_path, 
     assert "token mapping 'tail'" in err and "the training texts are written with" in err
     assert "Traceback" not in err
     assert not list((tmp_path / "run").rglob("*.ckpt"))
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="Lightning's thread default equals 1 on one core")
+def test_the_recipes_thread_count_holds_under_the_ddp_launcher(tmp_path, monkeypatch):
+    # Lightning's DDP launcher used to reset the threads to cores / processes, over num_threads
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1, "strategy": "ddp", "devices": 1,
+                                                        "num_threads": 1})
+    train(recipe, progress=False)
+    assert torch.get_num_threads() == 1
+    assert "OMP_NUM_THREADS" not in os.environ

@@ -83,15 +83,19 @@ def train(
         torch.set_num_threads(t.num_threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
     run = Path(run_dir) if run_dir else new_run_dir(recipe)
-    previous = os.environ.get(RUN_DIR_ENV)
-    os.environ[RUN_DIR_ENV] = str(run)  # DDP child processes re-run this command: same run dir
+    # DDP child processes re-run this command: the same run dir; and Lightning's DDP launcher
+    # sets every process to cores / processes threads unless OMP_NUM_THREADS says otherwise
+    settings = {RUN_DIR_ENV: str(run), **({"OMP_NUM_THREADS": str(t.num_threads)} if t.num_threads else {})}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         return _train_in(run, recipe, resume, progress, start)
     finally:
-        if previous is None:
-            os.environ.pop(RUN_DIR_ENV, None)
-        else:
-            os.environ[RUN_DIR_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def prepare_training(
