@@ -46,9 +46,6 @@ class ConvNetConfig(ComponentConfig):
         description="width of the instruction summary that FiLM-modulates every layer (scale and "
         "shift per channel after its GroupNorm, as RT-1's FiLM EfficientNet); 0: no conditioning",
     )
-    film_layers: int = Field(
-        2, ge=1, description="encoder layers of the instruction encoder that computes the FiLM condition"
-    )
     relate: int = Field(
         0,
         ge=0,
