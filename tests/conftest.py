@@ -20,6 +20,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
+def ddp_in_this_process() -> Iterator[None]:
+    """For a test that runs a distributed strategy in the pytest process: afterwards the process
+    group is destroyed and the environment restored (Lightning leaves MASTER_PORT, LOCAL_RANK and
+    NODE_RANK set, and a live group would be reused by the next test's run)."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture
 def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     """A factory installing real plugin distributions for one test; removed afterwards."""
     installed: list[tuple[Path, list[str]]] = []

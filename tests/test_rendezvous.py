@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 from pathlib import Path
@@ -38,7 +37,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_rendezvous_of_a_single_node_ddp_run_listens_on_loopback_only(monkeypatch) -> None:
+def test_the_rendezvous_of_a_single_node_ddp_run_listens_on_loopback_only(monkeypatch, ddp_in_this_process) -> None:
     import lightning as L
 
     port = free_port()
@@ -61,17 +60,10 @@ def test_the_rendezvous_of_a_single_node_ddp_run_listens_on_loopback_only(monkey
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    saved = dict(os.environ)  # Lightning leaves LOCAL_RANK and NODE_RANK set: later DDP runs would not launch
     strategy = LoopbackDDPStrategy(process_group_backend="gloo", start_method="popen")
     trainer = L.Trainer(max_steps=1, accelerator="cpu", devices=1, strategy=strategy, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    try:
-        trainer.fit(Probe())
-    finally:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-        os.environ.clear()
-        os.environ.update(saved)
+    trainer.fit(Probe())
     assert seen == [{"127.0.0.1"}], f"MASTER_PORT {port} listens on {seen}"
 
 
@@ -80,7 +72,7 @@ def test_loopback_addresses() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3") and not is_loopback("node-7")
 
 
-def test_the_rendezvous_of_a_single_node_fsdp_run_listens_on_loopback_only(monkeypatch) -> None:
+def test_the_rendezvous_of_a_single_node_fsdp_run_listens_on_loopback_only(monkeypatch, ddp_in_this_process) -> None:
     """FSDP creates its process group through the same loopback store (checked at set-up: FSDP
     training itself needs a GPU, which preflight asks for)."""
     from lightning.pytorch.accelerators import CPUAccelerator
@@ -91,22 +83,15 @@ def test_the_rendezvous_of_a_single_node_fsdp_run_listens_on_loopback_only(monke
     port = free_port()
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     monkeypatch.setenv("MASTER_PORT", str(port))
-    saved = dict(os.environ)
     strategy = LoopbackFSDPStrategy(
         accelerator=CPUAccelerator(),
         parallel_devices=[torch.device("cpu")],
         cluster_environment=LightningEnvironment(),
         process_group_backend="gloo",
     )
-    try:
-        strategy.setup_environment()
-        assert torch.distributed.is_initialized()
-        seen = listening_addresses(port)
-    finally:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-        os.environ.clear()
-        os.environ.update(saved)
+    strategy.setup_environment()
+    assert torch.distributed.is_initialized()
+    seen = listening_addresses(port)
     assert seen == {"127.0.0.1"}, f"MASTER_PORT {port} listens on {seen}"
 
 

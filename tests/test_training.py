@@ -494,7 +494,7 @@ def test_tail_mapping_over_the_texts_words_is_refused_before_training(tmp_path, 
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="Lightning's thread default equals 1 on one core")
-def test_the_recipes_thread_count_holds_under_the_ddp_launcher(tmp_path, monkeypatch):
+def test_the_recipes_thread_count_holds_under_the_ddp_launcher(tmp_path, monkeypatch, ddp_in_this_process):
     # Lightning's DDP launcher used to reset the threads to cores / processes, over num_threads
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1, "strategy": "ddp", "devices": 1,
