@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from child_signals import sigint_as_in_a_terminal
 
 import vlakit.cli.commands.run  # noqa: F401  (registers `vlakit run`)
 import vlakit.cli.commands.serve  # noqa: F401  (registers `vlakit serve`)
@@ -287,6 +288,7 @@ def test_vlakit_serve_command_serves_until_interrupted(serve_bundles) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=sigint_as_in_a_terminal,
     )
     try:
         lines: list[str] = []

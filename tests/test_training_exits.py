@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from child_signals import sigint_as_in_a_terminal
 from test_training import TINY_LLAMA, make_recipe
 
 from vlakit.cli.main import main
@@ -53,7 +54,9 @@ def test_ctrl_c_exits_130_and_a_second_training_into_the_run_dir_is_refused(tmp_
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     env.pop("VLAKIT_RUN_DIR", None)
     argv = [sys.executable, "-m", "vlakit", "train", str(recipe), "--no-eval", "--run-dir", str(run)]
-    first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    first = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, preexec_fn=sigint_as_in_a_terminal
+    )
     err = Output(first.stdout)
     try:
         err.wait_for("Epoch 0:", first, timeout=240)
