@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+
+from vlakit.environ import environ_set
 
 LOOP_ACTIONS = 20_000
 FIT_CHUNKS = 20_000
@@ -57,17 +58,12 @@ def one_core() -> Iterator[None]:
     import torch
 
     threads = torch.get_num_threads()
-    previous = os.environ.get("TOKENIZERS_PARALLELISM")
     torch.set_num_threads(1)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
     try:
-        yield
+        with environ_set({"TOKENIZERS_PARALLELISM": "false"}):
+            yield
     finally:
         torch.set_num_threads(threads)
-        if previous is None:
-            os.environ.pop("TOKENIZERS_PARALLELISM", None)
-        else:
-            os.environ["TOKENIZERS_PARALLELISM"] = previous
 
 
 def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:

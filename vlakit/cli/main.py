@@ -16,6 +16,7 @@ from typing import get_args
 import click
 
 from vlakit import __version__
+from vlakit.environ import restored_environ
 from vlakit.errors import VlakitError
 from vlakit.recipes.schema import Decoding
 
@@ -161,14 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         code = _main(list(sys.argv[1:]))
         _exit_now_if_threads_were_abandoned(code)
         return code
-    previous = os.environ.get(DEBUG_ENV)
-    try:
+    with restored_environ(DEBUG_ENV):  # else a call in-process (tests, notebooks) leaves ``--debug`` behind
         return _main(list(argv))
-    finally:  # a call in-process (tests, notebooks) leaves ``--debug`` behind for the next one
-        if previous is None:
-            os.environ.pop(DEBUG_ENV, None)
-        else:
-            os.environ[DEBUG_ENV] = previous
 
 
 def _exit_now_if_threads_were_abandoned(code: int) -> None:

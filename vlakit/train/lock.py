@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vlakit.environ import environ_set
 from vlakit.errors import VlakitError
 
 try:  # POSIX; elsewhere run directories are not locked
@@ -48,14 +49,7 @@ def run_dir_lock(run: Path) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        previous = os.environ.get(HELD_ENV)
-        os.environ[HELD_ENV] = key
-        try:
+        with environ_set({HELD_ENV: key}):
             yield
-        finally:
-            if previous is None:
-                os.environ.pop(HELD_ENV, None)
-            else:
-                os.environ[HELD_ENV] = previous
     finally:
         os.close(fd)  # releases the lock

@@ -14,6 +14,7 @@ import lightning as L
 import torch
 import yaml
 
+from vlakit.environ import environ_set
 from vlakit.errors import CheckpointError
 from vlakit.io import atomic_write_text
 from vlakit.model import build_codec
@@ -86,16 +87,8 @@ def train(
     # DDP child processes re-run this command: the same run dir; and Lightning's DDP launcher
     # sets every process to cores / processes threads unless OMP_NUM_THREADS says otherwise
     settings = {RUN_DIR_ENV: str(run), **({"OMP_NUM_THREADS": str(t.num_threads)} if t.num_threads else {})}
-    previous = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
-    try:
+    with environ_set(settings):
         return _train_in(run, recipe, resume, progress, start)
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def prepare_training(
