@@ -28,7 +28,9 @@ class ConvNetBackbone(VisionBackbone):
     does not settle first on an instruction-blind solution).
 
     Named outputs: ``keypoint_logits`` ``[B, C, h * w]`` (keypoints readout: each last-layer
-    channel's spatial-softmax logits over the final ``h x w`` cells, row by row) and
+    channel's map over the final ``h x w`` cells, row by row, before its activation, times the
+    channel's learned sharpness: the logits of a spatial softmax an objective can train; the
+    readout's own softmax reads the map after the activation) and
     ``related_points`` ``[B, relate, 2]`` (with ``relate``: the related points as (x, y)
     fractions of the image).
     """
@@ -130,6 +132,8 @@ class ConvNetBackbone(VisionBackbone):
             if condition is not None:
                 gamma, beta = self.films[i](condition.to(feats.dtype)).chunk(2, dim=-1)
                 feats = feats * (1.0 + gamma[..., None, None]) + beta[..., None, None]
+            if i == last:
+                before_activation = feats
             feats = F.gelu(feats)
         if self.config.readout == "grid":
             return VisionOutput(feats.flatten(2).transpose(1, 2) + self.pos, outputs)
@@ -137,9 +141,11 @@ class ConvNetBackbone(VisionBackbone):
             summary = feats.flatten(1)
         else:  # keypoints: where each channel fires (spatial softmax) and how much
             cells = feats.flatten(2)  # [B, C, h*w]
-            sharp = cells * self.log_sharpness.exp()[:, None].to(cells.dtype)
-            outputs[KEYPOINT_LOGITS] = sharp
-            where = torch.softmax(sharp, dim=-1) @ self.cell_xy.to(cells.dtype)  # [B, C, 2] in [-1, 1]
+            sharpness = self.log_sharpness.exp()[:, None].to(cells.dtype)
+            # what objectives train: the maps before the activation, where GELU cannot flatten
+            # a channel (a channel negative everywhere would give them no gradient)
+            outputs[KEYPOINT_LOGITS] = before_activation.flatten(2) * sharpness
+            where = torch.softmax(cells * sharpness, dim=-1) @ self.cell_xy.to(cells.dtype)  # [B, C, 2] in [-1, 1]
             summary = torch.cat([where.flatten(1), cells.mean(-1)], dim=1)
         tokens = self.flat(summary).view(feats.shape[0], self.config.flat_tokens, self._width)
         return VisionOutput(self.norm(tokens), outputs)
