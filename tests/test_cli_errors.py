@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,19 @@ def test_debug_in_one_call_does_not_leak_into_the_next(files: Path, capsys) -> N
     assert "Traceback" in capsys.readouterr().err
     assert main(["run", "/nonexistent/bundle"]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_plugin_choices_in_one_call_do_not_leak_into_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-p [no:]NAME`` holds for one command: called in-process, ``main`` puts the plugin
+    variables back as it does ``--debug``'s."""
+    from vlakit.plugins import reset_plugins
+    from vlakit.plugins.manager import DISABLE_ENV, LOAD_ENV
+
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    monkeypatch.delenv(LOAD_ENV, raising=False)
+    reset_plugins()
+    try:
+        assert main(["-p", "no:nothing-by-this-name", "-p", "codecs", "run", "/nonexistent/bundle"]) == 2
+    finally:
+        reset_plugins()
+    assert DISABLE_ENV not in os.environ and LOAD_ENV not in os.environ

@@ -162,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         code = _main(list(sys.argv[1:]))
         _exit_now_if_threads_were_abandoned(code)
         return code
-    with restored_environ(DEBUG_ENV):  # else a call in-process (tests, notebooks) leaves ``--debug`` behind
+    from vlakit.plugins.manager import DISABLE_ENV, LOAD_ENV
+
+    # else a call in-process (tests, notebooks) leaves ``--debug`` and ``-p`` behind for the next
+    with restored_environ(DEBUG_ENV, DISABLE_ENV, LOAD_ENV):
         return _main(list(argv))
 
 
