@@ -22,6 +22,7 @@ from vlakit.plugins import get_registry
 from vlakit.policy.export import export_vla
 from vlakit.recipes.preflight import preflight_recipe
 from vlakit.recipes.schema import Recipe
+from vlakit.train.allocator import keep_freed_memory
 from vlakit.train.checkpoint import checkpoint_hparams, read_checkpoint
 from vlakit.train.datamodule import MixtureDataModule
 from vlakit.train.lock import run_dir_lock
@@ -82,6 +83,7 @@ def train(
     t = recipe.trainer
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
+    keep_freed_memory()  # every step reuses the last one's buffers instead of faulting them in again
     L.seed_everything(t.seed, workers=True, verbose=False)
     run = Path(run_dir) if run_dir else new_run_dir(recipe)
     # DDP child processes re-run this command: the same run dir; and Lightning's DDP launcher
