@@ -81,6 +81,7 @@ def train(
     start = time.perf_counter()
     recipe = preflight_recipe(recipe_path, overrides)  # every check that needs no data, first
     t = recipe.trainer
+    threads = torch.get_num_threads()
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     keep_freed_memory()  # every step reuses the last one's buffers instead of faulting them in again
@@ -89,8 +90,11 @@ def train(
     # DDP child processes re-run this command: the same run dir; and Lightning's DDP launcher
     # sets every process to cores / processes threads unless OMP_NUM_THREADS says otherwise
     settings = {RUN_DIR_ENV: str(run), **({"OMP_NUM_THREADS": str(t.num_threads)} if t.num_threads else {})}
-    with environ_set(settings):
-        return _train_in(run, recipe, resume, progress, start)
+    try:
+        with environ_set(settings):
+            return _train_in(run, recipe, resume, progress, start)
+    finally:  # the recipe's thread count is its training processes'; what follows (evaluation) has the machine's
+        torch.set_num_threads(threads)
 
 
 def prepare_training(
