@@ -14,7 +14,6 @@ arrays) are still mapped and unmapped on their own, and so returned to the kerne
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -37,13 +36,10 @@ SETTINGS = {M_MMAP_THRESHOLD: MMAP_THRESHOLD, M_TRIM_THRESHOLD: TRIM_THRESHOLD, 
 
 def _glibc() -> ctypes.CDLL | None:
     """This process's C library when it is glibc, else None."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)  # the symbols the process has loaded, its C library's among them
         libc.gnu_get_libc_version  # noqa: B018 - only glibc has it
-    except (OSError, AttributeError):
+    except (OSError, TypeError, AttributeError):  # TypeError: Windows has no such handle
         return None
     return libc
 
