@@ -1,5 +1,6 @@
-"""Environment variables set for a block and put back afterwards (in-process calls such as tests
-and notebooks must not leave one command's settings behind for the next)."""
+"""Environment variables and torch's thread count set for a block and put back afterwards
+(in-process calls such as tests and notebooks must not leave one command's settings behind for
+the next)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,18 @@ def environ_set(settings: Mapping[str, str]) -> Iterator[None]:
     with restored_environ(*settings):
         os.environ.update(settings)
         yield
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op thread count ``count`` for the block (unchanged when None or 0), and the
+    count from before the block afterwards, whatever the block set meanwhile."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vlakit.environ import environ_set
+from vlakit.environ import environ_set, torch_threads
 
 LOOP_ACTIONS = 20_000
 FIT_CHUNKS = 20_000
@@ -55,15 +55,8 @@ def loop_uniform_bins(
 @contextlib.contextmanager
 def one_core() -> Iterator[None]:
     """torch on one thread and tokenizers' parallelism off, restored afterwards."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with environ_set({"TOKENIZERS_PARALLELISM": "false"}):
-            yield
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(1), environ_set({"TOKENIZERS_PARALLELISM": "false"}):
+        yield
 
 
 def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 import yaml
 
-from vlakit.environ import environ_set
+from vlakit.environ import environ_set, torch_threads
 from vlakit.errors import CheckpointError
 from vlakit.io import atomic_write_text
 from vlakit.model import build_codec
@@ -81,20 +80,15 @@ def train(
     start = time.perf_counter()
     recipe = preflight_recipe(recipe_path, overrides)  # every check that needs no data, first
     t = recipe.trainer
-    threads = torch.get_num_threads()
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
     keep_freed_memory()  # every step reuses the last one's buffers instead of faulting them in again
     L.seed_everything(t.seed, workers=True, verbose=False)
     run = Path(run_dir) if run_dir else new_run_dir(recipe)
     # DDP child processes re-run this command: the same run dir; and Lightning's DDP launcher
     # sets every process to cores / processes threads unless OMP_NUM_THREADS says otherwise
     settings = {RUN_DIR_ENV: str(run), **({"OMP_NUM_THREADS": str(t.num_threads)} if t.num_threads else {})}
-    try:
-        with environ_set(settings):
-            return _train_in(run, recipe, resume, progress, start)
-    finally:  # the recipe's thread count is its training processes'; what follows (evaluation) has the machine's
-        torch.set_num_threads(threads)
+    # the recipe's thread count is its training processes'; what follows (evaluation) has the process's
+    with torch_threads(t.num_threads), environ_set(settings):
+        return _train_in(run, recipe, resume, progress, start)
 
 
 def prepare_training(
