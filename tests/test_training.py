@@ -511,3 +511,26 @@ def test_the_recipes_thread_count_holds_under_the_ddp_launcher(tmp_path, monkeyp
     train(recipe, progress=False)
     assert during == [1]
     assert "OMP_NUM_THREADS" not in os.environ
+
+
+def test_ddp_workers_are_started_before_rank_0_prepares_its_data(tmp_path, monkeypatch, ddp_in_this_process):
+    """So they import and prepare their own data meanwhile (about 10 s of the main job)."""
+    import vlakit.train.run as run
+    from vlakit.train.launcher import WatchedSubprocessLauncher
+
+    events: list[str] = []
+    start, prepare = WatchedSubprocessLauncher.start_workers, run.prepare_training
+
+    def start_and_note(self):
+        events.append("workers")
+        start(self)
+
+    def prepare_and_note(*args):
+        events.append("prepare")
+        return prepare(*args)
+
+    monkeypatch.setattr(WatchedSubprocessLauncher, "start_workers", start_and_note)
+    monkeypatch.setattr(run, "prepare_training", prepare_and_note)
+    recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1, "strategy": "ddp", "devices": 1})
+    train(recipe, progress=False)
+    assert events[:2] == ["workers", "prepare"]

@@ -188,6 +188,54 @@ def test_a_ddp_worker_ending_before_the_ranks_meet_ends_the_run_with_its_code(tm
     assert time.monotonic() - started < 120
 
 
+DDP_WORKERS_EARLY = """
+import os, sys, time
+from pathlib import Path
+import lightning as L
+from vlakit.train.ddp import LeanDDPStrategy
+from vlakit.train.launcher import workers_started_early
+
+marker = Path(sys.argv[1])
+if os.environ.get("LOCAL_RANK") == "1":
+    marker.write_text(str(os.getpid()))  # this worker prepares its data (a long time) ...
+    time.sleep(120)
+    sys.exit(0)
+
+strategy = LeanDDPStrategy(process_group_backend="gloo", start_method="popen")
+trainer = L.Trainer(max_steps=1, accelerator="cpu", devices=2, strategy=strategy, logger=False,
+                    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+try:
+    with workers_started_early(trainer):
+        deadline = time.monotonic() + 60  # ... while rank 0 prepares its own
+        while not marker.exists() or not marker.read_text():
+            assert time.monotonic() < deadline, "the worker did not start before rank 0's preparation ended"
+            time.sleep(0.1)
+        raise RuntimeError("rank 0's data is broken")
+except RuntimeError as exc:
+    print(exc, flush=True)
+try:
+    os.kill(int(marker.read_text()), 0)
+    print("the worker still runs", flush=True)
+except ProcessLookupError:
+    print("the worker was killed", flush=True)
+"""
+
+
+def test_ddp_workers_start_while_rank_0_prepares_and_die_with_its_failure(tmp_path: Path) -> None:
+    """The other ranks start before rank 0 prepares its data (they prepared theirs after it,
+    serially, when Lightning started them inside ``fit``); an error in rank 0 before the ranks
+    meet kills them (they would otherwise wait for it in the rendezvous)."""
+    script = tmp_path / "ddp_workers_early.py"
+    script.write_text(DDP_WORKERS_EARLY)
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
+    for key in ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_PORT"):
+        env.pop(key, None)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "worker.pid")], capture_output=True,
+                          text=True, env=env, timeout=180, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == ["rank 0's data is broken", "the worker was killed"], done.stderr[-3000:]
+
+
 def test_worker_exit_codes() -> None:
     from vlakit.train.launcher import exit_code_of
 

@@ -25,7 +25,7 @@ from vlakit.interfaces import (
     TaskEnvironment,
     numpy_view,
 )
-from vlakit.io import atomic_path, atomic_write_text
+from vlakit.io import atomic_path, atomic_write_text, file_lock
 from vlakit.plugins import PLUGIN_API, ComponentConfig, get_registry, hookimpl
 from vlakit.runtime.safety import SafetyLayer, UnsafeAction
 from vlakit.types import ActionSpace, CameraSpec, Episode, Observation, Sample, TargetSpec
@@ -59,6 +59,7 @@ __all__ = [
     "__version__",
     "atomic_path",
     "atomic_write_text",
+    "file_lock",
     "get_registry",
     "hookimpl",
     "numpy_view",

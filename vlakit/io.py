@@ -12,6 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+try:  # POSIX; elsewhere :func:`file_lock` does not lock
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
 
 def _new_temp_file(path: Path) -> Path:
     """Create an empty, new file beside ``path`` with mode ``0o666`` less the umask (the kernel's)."""
@@ -38,6 +43,28 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing, left behind) for the ``with`` block,
+    waiting while another process holds it.
+
+    For a file that several processes may set out to make at once (DDP ranks preparing the same
+    cached data): the first makes it, the others wait and then read what it made. The lock is the
+    kernel's (``flock``): it goes with the process that holds it, however that process ends.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -20,7 +20,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from lightning.fabric.utilities.distributed import _set_num_threads_if_needed
@@ -70,12 +71,48 @@ class WorkerWatcher(threading.Thread):
 
 
 class WatchedSubprocessLauncher(_SubprocessScriptLauncher):
-    """Lightning's launcher for ``ddp`` (``popen``) with :class:`WorkerWatcher` as its watcher."""
+    """Lightning's launcher for ``ddp`` (``popen``) with :class:`WorkerWatcher` as its watcher; the
+    workers may be started before ``fit`` (:func:`workers_started_early`)."""
 
-    def launch(self, function: Callable, *args: Any, trainer: Any = None, **kwargs: Any) -> Any:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started = False
+
+    def start_workers(self) -> None:
+        """Start the other ranks' processes (each re-runs the command) and watch them; once."""
+        if self.started:
+            return
         self.cluster_environment.validate_settings(num_devices=self.num_processes, num_nodes=self.num_nodes)
         if not self.cluster_environment.creates_processes_externally:
             self._call_children_scripts()
             WorkerWatcher(self.procs).start()
+        self.started = True
+
+    def kill_workers(self) -> None:
+        """Kill the workers still running (this process failed before they could meet it)."""
+        for worker in self.procs:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+
+    def launch(self, function: Callable, *args: Any, trainer: Any = None, **kwargs: Any) -> Any:
+        self.start_workers()
         _set_num_threads_if_needed(num_processes=self.num_processes)
         return function(*args, **kwargs)
+
+
+@contextmanager
+def workers_started_early(trainer: Any) -> Iterator[None]:
+    """Start ``trainer``'s other DDP ranks now when its launcher is :class:`WatchedSubprocessLauncher`
+    (else do nothing), so that they import and prepare their data while this process prepares its
+    own instead of after it; any error in the ``with`` block kills them before it propagates."""
+    launcher = getattr(trainer.strategy, "launcher", None)
+    if not isinstance(launcher, WatchedSubprocessLauncher):
+        yield
+        return
+    launcher.start_workers()
+    try:
+        yield
+    except BaseException:
+        launcher.kill_workers()
+        raise

@@ -24,6 +24,7 @@ from vlakit.recipes.schema import Recipe
 from vlakit.train.allocator import keep_freed_memory
 from vlakit.train.checkpoint import checkpoint_hparams, read_checkpoint
 from vlakit.train.datamodule import MixtureDataModule
+from vlakit.train.launcher import workers_started_early
 from vlakit.train.lock import run_dir_lock
 from vlakit.train.module import VLATrainingModule
 from vlakit.train.rate import StepClock, TrainingRate
@@ -155,20 +156,23 @@ def _train_locked(
     t = recipe.trainer
     atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
 
-    prep_start = time.perf_counter()
-    module, sources = prepare_training(recipe, codec_state)
-    data = MixtureDataModule(sources, t.batch_size, recipe.data.num_workers, recipe.data.seed)
+    setup_start = time.perf_counter()
     clock = StepClock()
     trainer = build_trainer(t, run, progress=progress, callbacks=[clock])
-    fit_start = time.perf_counter()
-    fit_or_interrupt(trainer, module, data, resume)
+    prep_start = time.perf_counter()
+    # DDP's other ranks start now and prepare their data while this process prepares its own
+    with workers_started_early(trainer):
+        module, sources = prepare_training(recipe, codec_state)
+        data = MixtureDataModule(sources, t.batch_size, recipe.data.num_workers, recipe.data.seed)
+        fit_start = time.perf_counter()
+        fit_or_interrupt(trainer, module, data, resume)
     export_start = time.perf_counter()
     bundle = None
     if trainer.is_global_zero:
         bundle = export_vla(run / "bundle", module.vla, module.recipe, robot_info(module))
     rate = clock.rate(trainer, t.batch_size)
     rate.prep = fit_start - prep_start
-    rate.setup = export_start - fit_start - rate.train
+    rate.setup = export_start - fit_start - rate.train + (prep_start - setup_start)
     rate.export = time.perf_counter() - export_start
     return TrainResult(run, bundle, time.perf_counter() - start, module.recipe, rate)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections import Counter
 from typing import get_args
 
@@ -43,7 +46,8 @@ def test_demos_cache_roundtrip(tmp_path):
     first.prepare(tmp_path)
     assert not first.loaded_from_cache and first.cache_path.exists()
     assert first.cache_path.name == f"tabletop-demos-{cache_key(config)}.npz"
-    assert [p.name for p in tmp_path.iterdir()] == [first.cache_path.name], "no temp files left behind"
+    # no temp files left behind; the (empty) lock file that generation held stays, as lock files do
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".{first.cache_path.name}.lock", first.cache_path.name]
     mtime = first.cache_path.stat().st_mtime_ns
     second = TabletopDemos(TabletopDemosConfig(episodes=8, families=["pick"]))
     second.prepare(tmp_path)
@@ -76,6 +80,35 @@ def test_a_corrupt_demonstration_cache_is_generated_again(damage, tmp_path, capl
     assert first.cache_path.read_bytes() == good and len(again) == len(first)
     with np.load(first.cache_path, allow_pickle=False) as npz:  # no pickled objects inside
         assert npz["instructions"].dtype.kind == "U"
+
+
+GENERATE_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from vlakit_tabletop.config import TabletopDemosConfig
+from vlakit_tabletop.demos import TabletopDemos
+
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.01)
+ds = TabletopDemos(TabletopDemosConfig(episodes=1500, families=["pick"]))
+ds.prepare(Path(sys.argv[1]))
+print("read" if ds.loaded_from_cache else "generated", len(ds), flush=True)
+"""
+
+
+def test_processes_needing_the_same_missing_cache_generate_it_once(tmp_path):
+    """Like the ranks of a DDP run, which prepare their data at the same time: one generates,
+    the other waits for its file and reads it (both generated it before, each writing the file)."""
+    script, go = tmp_path / "prepare.py", tmp_path / "go"
+    script.write_text(GENERATE_WHEN_TOLD)
+    processes = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "cache"), str(go)],
+                                  stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(3)  # both have imported and wait for the word
+    go.touch()
+    outputs = sorted(p.communicate(timeout=120)[0].split()[0] for p in processes)
+    assert [p.returncode for p in processes] == [0, 0]
+    assert outputs == ["generated", "read"]
 
 
 def test_demos_are_deterministic(tmp_path):

@@ -30,7 +30,7 @@ from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
 from vlakit_tabletop.targets import TARGETS
 from vlakit_tabletop.tasks import make_task
 
-from vlakit import ActionSpace, Dataset, Episode, Sample, TargetSpec, VlakitError, atomic_path
+from vlakit import ActionSpace, Dataset, Episode, Sample, TargetSpec, VlakitError, atomic_path, file_lock
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,19 @@ def load_cache(path: Path) -> dict[str, np.ndarray]:
     return data
 
 
+def read_cache_if_there(path: Path, quiet: bool = False) -> dict[str, np.ndarray] | None:
+    """:func:`load_cache`, or ``None`` when ``path`` is missing or unreadable (a warning unless
+    ``quiet``: it is read again under the lock before anything is generated)."""
+    if not path.exists():
+        return None
+    try:
+        return load_cache(path)
+    except VlakitError as exc:
+        if not quiet:
+            log.warning("%s; generating it again", exc)
+        return None
+
+
 class TabletopDemos(Dataset):
     """Expert demonstrations of the tabletop tasks (seen split), one sample per step."""
 
@@ -149,16 +162,17 @@ class TabletopDemos(Dataset):
         """
         path = Path(cache_dir) / f"tabletop-demos-{cache_key(self.config)}.npz"
         self.cache_path = path
-        data = None
-        if path.exists():
-            try:
-                data = load_cache(path)
-            except VlakitError as exc:
-                log.warning("%s; generating it again", exc)
+        data = read_cache_if_there(path, quiet=True)
         self.loaded_from_cache = data is not None
         if data is None:
-            save_atomic(path, generate(self.config))
-            data = load_cache(path)
+            # one process generates; another that needs the same file (a DDP rank) waits here and reads it
+            with file_lock(path.with_name(f".{path.name}.lock")):
+                data = read_cache_if_there(path)
+                self.loaded_from_cache = data is not None
+                if data is None:
+                    save_atomic(path, generate(self.config))
+            if data is None:
+                data = load_cache(path)
         data["ends"] = data["starts"][1:][data["episode"]]
         self._data = data
 
