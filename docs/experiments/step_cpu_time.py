@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--shapes", action="store_true", help="with --profile: one row per operator and input shapes")
     args = parser.parse_args()
     torch.set_num_threads(1)
     recipe = load_recipe(args.recipe, SMALL_DATA + args.overrides)
@@ -70,10 +71,11 @@ def main() -> None:
     if args.profile:
         from torch.profiler import profile
 
-        with profile() as prof:
+        with profile(record_shapes=args.shapes) as prof:
             for batch in batches[-10:]:
                 step(batch)
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+        averages = prof.key_averages(group_by_input_shape=args.shapes)
+        print(averages.table(sort_by="self_cpu_time_total", row_limit=40 if args.shapes else 25))
 
 
 if __name__ == "__main__":

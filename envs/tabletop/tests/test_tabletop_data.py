@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 from vlakit_tabletop.config import QuestionKind, TabletopDemosConfig, TabletopVQAConfig
-from vlakit_tabletop.demos import DEMO_SEED_BASE, TabletopDemos, cache_key, demo_task_seed
+from vlakit_tabletop.demos import (
+    DEMO_SEED_BASE,
+    TabletopDemos,
+    cache_key,
+    demo_task_seed,
+    generate,
+    save_atomic,
+)
 from vlakit_tabletop.splits import HELD_OUT_COMBOS, SEEN_TABLES, VQA_ONLY_COLOURS
 from vlakit_tabletop.vocab import COLOURS
 from vlakit_tabletop.vqa import LOCATE_GRID, QUESTIONS, TabletopVQA, make_qa, region
@@ -109,6 +116,28 @@ def test_processes_needing_the_same_missing_cache_generate_it_once(tmp_path):
     outputs = sorted(p.communicate(timeout=120)[0].split()[0] for p in processes)
     assert [p.returncode for p in processes] == [0, 0]
     assert outputs == ["generated", "read"]
+
+
+def test_worker_processes_generate_the_same_demonstrations_as_one_process():
+    """Workers roll out blocks of attempts in parallel; the first ``episodes`` successes by attempt
+    are kept whatever the number of processes."""
+    config = TabletopDemosConfig(episodes=700, families=["pick", "place-on-number"], seed=5)
+    alone, parallel = generate(config, progress=False, workers=1), generate(config, progress=False, workers=2)
+    assert alone.keys() == parallel.keys()
+    for name in alone:
+        assert np.array_equal(alone[name], parallel[name], equal_nan=alone[name].dtype.kind == "f"), name
+    assert len(alone["seeds"]) == 700
+
+
+def test_a_cache_written_from_parts_reads_as_the_joined_arrays(tmp_path):
+    parts = [np.arange(6, dtype=np.float32).reshape(3, 2), np.full((1, 2), 7, dtype=np.float32)]
+    save_atomic(tmp_path / "c.npz", {"x": parts, "name": np.asarray("config"), "n": np.arange(4)})
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as npz:
+        assert np.array_equal(npz["x"], np.concatenate(parts)) and npz["x"].dtype == np.float32
+        assert str(npz["name"]) == "config" and np.array_equal(npz["n"], np.arange(4))
+    with pytest.raises(ValueError, match="parts of one array differ"):
+        save_atomic(tmp_path / "d.npz", {"x": [np.zeros((1, 2)), np.zeros((1, 3))]})
+    assert not (tmp_path / "d.npz").exists()
 
 
 def test_demos_are_deterministic(tmp_path):

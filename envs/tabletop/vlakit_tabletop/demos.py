@@ -1,6 +1,8 @@
 """The ``tabletop-demos`` dataset: scripted-expert demonstrations on the ``seen`` split.
 
-Generated once per config and cached as one compressed ``.npz`` (no pickle) under ``cache_dir``:
+Generated once per config (by one worker process per core from 2,000 episodes on, which gives the
+same arrays as one process) and cached as one compressed ``.npz`` (no pickle) under ``cache_dir``;
+processes that need the same missing file at once (DDP ranks) generate it once:
 
 * ``images`` ``uint8`` ``[N, S, S, 3]``, ``states`` ``float32`` ``[N, 3]``, ``actions``
   ``float32`` ``[N, 4]`` (clean expert labels), ``aims`` and ``anchors`` ``float32`` ``[N, 2]``
@@ -17,7 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,7 @@ from tqdm import tqdm
 from vlakit_tabletop.cameras import views
 from vlakit_tabletop.config import TabletopDemosConfig
 from vlakit_tabletop.expert import ScriptedExpert
+from vlakit_tabletop.rollout_worker import block_rollouts, read_block
 from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
 from vlakit_tabletop.targets import TARGETS
 from vlakit_tabletop.tasks import make_task
@@ -49,46 +56,123 @@ def cache_key(config: TabletopDemosConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np.ndarray]:
-    """Roll out the expert for ``config.episodes`` successful seen-split episodes (failures skipped)."""
+#: attempts (seeds) per block that a worker process rolls out (about a second)
+BLOCK = 500
+#: generation uses worker processes from this many episodes on (below, starting them costs more)
+PARALLEL_FROM = 2000
+#: deflate level of the cache file (numpy's ``savez_compressed`` uses 6: 3x slower to write for a
+#: file 1.5x smaller)
+COMPRESS_LEVEL = 3
+
+#: one successful rollout: attempt, images, states, actions, aims, anchors, instruction, family, seed
+Rollout = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, str, int]
+
+
+def rollouts(config: TabletopDemosConfig, attempts: Iterable[int]) -> Iterator[Rollout]:
+    """The expert's successful episodes among ``attempts``, in their order. Each attempt depends
+    only on its task seed, so attempts may be rolled out in any process and any order."""
     sim = TabletopSim(config.image_size)
-    expert = ScriptedExpert(
-        noise=config.noise, moves=config.moves, mistakes=config.mistakes
-    )
+    expert = ScriptedExpert(noise=config.noise, moves=config.moves, mistakes=config.mistakes)
     families = tuple(config.families)
     objects = (config.min_objects, config.max_objects)
-    images, states, actions, aims, anchors = [], [], [], [], []
-    instructions, fams, seeds, lengths = [], [], [], []
-    attempt = 0
+    for attempt in attempts:
+        task_seed = demo_task_seed(config.seed, attempt)
+        scene, spec = make_task(task_seed, "seen", families, objects=objects)
+        ep = expert.rollout(sim, scene, spec, np.random.default_rng([task_seed, 1]), config.max_steps)
+        if ep.success:
+            yield (attempt, ep.images, ep.states, ep.actions, ep.aims, ep.anchors, spec.instruction, spec.family,
+                   task_seed)
+
+
+def default_workers(episodes: int) -> int:
+    """Processes for generating ``episodes``: one per usable core from :data:`PARALLEL_FROM` on."""
+    if episodes < PARALLEL_FROM:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover  (not Linux)
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def widen_pipe(fd: int) -> None:
+    """Let the pipe ``fd`` hold up to 1 MiB (Linux; 64 KiB by default): far fewer switches between
+    a worker that writes a block of about 100 MB and the process that reads it."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass
+
+
+def successful_rollouts(config: TabletopDemosConfig, workers: int) -> Iterator[Rollout]:
+    """:func:`rollouts` of the attempts from 0 on, in order, made here (``workers`` 1) or by
+    ``workers`` processes (:mod:`vlakit_tabletop.rollout_worker`), worker ``w`` rolling out blocks
+    ``w, w + workers, ...`` of :data:`BLOCK` attempts; closing the generator stops them."""
+    attempts = range(2 * config.episodes + 101)  # the expert fails far less often than this
+    if workers <= 1:
+        yield from rollouts(config, attempts)
+        return
+    blocks = [(a, min(a + BLOCK, len(attempts))) for a in range(0, len(attempts), BLOCK)]
+    procs = []
+    try:
+        for w in range(workers):
+            proc = subprocess.Popen([sys.executable, "-m", "vlakit_tabletop.rollout_worker"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            procs.append(proc)
+            widen_pipe(proc.stdout.fileno())
+            request = {"config": config.model_dump(mode="json"), "blocks": blocks[w::workers]}
+            proc.stdin.write(json.dumps(request).encode() + b"\n")
+            proc.stdin.close()
+        for k in range(len(blocks)):
+            proc = procs[k % workers]
+            arrays = read_block(proc.stdout)
+            if arrays is None:
+                raise RuntimeError(f"a demonstration worker ended early (exit code {proc.wait()})")
+            yield from block_rollouts(arrays)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+
+
+#: what :func:`generate_parts` gives: an array, or the parts of one (joined along the first axis)
+Parts = np.ndarray | list[np.ndarray]
+
+
+def generate_parts(
+    config: TabletopDemosConfig, progress: bool = True, workers: int | None = None
+) -> dict[str, Parts]:
+    """:func:`generate`'s arrays, those of one row per frame as their per-episode parts (joining
+    2 GB costs seconds of fresh memory; :func:`save_atomic` writes the parts one after the other)."""
+    workers = default_workers(config.episodes) if workers is None else workers
+    episodes: list[Rollout] = []
     with tqdm(total=config.episodes, desc="tabletop-demos", unit="ep", disable=not progress) as bar:
-        while len(lengths) < config.episodes:
-            task_seed = demo_task_seed(config.seed, attempt)
-            attempt += 1
-            if attempt > 2 * config.episodes + 100:
-                raise RuntimeError("the tabletop expert keeps failing; this is a bug")
-            scene, spec = make_task(task_seed, "seen", families, objects=objects)
-            ep = expert.rollout(sim, scene, spec, np.random.default_rng([task_seed, 1]), config.max_steps)
-            if not ep.success:
-                continue
-            images.append(ep.images)
-            states.append(ep.states)
-            actions.append(ep.actions)
-            aims.append(ep.aims)
-            anchors.append(ep.anchors)
-            instructions.append(spec.instruction)
-            fams.append(spec.family)
-            seeds.append(task_seed)
-            lengths.append(len(ep.actions))
+        made = successful_rollouts(config, workers)
+        for episode in made:
+            episodes.append(episode)
             bar.update(1)
-    lengths_arr = np.asarray(lengths, dtype=np.int64)
+            if len(episodes) == config.episodes:
+                made.close()  # the worker processes stop
+                break
+    if len(episodes) < config.episodes:
+        raise RuntimeError("the tabletop expert keeps failing; this is a bug")
+    _, images, states, actions, aims, anchors, instructions, fams, seeds = (list(c) for c in zip(*episodes))
+    lengths = np.asarray([len(a) for a in actions], dtype=np.int64)
+
+    def float32(parts: list[np.ndarray]) -> list[np.ndarray]:
+        return [part.astype(np.float32, copy=False) for part in parts]
+
     return {
-        "images": np.concatenate(images),
-        "states": np.concatenate(states).astype(np.float32),
-        "actions": np.concatenate(actions).astype(np.float32),
-        "aims": np.concatenate(aims).astype(np.float32),
-        "anchors": np.concatenate(anchors).astype(np.float32),
-        "episode": np.repeat(np.arange(len(lengths), dtype=np.int32), lengths_arr),
-        "starts": np.concatenate([[0], np.cumsum(lengths_arr)]).astype(np.int64),
+        "images": images,
+        "states": float32(states),
+        "actions": float32(actions),
+        "aims": float32(aims),
+        "anchors": float32(anchors),
+        "episode": np.repeat(np.arange(len(lengths), dtype=np.int32), lengths),
+        "starts": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         "instructions": np.asarray(instructions, dtype=np.str_),
         "families": np.asarray(fams, dtype=np.str_),
         "seeds": np.asarray(seeds, dtype=np.int64),
@@ -96,10 +180,41 @@ def generate(config: TabletopDemosConfig, progress: bool = True) -> dict[str, np
     }
 
 
-def save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` as ``.npz`` via a temporary file and a rename."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
+def generate(config: TabletopDemosConfig, progress: bool = True, workers: int | None = None) -> dict[str, np.ndarray]:
+    """Roll out the expert for ``config.episodes`` successful seen-split episodes (failures skipped):
+    the first ones by attempt, the same whatever ``workers`` (processes; default
+    :func:`default_workers`)."""
+    return {name: joined(value) for name, value in generate_parts(config, progress, workers).items()}
+
+
+def joined(value: Parts) -> np.ndarray:
+    """An array, or its parts joined along the first axis."""
+    return np.concatenate(value) if isinstance(value, list) else value
+
+
+def write_npy(f: Any, value: Parts) -> None:
+    """Write an array, or its parts as one array (joined along the first axis, without joining
+    them in memory), to the file object ``f`` in the ``.npy`` format; no pickle."""
+    if not isinstance(value, list):
+        np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+        return
+    first = value[0]
+    shape = (sum(len(part) for part in value), *first.shape[1:])
+    header = {"descr": np.lib.format.dtype_to_descr(first.dtype), "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(f, header)
+    for part in value:
+        if part.dtype != first.dtype or part.shape[1:] != first.shape[1:]:
+            raise ValueError(f"parts of one array differ: {part.dtype}{part.shape} after {first.dtype}{first.shape}")
+        f.write(memoryview(np.ascontiguousarray(part)).cast("B"))
+
+
+def save_atomic(path: Path, arrays: dict[str, Parts]) -> None:
+    """Write ``arrays`` (arrays or their parts, :func:`write_npy`) to ``path`` as ``.npz``
+    (deflated at :data:`COMPRESS_LEVEL`, no pickle) via a temporary file and a rename."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as z:
+        for name, value in arrays.items():
+            with z.open(f"{name}.npy", "w", force_zip64=True) as f:
+                write_npy(f, value)
 
 
 #: arrays every cache file holds (see the module docstring)
@@ -170,7 +285,7 @@ class TabletopDemos(Dataset):
                 data = read_cache_if_there(path)
                 self.loaded_from_cache = data is not None
                 if data is None:
-                    save_atomic(path, generate(self.config))
+                    save_atomic(path, generate_parts(self.config))
             if data is None:
                 data = load_cache(path)
         data["ends"] = data["starts"][1:][data["episode"]]
