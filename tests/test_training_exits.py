@@ -3,6 +3,7 @@ second training into a run directory in use is refused instead of interleaving w
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from child_signals import sigint_as_in_a_terminal
 from test_training import TINY_LLAMA, make_recipe
 
@@ -234,6 +236,26 @@ def test_ddp_workers_start_while_rank_0_prepares_and_die_with_its_failure(tmp_pa
                           text=True, env=env, timeout=180, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines() == ["rank 0's data is broken", "the worker was killed"], done.stderr[-3000:]
+
+
+def test_a_data_error_in_a_ddp_run_is_reported_once_and_stops_every_rank(tmp_path: Path) -> None:
+    """The other ranks start before rank 0 prepares its data; rank 0's user error (here an image
+    a VQA record names is missing) ends the run with exit 2 and one message."""
+    records = [{"id": "q0", "image": "missing.png",
+                "conversations": [{"from": "human", "value": "what colour?"}, {"from": "gpt", "value": "red"}]}]
+    (tmp_path / "vqa.json").write_text(json.dumps(records))
+    recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 2, "strategy": "ddp", "devices": 2})
+    data = yaml.safe_load(recipe.read_text())
+    data["data"]["train"].append({"type": "vqa-json", "path": str(tmp_path / "vqa.json"), "weight": 0.5})
+    recipe.write_text(yaml.safe_dump(data))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for key in ("VLAKIT_RUN_DIR", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_PORT"):
+        env.pop(key, None)
+    done = subprocess.run([sys.executable, "-m", "vlakit", "train", str(recipe), "--no-eval", "--run-dir",
+                           str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.count("missing.png does not exist") == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "training process of rank 1" not in done.stderr
 
 
 def test_worker_exit_codes() -> None:
