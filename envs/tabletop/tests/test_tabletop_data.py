@@ -129,6 +129,12 @@ def test_worker_processes_generate_the_same_demonstrations_as_one_process():
     assert len(alone["seeds"]) == 700
 
 
+def test_a_worker_that_ends_early_is_an_error_not_a_hang(monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # each worker exits 1 at once
+    with pytest.raises(RuntimeError, match=r"a demonstration worker ended early \(exit code 1\)"):
+        generate(TabletopDemosConfig(episodes=50, families=["pick"]), progress=False, workers=2)
+
+
 def test_a_cache_written_from_parts_reads_as_the_joined_arrays(tmp_path):
     parts = [np.arange(6, dtype=np.float32).reshape(3, 2), np.full((1, 2), 7, dtype=np.float32)]
     save_atomic(tmp_path / "c.npz", {"x": parts, "name": np.asarray("config"), "n": np.arange(4)})

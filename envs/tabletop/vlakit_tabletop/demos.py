@@ -123,8 +123,11 @@ def successful_rollouts(config: TabletopDemosConfig, workers: int) -> Iterator[R
             procs.append(proc)
             widen_pipe(proc.stdout.fileno())
             request = {"config": config.model_dump(mode="json"), "blocks": blocks[w::workers]}
-            proc.stdin.write(json.dumps(request).encode() + b"\n")
-            proc.stdin.close()
+            try:
+                proc.stdin.write(json.dumps(request).encode() + b"\n")
+                proc.stdin.close()
+            except BrokenPipeError:  # it ended at once: reported below, where its output ends
+                pass
         for k in range(len(blocks)):
             proc = procs[k % workers]
             arrays = read_block(proc.stdout)
