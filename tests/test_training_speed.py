@@ -91,6 +91,44 @@ def test_ddp_broadcasts_buffers_only_for_models_with_training_state():
     assert has_training_state(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)))
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_ddp_syncs_buffers_per_step_only_for_training_state_and_without_a_deprecation_warning(
+    batch_norm, ddp_in_this_process
+):
+    """torch's DDP warns that ``broadcast_buffers`` is deprecated (twice in every default run)."""
+    import warnings
+
+    import lightning as L
+    from torch import nn
+
+    from vlakit.train.ddp import LeanDDPStrategy
+
+    class Probe(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(2, 2), *([nn.BatchNorm1d(2)] if batch_norm else []))
+
+        def training_step(self, batch, batch_idx):
+            self.synced = self.trainer.strategy.model.forward_sync_buffers  # the DDP wrapper's
+            return self.net(batch[0]).sum()
+
+        def train_dataloader(self):
+            return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 2)), batch_size=2)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    probe = Probe()
+    strategy = LeanDDPStrategy(process_group_backend="gloo", start_method="popen")
+    trainer = L.Trainer(max_steps=1, accelerator="cpu", devices=1, strategy=strategy, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(probe)
+    assert not [w for w in caught if "broadcast_buffers" in str(w.message)]
+    assert probe.synced is batch_norm
+
+
 def test_the_conditioner_reads_the_prompt_columns_only(tmp_path):
     """The training targets that follow the prompt are cut from what the conditioner reads (they
     were only masked before): it gets the columns up to the last prompt token of any row, and

@@ -3,10 +3,12 @@ broadcast of buffers that training never changes."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from vlakit.train.launcher import WatchedSubprocessLauncher
 from vlakit.train.rendezvous import LoopbackDDPStrategy
@@ -39,6 +41,15 @@ class LeanDDPStrategy(LoopbackDDPStrategy):
 
     def _setup_model(self, model: nn.Module) -> Any:
         """Lightning's wrapping of ``model`` (after ``configure_model``: the real model) in DDP."""
-        if "broadcast_buffers" not in self._ddp_kwargs:
-            self._ddp_kwargs["broadcast_buffers"] = has_training_state(model)
+        if not {"broadcast_buffers", "forward_sync_buffers"} & set(self._ddp_kwargs):
+            self._ddp_kwargs[buffer_sync_option()] = has_training_state(model)
         return super()._setup_model(model)
+
+
+def buffer_sync_option() -> str:
+    """The name of DDP's option for syncing buffers before every forward pass in this torch:
+    ``forward_sync_buffers`` where it exists (``broadcast_buffers`` is deprecated there and warns
+    in every run; buffers are still synced once at the start, which changes nothing for constants),
+    else ``broadcast_buffers``."""
+    parameters = inspect.signature(DistributedDataParallel.__init__).parameters
+    return "forward_sync_buffers" if "forward_sync_buffers" in parameters else "broadcast_buffers"
