@@ -32,6 +32,7 @@ from tqdm import tqdm
 from vlakit_tabletop.cameras import views
 from vlakit_tabletop.config import TabletopDemosConfig
 from vlakit_tabletop.expert import ScriptedExpert
+from vlakit_tabletop.npy_stream import Parts, write_npy
 from vlakit_tabletop.rollout_worker import block_rollouts, read_block
 from vlakit_tabletop.sim import ACTION_SPACE, TabletopSim
 from vlakit_tabletop.targets import TARGETS
@@ -141,10 +142,6 @@ def successful_rollouts(config: TabletopDemosConfig, workers: int) -> Iterator[R
             proc.stdout.close()
 
 
-#: what :func:`generate_parts` gives: an array, or the parts of one (joined along the first axis)
-Parts = np.ndarray | list[np.ndarray]
-
-
 def generate_parts(
     config: TabletopDemosConfig, progress: bool = True, workers: int | None = None
 ) -> dict[str, Parts]:
@@ -193,22 +190,6 @@ def generate(config: TabletopDemosConfig, progress: bool = True, workers: int | 
 def joined(value: Parts) -> np.ndarray:
     """An array, or its parts joined along the first axis."""
     return np.concatenate(value) if isinstance(value, list) else value
-
-
-def write_npy(f: Any, value: Parts) -> None:
-    """Write an array, or its parts as one array (joined along the first axis, without joining
-    them in memory), to the file object ``f`` in the ``.npy`` format; no pickle."""
-    if not isinstance(value, list):
-        np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
-        return
-    first = value[0]
-    shape = (sum(len(part) for part in value), *first.shape[1:])
-    header = {"descr": np.lib.format.dtype_to_descr(first.dtype), "fortran_order": False, "shape": shape}
-    np.lib.format.write_array_header_1_0(f, header)
-    for part in value:
-        if part.dtype != first.dtype or part.shape[1:] != first.shape[1:]:
-            raise ValueError(f"parts of one array differ: {part.dtype}{part.shape} after {first.dtype}{first.shape}")
-        f.write(memoryview(np.ascontiguousarray(part)).cast("B"))
 
 
 def save_atomic(path: Path, arrays: dict[str, Parts]) -> None:

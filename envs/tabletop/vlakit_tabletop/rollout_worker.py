@@ -8,13 +8,12 @@ them into arrays of its own (:func:`read_block`) and kills the worker once it ha
 
 from __future__ import annotations
 
-import ast
 import io
 import json
-import struct
 import sys
 
 import numpy as np
+from vlakit_tabletop.npy_stream import read_npy, write_npy
 
 #: arrays of a block, in frame order; per episode: attempt, length, instruction, family, seed
 FIELDS = ("attempts", "lengths", "images", "states", "actions", "aims", "anchors", "instructions", "families", "seeds")
@@ -43,38 +42,20 @@ def block_arrays(rollouts: list) -> dict[str, np.ndarray]:
 
 
 def write_block(stream: io.BufferedIOBase, arrays: dict[str, np.ndarray]) -> None:
-    """Write a block's arrays to ``stream`` as ``.npy`` records (C order, no pickle, no copy)."""
+    """Write a block's arrays to ``stream`` as ``.npy`` records (no pickle, no copy)."""
     for name in FIELDS:
-        array = np.ascontiguousarray(arrays[name])
-        header = io.BytesIO()
-        np.lib.format.write_array_header_2_0(header, np.lib.format.header_data_from_array_1_0(array))
-        stream.write(header.getvalue())  # magic, version 2.0, header length and header
-        stream.write(memoryview(array).cast("B") if array.size else b"")
+        write_npy(stream, arrays[name])
 
 
-def read_exactly(stream: io.BufferedIOBase, size: int) -> bytes:
-    data = stream.read(size)
-    if len(data) != size:
-        raise EOFError("the worker's stream ended in the middle of a block")
-    return data
-
-
-def read_block(stream: io.BufferedIOBase) -> dict[str, np.ndarray] | None:
+def read_block(stream: io.BufferedReader) -> dict[str, np.ndarray] | None:
     """The next block's arrays from ``stream``; ``None`` where it ends before one."""
-    arrays: dict[str, np.ndarray] = {}
-    for name in FIELDS:
-        magic = stream.read(len(np.lib.format.MAGIC_PREFIX) + 2)
-        if not magic and not arrays:
-            return None
-        if magic[:-2] != np.lib.format.MAGIC_PREFIX or magic[-2:] != bytes([2, 0]):
-            raise EOFError("the worker's stream is not a block of .npy records")
-        (length,) = struct.unpack("<I", read_exactly(stream, 4))
-        header = ast.literal_eval(read_exactly(stream, length).decode("latin1"))
-        dtype = np.lib.format.descr_to_dtype(header["descr"])
-        if dtype.hasobject or header["fortran_order"]:
-            raise EOFError("the worker's stream holds an array this reader refuses")
-        array = np.empty(header["shape"], dtype=dtype)
-        if array.size and stream.readinto(memoryview(array).cast("B")) != array.nbytes:
+    first = read_npy(stream)
+    if first is None:
+        return None
+    arrays = {FIELDS[0]: first}
+    for name in FIELDS[1:]:
+        array = read_npy(stream)
+        if array is None:
             raise EOFError("the worker's stream ended in the middle of a block")
         arrays[name] = array
     return arrays
