@@ -7,6 +7,7 @@ The public API a plugin may use is what this module exports (plus ``vlakit.inter
 from __future__ import annotations
 
 from vlakit.digest import sha256_file, sha256_tree
+from vlakit.environ import usable_cores
 from vlakit.errors import (
     BundleError,
     NonFiniteError,
@@ -65,4 +66,5 @@ __all__ = [
     "numpy_view",
     "sha256_file",
     "sha256_tree",
+    "usable_cores",
 ]

@@ -1,12 +1,20 @@
-"""Environment variables and torch's thread count set for a block and put back afterwards
-(in-process calls such as tests and notebooks must not leave one command's settings behind for
-the next)."""
+"""The process's environment: the CPU cores it may use, and environment variables and torch's
+thread count set for a block and put back afterwards (in-process calls such as tests and
+notebooks must not leave one command's settings behind for the next)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one, else every
+    core the OS counts)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # pragma: no cover  (not Linux)
 
 
 @contextmanager

@@ -7,9 +7,9 @@ Only torch is imported (to count GPUs), never Lightning, so ``vlakit validate`` 
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 
+from vlakit.environ import usable_cores
 from vlakit.recipes.schema import TrainerSection
 
 
@@ -27,7 +27,7 @@ class Machine:
         """This machine, as torch sees it."""
         import torch
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = usable_cores()
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
         bf16 = bool(gpus and torch.cuda.is_bf16_supported())
@@ -82,7 +82,9 @@ def machine_problems(t: TrainerSection, prefix: str = "trainer", machine: Machin
         )
     if isinstance(devices, list):
         if acc == "cpu":
-            problems.append(f"{prefix}.devices: on the CPU give a count of processes, not device indices {devices}")
+            problems.append(
+                f"{prefix}.devices: on the CPU give a count of processes, not device indices {devices}"
+            )
         elif available is not None and max(devices) >= available:
             problems.append(
                 f"{prefix}.devices: index {max(devices)}, but this machine has {available} {unit} "
@@ -95,9 +97,16 @@ def machine_problems(t: TrainerSection, prefix: str = "trainer", machine: Machin
     if t.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         problems.append(f"{prefix}.strategy: 'deepspeed' needs the deepspeed package (pip install deepspeed)")
     if acc == "cpu" and t.precision in ("16-mixed", "16", "16-true"):
-        problems.append(f"{prefix}.precision: {t.precision!r} does not run on the CPU; use 32-true or bf16-mixed")
+        problems.append(
+            f"{prefix}.precision: {t.precision!r} does not run on the CPU; use 32-true or bf16-mixed"
+        )
     if acc == "gpu" and "bf16" in t.precision and not m.bf16_gpu:
-        problems.append(f"{prefix}.precision: {t.precision!r} needs a GPU with bfloat16 (compute capability 8+)")
-    if t.precision.startswith("transformer-engine") and importlib.util.find_spec("transformer_engine") is None:
+        problems.append(
+            f"{prefix}.precision: {t.precision!r} needs a GPU with bfloat16 (compute capability 8+)"
+        )
+    if (
+        t.precision.startswith("transformer-engine")
+        and importlib.util.find_spec("transformer_engine") is None
+    ):
         problems.append(f"{prefix}.precision: {t.precision!r} needs NVIDIA's transformer_engine package")
     return problems
