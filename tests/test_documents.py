@@ -24,7 +24,9 @@ def check_gadget(doc: Gadget) -> str:
 @pytest.fixture
 def registry() -> Registry:
     reg = Registry()
-    reg.add(Registration("document", "gadget", check_gadget, Gadget, description="gadget sheet", dist="test-dist"))
+    reg.add(
+        Registration("document", "gadget", check_gadget, Gadget, description="gadget sheet", dist="test-dist")
+    )
     return reg
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,31 @@ from lightning.pytorch.loggers import CSVLogger
 
 from vlakit.errors import RecipeError
 from vlakit.recipes.schema import TrainerSection
+
+
+class _LightningAdvert(logging.Filter):
+    """Drops Lightning's tip to install its cloud logger, printed at every start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+_ADVERT = _LightningAdvert()
+
+
+def quiet_lightning() -> None:
+    """Keep out of a run's output what a vlakit user can do nothing about: Lightning's advert
+    for its cloud logger, and the FutureWarning its own code raises with recent torch (2.14 here)
+    (``LeafSpec``). Everything else Lightning says is kept."""
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _ADVERT not in rank_zero.filters:
+        rank_zero.addFilter(_ADVERT)
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+        module="lightning",
+    )
 
 
 def strategy_for(section: TrainerSection) -> Any:
@@ -56,6 +83,7 @@ def build_trainer(
 ) -> L.Trainer:
     """A Trainer for ``section`` writing logs and checkpoints under ``run_dir``, with ``callbacks``
     added to its own."""
+    quiet_lightning()
     every = section.checkpoint_every or section.max_steps
     checkpoint = ModelCheckpoint(
         dirpath=str(run_dir / "checkpoints"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -108,7 +109,15 @@ class HFLanguageModel(LanguageModel):
             return
         self._drop_rows(bake=True)
         mean = self.settings.mean_resizing if mean_resizing is None else mean_resizing
-        self.model.resize_token_embeddings(new_size, mean_resizing=mean)
+        # transformers announces mean resizing with a warning per call; what it does is this
+        # docstring's and the recipe's (`mean_resizing`), so the run's output is spared it
+        said = logging.getLogger("transformers.modeling_utils")
+        level = said.level
+        said.setLevel(logging.ERROR)
+        try:
+            self.model.resize_token_embeddings(new_size, mean_resizing=mean)
+        finally:
+            said.setLevel(level)
         if self.lora is not None:
             self._freeze_vocab_weights()
         self._row_ids = [i for i in self._row_ids if i < new_size]
@@ -120,7 +129,9 @@ class HFLanguageModel(LanguageModel):
         Returns False (and changes nothing) when there are no LoRA settings. Idempotent for the
         same settings. Token rows marked before or after stay trainable.
         """
-        settings = LoraSettings.model_validate(lora) if isinstance(lora, dict) else (lora or self.settings.lora)
+        settings = (
+            LoraSettings.model_validate(lora) if isinstance(lora, dict) else (lora or self.settings.lora)
+        )
         if settings is None:
             return False
         if self.lora is not None:
@@ -130,7 +141,9 @@ class HFLanguageModel(LanguageModel):
         if self.quantized:
             from peft import prepare_model_for_kbit_training
 
-            prepare_model_for_kbit_training(self.model, use_gradient_checkpointing=self.settings.gradient_checkpointing)
+            prepare_model_for_kbit_training(
+                self.model, use_gradient_checkpointing=self.settings.gradient_checkpointing
+            )
         self._drop_rows(bake=True)
         inject_lora(self.model, settings, self.lora_targets(settings))
         self.lora = settings
