@@ -68,9 +68,7 @@ def refused(bundle: Path, match: str, capsys, **kwargs) -> None:
 
 
 # -- confinement ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "entry", ["../../../../../etc/hostname", "/etc/hostname", "language/../../x", "./codec.json"]
-)
+@pytest.mark.parametrize("entry", ["../../../../../etc/hostname", "/etc/hostname", "language/../../x", "./codec.json"])
 def test_manifest_entries_outside_the_bundle_are_refused(bundle, entry, capsys):
     files = manifest(bundle)["files"]
     target = Path("/etc/hostname")
@@ -118,11 +116,7 @@ def _to_float64(path: Path) -> None:
 MALFORMED = {
     "bad-json": ("codec.json", lambda p: p.write_text("{not json"), "codec.json is not valid JSON"),
     "json-list": ("robot.json", lambda p: p.write_text("[1, 2]"), "robot.json: expected a JSON object"),
-    "missing-key": (
-        "robot.json",
-        lambda p: p.write_text('{"cameras": ["top"]}'),
-        "malformed bundle.*action_space",
-    ),
+    "missing-key": ("robot.json", lambda p: p.write_text('{"cameras": ["top"]}'), "malformed bundle.*action_space"),
     "bad-codec": ("codec.json", lambda p: p.write_text('{"low": "x"}'), "malformed bundle"),
     "yaml-alias": ("recipe.yaml", lambda p: p.write_text("a: &x [1]\nb: *x\n"), "YAML aliases"),
     "bad-yaml": ("recipe.yaml", lambda p: p.write_text("name: [unclosed\n"), "recipe.yaml is not valid YAML"),
@@ -130,11 +124,7 @@ MALFORMED = {
     "header-json": ("model.safetensors", _garble_header, "safetensors header is not valid JSON"),
     "dtype": ("model.safetensors", _to_float64, "other dtypes"),
     "language-dtype": ("language/model.safetensors", _to_float64, "another dtype"),
-    "language-json": (
-        "language/language.json",
-        lambda p: p.write_text("{"),
-        "language.json is not valid JSON",
-    ),
+    "language-json": ("language/language.json", lambda p: p.write_text("{"), "language.json is not valid JSON"),
 }
 
 
@@ -147,9 +137,8 @@ def test_malformed_files_give_one_clear_error(bundle, case, capsys):
         Policy.load(bundle)
     assert main(["eval", str(bundle), "--robot", "tabletop", "--episodes", "1"]) == 2
     err = capsys.readouterr().err
-    assert (
-        len([line for line in err.splitlines() if line.startswith("error: ")]) == 1 and "Traceback" not in err
-    )
+    assert len([line for line in err.splitlines() if line.startswith("error: ")]) == 1 and "Traceback" not in err
+
 
 
 def test_hostile_bundle_runs_nothing(bundle, tmp_path, capsys):
@@ -179,11 +168,7 @@ def test_a_missing_plugin_names_the_package_to_install(bundle, capsys):
     plugins["codec"] = {"type": "my-codec", "kind": "codec", "dist": "vlakit-mycodec", "version": "1.2.0"}
     (bundle / "plugins.json").write_text(json.dumps(plugins))
     rehash(bundle, "plugins.json")
-    refused(
-        bundle,
-        r"codec 'my-codec' from the distribution vlakit-mycodec 1\.2\.0.*pip install 'vlakit-mycodec==1\.2\.0'",
-        capsys,
-    )
+    refused(bundle, r"codec 'my-codec' from the distribution vlakit-mycodec 1\.2\.0.*pip install 'vlakit-mycodec==1\.2\.0'", capsys)
     plugins["codec"] = {**codec, "version": "0.99.0"}
     (bundle / "plugins.json").write_text(json.dumps(plugins))
     rehash(bundle, "plugins.json")
@@ -212,9 +197,7 @@ def test_bundle_loads_without_the_pretrained_vision_file(tmp_path):
     weights = tmp_path / "vit.safetensors"
     save_file({k: v.contiguous() for k, v in backbone.model.state_dict().items()}, str(weights))
     vision = {**TINY_VIT, "pretrained_path": str(weights)}
-    bundle = train(
-        make_recipe(tmp_path, TINY_LLAMA, vision=vision, trainer={"max_steps": 1}), progress=False
-    ).bundle
+    bundle = train(make_recipe(tmp_path, TINY_LLAMA, vision=vision, trainer={"max_steps": 1}), progress=False).bundle
     before = Policy.load(bundle).act(OBS, TEXT)
     weights.unlink()
     np.testing.assert_array_equal(Policy.load(bundle).act(OBS, TEXT), before)

@@ -76,9 +76,7 @@ def test_a_bad_option_is_one_message_and_exit_2(argv: list[str], files: Path, ca
     err = captured.err.strip()
     assert "Traceback" not in err and err, captured
     lines = err.splitlines()
-    assert any(line.startswith(("error: ", "Error: Invalid value")) for line in lines), (
-        err
-    )  # ours, or click's
+    assert any(line.startswith(("error: ", "Error: Invalid value")) for line in lines), err  # ours, or click's
     assert not (files / "o").exists() and (files / "afile").read_text() == "x"
 
 

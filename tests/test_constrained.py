@@ -147,9 +147,7 @@ def test_greedy_returns_the_distribution_it_chose_from(name, tokenizer):
         # the first position: the softmax over the action symbols' logits after the prompt
         ids = torch.tensor(mapping.token_ids())
         with torch.no_grad():
-            first = lm(
-                inputs_embeds=embeds, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)
-            )
+            first = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0))
         assert torch.allclose(probs[:, 0], torch.softmax(first.logits[:, -1, ids].float(), -1), atol=1e-5)
 
 

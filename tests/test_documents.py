@@ -24,9 +24,7 @@ def check_gadget(doc: Gadget) -> str:
 @pytest.fixture
 def registry() -> Registry:
     reg = Registry()
-    reg.add(
-        Registration("document", "gadget", check_gadget, Gadget, description="gadget sheet", dist="test-dist")
-    )
+    reg.add(Registration("document", "gadget", check_gadget, Gadget, description="gadget sheet", dist="test-dist"))
     return reg
 
 

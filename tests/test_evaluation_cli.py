@@ -99,9 +99,7 @@ def test_run_needs_a_robot_and_an_instruction(bundles: dict[str, Path], capsys) 
     assert "success:" not in capsys.readouterr().out  # own instruction: the task's judge does not apply
 
 
-def test_expectation_decoding_weighs_each_bin_by_its_probability(
-    bundles: dict[str, Path], tmp_path: Path
-) -> None:
+def test_expectation_decoding_weighs_each_bin_by_its_probability(bundles: dict[str, Path], tmp_path: Path) -> None:
     """decoding "expectation": the first action value is sum_k p_k * value_k over the bins, p the
     softmax of the action tokens' logits after the prefix; argmax takes the most likely bin."""
     from vlakit_tabletop.driver import TabletopDriver
@@ -118,24 +116,14 @@ def test_expectation_decoding_weighs_each_bin_by_its_probability(
     vla = expectation.vla
     with torch.no_grad():
         embeds, mask = expectation.prefix([observation], [task.instruction])
-        logits = vla.language(
-            inputs_embeds=embeds, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)
-        ).logits
+        logits = vla.language(inputs_embeds=embeds, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits
     probs = torch.softmax(logits[0, -1, vla.mapping.token_ids()].float(), -1).numpy()  # [16 bins]
-    values = vla.codec.decode(np.tile(np.arange(16)[:, None], (1, 4)))[
-        :, 0, 0
-    ]  # what each bin of dx decodes to
-    got, most_likely = (
-        expectation.act(observation, task.instruction),
-        argmax.act(observation, task.instruction),
-    )
+    values = vla.codec.decode(np.tile(np.arange(16)[:, None], (1, 4)))[:, 0, 0]  # what each bin of dx decodes to
+    got, most_likely = expectation.act(observation, task.instruction), argmax.act(observation, task.instruction)
     assert got[0] == pytest.approx(float(probs @ values), abs=1e-6)
     assert most_likely[0] == pytest.approx(float(values[probs.argmax()]))
     out = tmp_path / "report"
-    assert (
-        main(["eval", str(bundles["eval"]), "--out", str(out), "--no-progress", "--decoding", "expectation"])
-        == 0
-    )
+    assert main(["eval", str(bundles["eval"]), "--out", str(out), "--no-progress", "--decoding", "expectation"]) == 0
     assert json.loads((out / "results.json").read_text())["settings"]["decoding"] == "expectation"
     argv = ["run", str(bundles["eval"]), "--hz", "0", "--max-steps", "2", "--decoding", "expectation"]
     assert main(argv) == 0

@@ -17,26 +17,10 @@ from vlakit.cli.main import main
 from vlakit.plugins import get_registry
 from vlakit.train.run import train
 
-TINY_VIT = {
-    "type": "timm",
-    "model": "vit_tiny_patch16_224",
-    "img_size": 32,
-    "patch_size": 8,
-    "embed_dim": 32,
-    "depth": 1,
-    "num_heads": 2,
-}
-TINY_LLAMA = {
-    "type": "hf",
-    "config": {
-        "model_type": "llama",
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-    },
-}
+TINY_VIT = {"type": "timm", "model": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 8,
+            "embed_dim": 32, "depth": 1, "num_heads": 2}
+TINY_LLAMA = {"type": "hf", "config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}}
 
 
 def read(root: Path, tmp_path: Path, **params) -> LeRobotDataset:
@@ -47,20 +31,8 @@ def read(root: Path, tmp_path: Path, **params) -> LeRobotDataset:
 
 def export_demos(tmp_path: Path, episodes: int = 3) -> Path:
     out = tmp_path / "demos"
-    args = [
-        "dataset",
-        "export",
-        "tabletop-demos",
-        str(out),
-        "--episodes",
-        str(episodes),
-        "--set",
-        f"episodes={episodes + 1}",
-        "--set",
-        "image_size=32",
-        "--cache-dir",
-        str(tmp_path / "cache"),
-    ]
+    args = ["dataset", "export", "tabletop-demos", str(out), "--episodes", str(episodes),
+            "--set", f"episodes={episodes + 1}", "--set", "image_size=32", "--cache-dir", str(tmp_path / "cache")]
     assert main(args) == 0
     return out
 
@@ -68,22 +40,11 @@ def export_demos(tmp_path: Path, episodes: int = 3) -> Path:
 def vqa_file(tmp_path: Path) -> Path:
     (tmp_path / "vqa").mkdir()
     records = []
-    for i, (colour, rgb) in enumerate(
-        [("red", (220, 20, 20)), ("green", (20, 200, 20)), ("blue", (20, 20, 220))]
-    ):
+    for i, (colour, rgb) in enumerate([("red", (220, 20, 20)), ("green", (20, 200, 20)), ("blue", (20, 20, 220))]):
         Image.new("RGB", (32, 32), rgb).save(tmp_path / f"vqa/{colour}.png")
-        records.append(
-            {
-                "id": str(i),
-                "image": f"{colour}.png",
-                "conversations": [
-                    {"from": "human", "value": "<image>\nwhat colour is the table?"},
-                    {"from": "gpt", "value": colour},
-                    {"from": "human", "value": "is it a table?"},
-                    {"from": "gpt", "value": "yes"},
-                ],
-            }
-        )
+        records.append({"id": str(i), "image": f"{colour}.png", "conversations": [
+            {"from": "human", "value": "<image>\nwhat colour is the table?"}, {"from": "gpt", "value": colour},
+            {"from": "human", "value": "is it a table?"}, {"from": "gpt", "value": "yes"}]})
     path = tmp_path / "vqa/convs.json"
     path.write_text(json.dumps(records))
     return path
@@ -115,27 +76,12 @@ def test_train_on_lerobot_and_vqa_json_then_record_a_run(tmp_path, capsys):
     demos = export_demos(tmp_path)
     recipe = {
         "name": "lerobot-tiny",
-        "model": {
-            "vision": TINY_VIT,
-            "language": TINY_LLAMA,
-            "codec": {"type": "uniform-bins", "bins": 32},
-            "projector": {"kind": "linear"},
-        },
-        "data": {
-            "train": [
-                {"type": "lerobot", "root": str(demos), "weight": 1.0},
-                {"type": "vqa-json", "path": str(vqa_file(tmp_path)), "camera": "top", "weight": 0.5},
-            ],
-            "cache_dir": str(tmp_path / "cache"),
-        },
-        "trainer": {
-            "max_steps": 3,
-            "batch_size": 4,
-            "lr": 1e-3,
-            "accelerator": "cpu",
-            "devices": 1,
-            "log_every": 1,
-        },
+        "model": {"vision": TINY_VIT, "language": TINY_LLAMA, "codec": {"type": "uniform-bins", "bins": 32},
+                  "projector": {"kind": "linear"}},
+        "data": {"train": [{"type": "lerobot", "root": str(demos), "weight": 1.0},
+                           {"type": "vqa-json", "path": str(vqa_file(tmp_path)), "camera": "top", "weight": 0.5}],
+                 "cache_dir": str(tmp_path / "cache")},
+        "trainer": {"max_steps": 3, "batch_size": 4, "lr": 1e-3, "accelerator": "cpu", "devices": 1, "log_every": 1},
         "eval": {"robot": {"type": "tabletop", "image_size": 32, "max_steps": 6}},
         "output_dir": str(tmp_path / "runs"),
     }

@@ -25,36 +25,22 @@ SO101 = ActionSpace(JOINTS, ("deg",) * 5 + ("percent",), (-150.0,) * 5 + (0.0,),
 
 def record_so101_like(root: Path, episodes: int = 3, steps: int = 6) -> None:
     """A small LeRobot dataset of an SO-101-shaped arm (front camera, 6 joints), via the installed writer."""
-    spec = RecordingSpec(
-        fps=30, action_space=SO101, cameras=(CameraSpec("front", 32, 32),), state_names=JOINTS
-    )
+    spec = RecordingSpec(fps=30, action_space=SO101, cameras=(CameraSpec("front", 32, 32),), state_names=JOINTS)
     rng = np.random.default_rng(0)
     with open_recording(get_registry(), root, spec) as writer:
         for k in range(episodes):
             actions = rng.uniform(-40, 40, (steps, 6)).astype(np.float32)
             actions[:, 5] = np.abs(actions[:, 5])
             images = {"front": rng.integers(0, 255, (steps, 32, 32, 3), dtype=np.uint8)}
-            writer.write_episode(
-                Episode(
-                    images=images,
-                    actions=actions,
-                    states=actions * 0.5,
-                    instruction=["pick up the cube", "push the cube left"][k % 2],
-                )
-            )
+            writer.write_episode(Episode(images=images, actions=actions, states=actions * 0.5,
+                                         instruction=["pick up the cube", "push the cube left"][k % 2]))
 
 
 def llava_conversations(folder: Path) -> Path:
     folder.mkdir()
     Image.new("RGB", (32, 32), (200, 30, 30)).save(folder / "red.png")
-    record = {
-        "id": "0",
-        "image": "red.png",
-        "conversations": [
-            {"from": "human", "value": "<image>\nwhat colour is the cube?"},
-            {"from": "gpt", "value": "red"},
-        ],
-    }
+    record = {"id": "0", "image": "red.png", "conversations": [
+        {"from": "human", "value": "<image>\nwhat colour is the cube?"}, {"from": "gpt", "value": "red"}]}
     (folder / "convs.json").write_text(json.dumps([record]))
     return folder / "convs.json"
 
@@ -64,11 +50,8 @@ def test_the_example_composition_trains_and_acts_on_cpu(tmp_path):
     assert [b["type"] for b in recipe["data"]["train"]] == ["lerobot", "vqa-json"]
     assert recipe["model"]["language"]["type"] == "llava" and recipe["model"]["codec"]["bins"] == 256
     record_so101_like(tmp_path / "so101")
-    recipe["model"]["language"].update(
-        path=str(tiny_llava_dir(tmp_path)),
-        dtype="float32",
-        lora={"r": 4, "alpha": 8, "target_modules": "all-linear"},
-    )
+    recipe["model"]["language"].update(path=str(tiny_llava_dir(tmp_path)), dtype="float32",
+                                       lora={"r": 4, "alpha": 8, "target_modules": "all-linear"})
     recipe["data"]["train"][0].update(root=str(tmp_path / "so101"), image_size=32)
     recipe["data"]["train"][1].update(path=str(llava_conversations(tmp_path / "vqa")), image_size=32)
     recipe["data"].update(num_workers=0, cache_dir=str(tmp_path / "cache"))
@@ -84,7 +67,5 @@ def test_the_example_composition_trains_and_acts_on_cpu(tmp_path):
     policy = Policy.load(result.bundle)
     assert policy.action_space.names == JOINTS and policy.action_space.units == SO101.units
     state = np.zeros(6, np.float32)
-    action = policy.act(
-        Observation(images={"front": np.zeros((32, 32, 3), np.uint8)}, state=state), "pick up the cube"
-    )
+    action = policy.act(Observation(images={"front": np.zeros((32, 32, 3), np.uint8)}, state=state), "pick up the cube")
     assert action.shape == (6,) and np.isfinite(action).all()

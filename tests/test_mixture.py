@@ -46,9 +46,7 @@ def test_resume_continues_the_stream(workers):
 
     def batches(start: int, n: int) -> list[list[str]]:
         mix = WeightedMixture(srcs, [1, 1], seed=3, batch_size=4, start_batch=start)
-        loader = DataLoader(
-            mix, batch_size=4, num_workers=workers, collate_fn=lambda b: [s.answer for s in b]
-        )
+        loader = DataLoader(mix, batch_size=4, num_workers=workers, collate_fn=lambda b: [s.answer for s in b])
         return list(itertools.islice(iter(loader), n))
 
     full = batches(0, 9)

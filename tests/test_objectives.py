@@ -19,15 +19,8 @@ from vlakit.interfaces import IMAGE_TOKENS, ModelInfo, ModelOutputs
 from vlakit.plugins import get_registry
 from vlakit.testing import check_objective
 
-CONVNET = {
-    "type": "convnet",
-    "img_size": 32,
-    "channels": [8, 8, 8],
-    "strides": [2, 2, 1],
-    "readout": "keypoints",
-    "flat_tokens": 2,
-    "relate": 2,
-}
+CONVNET = {"type": "convnet", "img_size": 32, "channels": [8, 8, 8], "strides": [2, 2, 1], "readout": "keypoints",
+           "flat_tokens": 2, "relate": 2}
 
 
 def convnet_batch():
@@ -37,29 +30,17 @@ def convnet_batch():
     images = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)
     seen = net(net.preprocess(images))
     info = ModelInfo(
-        cameras=("top",),
-        image_tokens=2,
-        token_width=8,
-        outputs=(IMAGE_TOKENS, *net.output_names),
+        cameras=("top",), image_tokens=2, token_width=8, outputs=(IMAGE_TOKENS, *net.output_names),
         targets={"aim": TargetSpec((2,), camera="top"), "anchor": TargetSpec((2,), camera="top")},
     )
     outputs = ModelOutputs(seen.tokens, {"top": seen.outputs})
     targets = {"aim": torch.rand(4, 2), "anchor": torch.rand(4, 2)}
-    present = {
-        "aim": torch.tensor([True, True, False, True]),
-        "anchor": torch.tensor([False, True, True, False]),
-    }
+    present = {"aim": torch.tensor([True, True, False, True]), "anchor": torch.tensor([False, True, True, False])}
     return info, outputs, targets, present
 
 
-@pytest.mark.parametrize(
-    "block",
-    [
-        {"type": "aim-point"},
-        {"type": "keypoint-map", "target": "aim"},
-        {"type": "related-point", "target": "anchor", "point": 1},
-    ],
-)
+@pytest.mark.parametrize("block", [{"type": "aim-point"}, {"type": "keypoint-map", "target": "aim"},
+                                   {"type": "related-point", "target": "anchor", "point": 1}])
 def test_shipped_objectives_meet_the_contract(block):
     info, outputs, targets, present = convnet_batch()
     check_objective(get_registry().build("objective", block), info, outputs, targets, present)
@@ -110,17 +91,10 @@ def register_objectives(register):
 
 
 def test_a_third_party_objective_is_listed_selected_and_lowers_its_loss(plugin_dist, tmp_path):
-    root = plugin_dist(
-        "vlakit-centre", {"vlakit_centre.plugin": CENTRE}, {"centre": "vlakit_centre.plugin"}, "0.3.0"
-    )
+    root = plugin_dist("vlakit-centre", {"vlakit_centre.plugin": CENTRE}, {"centre": "vlakit_centre.plugin"}, "0.3.0")
     env = {**os.environ, "PYTHONPATH": str(root)}
-    out = subprocess.run(
-        [sys.executable, "-m", "vlakit", "plugins", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = subprocess.run([sys.executable, "-m", "vlakit", "plugins", "--json"], env=env, capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     listed = next(c for c in json.loads(out.stdout)["components"] if c["name"] == "centre-point")
     assert listed["kind"] == "objective" and listed["distribution"] == "vlakit-centre"
@@ -129,44 +103,17 @@ def test_a_third_party_objective_is_listed_selected_and_lowers_its_loss(plugin_d
 
     recipe = {
         "name": "centre",
-        "model": {
-            "vision": {
-                "type": "convnet",
-                "img_size": 32,
-                "channels": [8, 16],
-                "strides": [2, 2],
-                "readout": "flat",
-                "flat_tokens": 2,
-            },
-            "language": {
-                "type": "hf",
-                "config": {
-                    "model_type": "llama",
-                    "hidden_size": 32,
-                    "intermediate_size": 64,
-                    "num_hidden_layers": 1,
-                    "num_attention_heads": 2,
-                    "num_key_value_heads": 1,
-                },
-            },
-            "codec": {"type": "uniform-bins", "bins": 16},
-            "projector": {"kind": "linear"},
-            "objectives": [{"type": "centre-point", "weight": 1.0}],
-        },
-        "data": {
-            "train": [{"type": "tabletop-demos", "episodes": 4, "image_size": 32}],
-            "cache_dir": str(tmp_path / "cache"),
-        },
-        "trainer": {
-            "max_steps": 40,
-            "batch_size": 8,
-            "lr": 3e-3,
-            "accelerator": "cpu",
-            "devices": 1,
-            "log_every": 1,
-            "warmup_steps": 0,
-            "schedule": "constant",
-        },
+        "model": {"vision": {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2],
+                             "readout": "flat", "flat_tokens": 2},
+                  "language": {"type": "hf", "config": {"model_type": "llama", "hidden_size": 32,
+                               "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                               "num_key_value_heads": 1}},
+                  "codec": {"type": "uniform-bins", "bins": 16}, "projector": {"kind": "linear"},
+                  "objectives": [{"type": "centre-point", "weight": 1.0}]},
+        "data": {"train": [{"type": "tabletop-demos", "episodes": 4, "image_size": 32}],
+                 "cache_dir": str(tmp_path / "cache")},
+        "trainer": {"max_steps": 40, "batch_size": 8, "lr": 3e-3, "accelerator": "cpu", "devices": 1,
+                    "log_every": 1, "warmup_steps": 0, "schedule": "constant"},
         "output_dir": str(tmp_path / "runs"),
     }
     path = tmp_path / "recipe.yaml"

@@ -139,9 +139,7 @@ def test_strict_mode_makes_failures_fatal(plugin_dist, monkeypatch):
 
 
 def test_strict_mode_cli_exit_status(plugin_dist, tmp_path):
-    root = plugin_dist(
-        "vlakit-broken", {"vlakit_broken.plugin": BROKEN_IMPORT}, {"broken": "vlakit_broken.plugin"}
-    )
+    root = plugin_dist("vlakit-broken", {"vlakit_broken.plugin": BROKEN_IMPORT}, {"broken": "vlakit_broken.plugin"})
     env = {**os.environ, "PYTHONPATH": str(root), "VLAKIT_STRICT_PLUGINS": "1"}
     out = subprocess.run([sys.executable, "-m", "vlakit", "plugins"], env=env, capture_output=True, text=True)
     assert out.returncode == 2
@@ -180,9 +178,7 @@ def test_cli_plugin_option_chooses_before_plugin_commands_load(plugin_dist):
     env = {**os.environ, "PYTHONPATH": str(root)}
 
     def vlakit(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "vlakit", *args], env=env, capture_output=True, text=True
-        )
+        return subprocess.run([sys.executable, "-m", "vlakit", *args], env=env, capture_output=True, text=True)
 
     out = vlakit("-p", "no:echo", "plugins", "--json")
     assert out.returncode == 0, out.stderr
@@ -279,10 +275,7 @@ def test_a_recipe_whose_plugins_are_not_installed_names_the_distributions(tmp_pa
     env = {**os.environ, "VLAKIT_LOAD_PLUGINS": ""}
     out = subprocess.run(
         [sys.executable, "-m", "vlakit", "validate", str(REPO / "recipes" / "tabletop-tiny.yaml")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        env=env, capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr

@@ -43,34 +43,18 @@ NONSENSE = {
     "aim-loss-inf": (TINY, ["model.aim_loss=.inf"], "model.aim_loss"),
     "projector-hidden-0": (TINY, ["model.projector.hidden=0"], "model.projector.hidden"),
     "hidden-size-0": (TINY, ["model.language.config.hidden_size=0"], "model.language.config.hidden_size"),
-    "heads-not-dividing": (
-        TINY,
-        ["model.language.config.num_attention_heads=3"],
-        "does not divide hidden_size 128",
-    ),
+    "heads-not-dividing": (TINY, ["model.language.config.num_attention_heads=3"], "does not divide hidden_size 128"),
     "config-typo": (TINY, ["model.language.config.num_hiden_layers=8"], "did you mean 'num_hidden_layers'?"),
     "model-type-typo": (TINY, ["model.language.config.model_type=lama"], "model.language.config.model_type"),
     "hf-missing-path": (TINY, ["model.language={type: hf, path: /no/such/model}"], "model.language.path"),
-    "codec-nan-range": (
-        TINY,
-        ["model.codec={type: uniform-bins, low: [.nan], high: [1]}"],
-        "model.codec.low",
-    ),
+    "codec-nan-range": (TINY, ["model.codec={type: uniform-bins, low: [.nan], high: [1]}"], "model.codec.low"),
     "eval-split-bogus": (TINY, ["eval.split=bogus"], "eval.split"),
     "eval-max-steps-0": (TINY, ["eval.max_steps=0"], "eval.max_steps"),
     "eval-seed-negative": (TINY, ["eval.seed=-5"], "eval.seed"),
     "prompt-unknown-field": (TINY, ["model.prompt='go to {task}'"], "model.prompt"),
     "fast-with-expectation": (TINY, ["model.codec={type: fast}"], "model.decoding"),
-    "timm-name-typo": (
-        VIT,
-        ["model.vision.model=vit_tiny_patch16_244"],
-        "did you mean 'vit_tiny_patch16_224'?",
-    ),
-    "timm-missing-weights": (
-        VIT,
-        ["model.vision.pretrained_path=/no/such.safetensors"],
-        "model.vision.pretrained_path",
-    ),
+    "timm-name-typo": (VIT, ["model.vision.model=vit_tiny_patch16_244"], "did you mean 'vit_tiny_patch16_224'?"),
+    "timm-missing-weights": (VIT, ["model.vision.pretrained_path=/no/such.safetensors"], "model.vision.pretrained_path"),
     "devices-999": (TINY, ["trainer.devices=999"], "trainer.devices: 999 processes"),
     "fsdp-on-cpu": (TINY, ["trainer.strategy=fsdp"], "trainer.strategy"),
     "fp16-on-cpu": (TINY, ["trainer.precision=16-mixed"], "trainer.precision"),
@@ -95,17 +79,10 @@ def test_train_runs_the_preflight_before_any_data(tmp_path: Path, capsys):
     """devices=999 on this machine: refused at once, no run directory, no data cache."""
     run_dir = tmp_path / "run"
     cache = tmp_path / "cache"
-    code = main(
-        [
-            "train",
-            str(TINY),
-            "trainer.devices=999",
-            f"data.cache_dir={cache}",
-            f"output_dir={tmp_path / 'runs'}",
-            "--run-dir",
-            str(run_dir),
-        ]
-    )
+    code = main([
+        "train", str(TINY), "trainer.devices=999", f"data.cache_dir={cache}", f"output_dir={tmp_path / 'runs'}",
+        "--run-dir", str(run_dir),
+    ])
     err = capsys.readouterr().err
     assert code == 2 and "trainer.devices: 999 processes" in err
     assert not run_dir.exists() and not cache.exists() and not (tmp_path / "runs").exists()
@@ -175,7 +152,7 @@ def test_usable_cores_are_those_the_process_may_run_on():
     assert usable_cores() == len(os.sched_getaffinity(0)) == Machine.this().cores
 
 
-CHECKED_CODEC = """
+CHECKED_CODEC = '''
 from vlakit import ComponentConfig, hookimpl
 from vlakit_codecs.uniform import UniformBinsCodec
 
@@ -199,46 +176,30 @@ def build(config):
 @hookimpl
 def register_action_codecs(register):
     register("checked-bins", build, config=CheckedConfig, description="a codec with its own preflight")
-"""
+'''
 
 
 def test_a_third_party_plugin_contributes_its_own_checks(plugin_dist, capsys, monkeypatch):
     """ComponentConfig.preflight of an installed plugin runs in vlakit validate; a check that
     raises is reported, not a traceback."""
     monkeypatch.setenv("VLAKIT_DEBUG", "0")
-    plugin_dist(
-        "vlakit-checked", {"vlakit_checked.plugin": CHECKED_CODEC}, {"checked": "vlakit_checked.plugin"}
-    )
+    plugin_dist("vlakit-checked", {"vlakit_checked.plugin": CHECKED_CODEC}, {"checked": "vlakit_checked.plugin"})
     ok = ["model.codec={type: checked-bins}", "trainer.accelerator=cpu", "trainer.devices=1"]
     assert main(["validate", str(TINY), *ok]) == 0, capsys.readouterr().err
     code = main(["validate", str(TINY), *ok, "model.codec.table=/no/table.json"])
     err = capsys.readouterr().err
-    assert (
-        code == 2
-        and "model.codec.table: /no/table.json is not a file [action codec 'checked-bins' from vlakit-checked]"
-        in err
-    )
+    assert code == 2 and "model.codec.table: /no/table.json is not a file [action codec 'checked-bins' from vlakit-checked]" in err
     code = main(["validate", str(TINY), *ok, "model.codec.table=explode"])
     err = capsys.readouterr().err
-    assert (
-        code == 2
-        and "preflight failed: RuntimeError: the check itself broke" in err
-        and "Traceback" not in err
-    )
+    assert code == 2 and "preflight failed: RuntimeError: the check itself broke" in err and "Traceback" not in err
 
 
 def test_inline_llava_config_is_checked_in_its_parts(tmp_path, capsys):
     text = (REPO / "recipes" / "llava-lora.yaml").read_text()
     path = tmp_path / "llava.yaml"
     path.write_text(text)
-    cpu = [
-        "trainer.accelerator=cpu",
-        "trainer.strategy=auto",
-        "trainer.devices=1",
-        "trainer.precision=32-true",
-        "model.language.path=null",
-        "model.language.dtype=float32",
-    ]
+    cpu = ["trainer.accelerator=cpu", "trainer.strategy=auto", "trainer.devices=1", "trainer.precision=32-true",
+           "model.language.path=null", "model.language.dtype=float32"]
     typo = "model.language.config={text_config: {model_type: llama, hidden_size: 64, num_hiden_layers: 2}}"
     code = main(["validate", str(path), *cpu, typo])
     err = capsys.readouterr().err

@@ -122,11 +122,7 @@ def variants(rng: random.Random, values: list[Any] = NOT_A_VALUE) -> Iterator[tu
             for part in path:
                 node = node[part]
             unknown = dict(node, bogus_key=1)
-            yield (
-                f"{base}:{where}+bogus_key",
-                base,
-                yaml.safe_dump(set_at(data, path, unknown) if path else unknown).encode(),
-            )
+            yield f"{base}:{where}+bogus_key", base, yaml.safe_dump(set_at(data, path, unknown) if path else unknown).encode()
             if path:
                 yield f"{base}:{where}=scalar", base, yaml.safe_dump(set_at(data, path, "oops")).encode()
     for name, text in HOSTILE.items():
@@ -185,10 +181,7 @@ def test_hostile_recipes_through_the_command(name: str, tmp_path: Path):
     path = write_variant(tmp_path, "", HOSTILE[name])
     proc = subprocess.run(
         [sys.executable, "-m", "vlakit", "validate", str(path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr

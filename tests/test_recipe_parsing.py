@@ -47,21 +47,15 @@ def assert_one_message(code: int, err: str, *expected: str) -> None:
         assert text in err, err
 
 
-def run_limited(
-    args: list[str], cwd: Path, memory_bytes: int = 1 << 30, timeout: float = 60
-) -> subprocess.CompletedProcess:
+def run_limited(args: list[str], cwd: Path, memory_bytes: int = 1 << 30, timeout: float = 60) -> subprocess.CompletedProcess:
     """``vlakit ARGS`` in a child process limited to ``memory_bytes`` of address space."""
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes * 4, memory_bytes * 4))  # torch maps a lot
 
     return subprocess.run(
-        [sys.executable, "-m", "vlakit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        preexec_fn=limit,
+        [sys.executable, "-m", "vlakit", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=timeout, preexec_fn=limit,
     )
 
 
@@ -79,12 +73,10 @@ def test_alias_bomb_is_refused_quickly_and_small(tmp_path: Path):
 
 def test_aliases_within_bounds_still_work(tmp_path: Path, capsys):
     path = tmp_path / "r.yaml"
-    path.write_text(
-        BASE.replace(
-            "    - {type: tabletop-demos, episodes: 4}\n",
-            "    - &demos {type: tabletop-demos, episodes: 4}\n    - {<<: *demos, seed: 1, weight: 0.5}\n",
-        )
-    )
+    path.write_text(BASE.replace(
+        "    - {type: tabletop-demos, episodes: 4}\n",
+        "    - &demos {type: tabletop-demos, episodes: 4}\n    - {<<: *demos, seed: 1, weight: 0.5}\n",
+    ))
     code, err = validate(path, capsys)
     assert code == 0, err
     recipe = loader.load_recipe(path)
@@ -168,9 +160,7 @@ def test_extends_diamond_reads_each_file_once(tmp_path: Path, capsys, monkeypatc
             (tmp_path / f"l{i}.yaml").write_text(BASE)
     reads: list[Path] = []
     real_read = loader.read_yaml
-    monkeypatch.setattr(
-        loader, "read_yaml", lambda path, sources: reads.append(path) or real_read(path, sources)
-    )
+    monkeypatch.setattr(loader, "read_yaml", lambda path, sources: reads.append(path) or real_read(path, sources))
     code, err = validate(tmp_path / "l0.yaml", capsys)
     assert code == 0, err
     assert len(reads) == len(set(reads)) == 3 * levels - 2
@@ -198,10 +188,8 @@ def test_too_many_extended_files_are_refused(tmp_path: Path, capsys):
 def test_hostile_override_values_are_refused(capsys, tmp_path: Path):
     path = tmp_path / "r.yaml"
     path.write_text(BASE)
-    bomb = (
-        "[&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], "
+    bomb = "[&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], " \
         "&d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]]"
-    )
     code, err = validate(path, capsys, f"description={bomb}")
     assert_one_message(code, err, "bad override", "aliases expand")
     code, err = validate(path, capsys, "description=" + "[" * 1000 + "]" * 1000)
@@ -218,6 +206,4 @@ def test_errors_name_the_file_that_wrote_the_value(tmp_path: Path, capsys):
     (tmp_path / "right.yaml").write_text("extends: base.yaml\ndescription: right\n")
     (tmp_path / "top.yaml").write_text("extends: [left.yaml, right.yaml]\ntrainer:\n  lr: -1\n")
     code, err = validate(tmp_path / "top.yaml", capsys)
-    assert_one_message(
-        code, err, f"{tmp_path / 'base.yaml'}:8: trainer.batch_size", f"{tmp_path / 'top.yaml'}:3: trainer.lr"
-    )
+    assert_one_message(code, err, f"{tmp_path / 'base.yaml'}:8: trainer.batch_size", f"{tmp_path / 'top.yaml'}:3: trainer.lr")

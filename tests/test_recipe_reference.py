@@ -74,17 +74,14 @@ def test_cli_writes_a_third_party_plugins_options(plugin_dist, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(root)}
     run = subprocess.run(
         [sys.executable, "-m", "vlakit", "recipe", "reference", "-o", str(out_file)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        env=env, capture_output=True, text=True, timeout=120,
     )
     assert run.returncode == 0, run.stderr
     page = out_file.read_text()
     section = page.split("### `blurry-frames` {#dataset-blurry-frames}")[1].split("\n### ")[0]
     assert "Frames, blurred." in section and "distribution `vlakit-blur`" in section
     assert "| `sigma` | float | `1.5` | blur width \\| pixels (> 0 and <= 10) |" in section
-    assert '| `mode` | one of `box`, `gauss` | `"gauss"` |' in section
+    assert "| `mode` | one of `box`, `gauss` | `\"gauss\"` |" in section
     assert "| `window` | [Window](#dataset-blurry-frames-window) or null | `null` |" in section
     assert "#### `window` {#dataset-blurry-frames-window}" in section
     assert "| `size` | int | `4` | frames in the window (>= 1) |" in section

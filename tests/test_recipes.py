@@ -131,21 +131,13 @@ def test_schema_lists_registered_components(tmp_path: Path, capsys):
 ERRORS = {
     "invalid-yaml": ("model: [unclosed\n", [], "invalid YAML"),
     "unknown-type": (BASE.replace("uniform-bins", "uniform_bin"), [], "did you mean 'uniform-bins'?"),
-    "unknown-key": (
-        BASE.replace("bins: 256", "binz: 256"),
-        [],
-        "model.codec.binz: unknown key 'binz'; did you mean 'bins'?",
-    ),
+    "unknown-key": (BASE.replace("bins: 256", "binz: 256"), [], "model.codec.binz: unknown key 'binz'; did you mean 'bins'?"),
     "wrong-type": (BASE.replace("bins: 256", "bins: many"), [], "model.codec.bins"),
     "wrong-core-type": (BASE, ["trainer.max_steps=lots"], "trainer.max_steps"),
     "missing-extends": ("extends: nowhere.yaml\n" + BASE, [], "base recipe not found"),
     "bad-override": (BASE, ["trainer.max_steps"], "bad override"),
     "bad-override-index": (BASE, ["data.train.5.weight=1"], "has no item 5"),
-    "missing-section": (
-        "name: x\ndata: {train: [{type: tabletop-demos}]}\n",
-        [],
-        "model: required key is missing",
-    ),
+    "missing-section": ("name: x\ndata: {train: [{type: tabletop-demos}]}\n", [], "model: required key is missing"),
 }
 
 
@@ -207,11 +199,7 @@ def test_recipe_yaml_roundtrip(tmp_path: Path):
 def test_vlakit_validate_catches_mismatched_convnet_layers(tmp_path):
     """Caught when the recipe is validated (with the file named), not only when the model is built."""
     recipe = tmp_path / "bad.yaml"
-    recipe.write_text(
-        (REPO / "recipes" / "tabletop-tiny.yaml")
-        .read_text()
-        .replace("strides: [2, 2, 2, 1]", "strides: [2, 2]")
-    )
+    recipe.write_text((REPO / "recipes" / "tabletop-tiny.yaml").read_text().replace("strides: [2, 2, 2, 1]", "strides: [2, 2]"))
     with pytest.raises(RecipeError, match="one entry per layer") as err:
         load_recipe(recipe)
     assert "bad.yaml" in str(err.value)

@@ -37,9 +37,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_rendezvous_of_a_single_node_ddp_run_listens_on_loopback_only(
-    monkeypatch, ddp_in_this_process
-) -> None:
+def test_the_rendezvous_of_a_single_node_ddp_run_listens_on_loopback_only(monkeypatch, ddp_in_this_process) -> None:
     import lightning as L
 
     port = free_port()
@@ -63,16 +61,8 @@ def test_the_rendezvous_of_a_single_node_ddp_run_listens_on_loopback_only(
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
     strategy = LoopbackDDPStrategy(process_group_backend="gloo", start_method="popen")
-    trainer = L.Trainer(
-        max_steps=1,
-        accelerator="cpu",
-        devices=1,
-        strategy=strategy,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = L.Trainer(max_steps=1, accelerator="cpu", devices=1, strategy=strategy, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(Probe())
     assert seen == [{"127.0.0.1"}], f"MASTER_PORT {port} listens on {seen}"
 
@@ -82,9 +72,7 @@ def test_loopback_addresses() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3") and not is_loopback("node-7")
 
 
-def test_the_rendezvous_of_a_single_node_fsdp_run_listens_on_loopback_only(
-    monkeypatch, ddp_in_this_process
-) -> None:
+def test_the_rendezvous_of_a_single_node_fsdp_run_listens_on_loopback_only(monkeypatch, ddp_in_this_process) -> None:
     """FSDP creates its process group through the same loopback store (checked at set-up: FSDP
     training itself needs a GPU, which preflight asks for)."""
     from lightning.pytorch.accelerators import CPUAccelerator

@@ -189,9 +189,7 @@ def test_loop_reports_each_step_to_on_step() -> None:
     policy = ScriptedPolicy(lambda t, obs: [0.1 * t, 2.0])
     seen = []
     with robot:
-        result = run_episode(
-            robot, policy, "wave", max_steps=4, hz=0, on_step=lambda o, a: seen.append((o, a))
-        )
+        result = run_episode(robot, policy, "wave", max_steps=4, hz=0, on_step=lambda o, a: seen.append((o, a)))
     assert len(seen) == 4
     assert [int(o.images[next(iter(o.images))][0, 0, 0]) for o, _ in seen] == [0, 1, 2, 3]  # what it saw
     np.testing.assert_allclose(np.stack([a for _, a in seen]), result.actions)  # what was sent, after safety
@@ -378,14 +376,7 @@ def test_loop_drives_the_tabletop_simulator() -> None:
 
 @pytest.mark.parametrize(
     "answer",
-    [
-        np.zeros((2, 3, 2)),
-        np.zeros((1, 1, 2)),
-        np.zeros((0, 2)),
-        np.zeros(3),
-        np.float32(0.5),
-        np.array(["a", "b"]),
-    ],
+    [np.zeros((2, 3, 2)), np.zeros((1, 1, 2)), np.zeros((0, 2)), np.zeros(3), np.float32(0.5), np.array(["a", "b"])],
 )
 def test_a_command_of_the_wrong_shape_never_reaches_the_robot(answer) -> None:
     """A policy answering ``[2, 3, 2]`` (or another shape than ``[D]`` / ``[H, D]``) is refused

@@ -38,9 +38,7 @@ class Questions(Dataset):
         yield from ("what colour is it?", "grey")
 
 
-def test_a_vision_language_source_of_another_image_size_is_refused_before_training(
-    tmp_path: Path, capsys
-) -> None:
+def test_a_vision_language_source_of_another_image_size_is_refused_before_training(tmp_path: Path, capsys) -> None:
     vqa = {"type": "tabletop-vqa", "samples": 8, "image_size": 48}
     recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1})
     text = recipe.read_text().replace("train:\n", f"train:\n  - {vqa}\n".replace("'", ""), 1)
@@ -58,11 +56,8 @@ def test_a_source_with_another_camera_name_is_refused(tmp_path: Path) -> None:
     demos = TabletopDemos(TabletopDemosConfig(episodes=1, image_size=32))
     demos.prepare(tmp_path)
     check_images_agree([demos, Questions("top")], ["tabletop-demos", "questions"])
-    with pytest.raises(
-        RecipeError,
-        match=r"data.train.1 \(questions\) gives images 'image' 32x32x3 \(sample 0\) but "
-        r"data.train.0 \(tabletop-demos\) gives 'top' 32x32x3",
-    ):
+    with pytest.raises(RecipeError, match=r"data.train.1 \(questions\) gives images 'image' 32x32x3 \(sample 0\) but "
+                       r"data.train.0 \(tabletop-demos\) gives 'top' 32x32x3"):
         check_images_agree([demos, Questions("image")], ["tabletop-demos", "questions"])
 
 
@@ -73,7 +68,5 @@ def test_a_source_whose_own_images_differ_in_size_is_refused(tmp_path: Path) -> 
     demos = TabletopDemos(TabletopDemosConfig(episodes=1, image_size=32))
     demos.prepare(tmp_path)
     check_dataset(Questions(sizes=(32, 48), n=3), tmp_path)  # a dataset alone may vary; a batch may not
-    with pytest.raises(
-        RecipeError, match=r"data.train.1 \(questions\) gives images 'top' 48x48x3 \(sample 1\)"
-    ):
+    with pytest.raises(RecipeError, match=r"data.train.1 \(questions\) gives images 'top' 48x48x3 \(sample 1\)"):
         check_images_agree([demos, Questions(sizes=(32, 48), n=3)], ["tabletop-demos", "questions"])

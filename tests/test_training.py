@@ -30,49 +30,21 @@ from vlakit.train.module import VLATrainingModule
 from vlakit.train.run import prepare_training, train
 from vlakit.types import Observation
 
-TINY_VIT = {
-    "type": "timm",
-    "model": "vit_tiny_patch16_224",
-    "img_size": 32,
-    "patch_size": 8,
-    "embed_dim": 32,
-    "depth": 1,
-    "num_heads": 2,
-}
-TINY_LLAMA = {
-    "type": "hf",
-    "config": {
-        "model_type": "llama",
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-    },
-}
+TINY_VIT = {"type": "timm", "model": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 8,
+            "embed_dim": 32, "depth": 1, "num_heads": 2}
+TINY_LLAMA = {"type": "hf", "config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}}
 
 
 def make_recipe(tmp_path: Path, language: dict, vision: dict | None = TINY_VIT, **sections) -> Path:
     data = {
         "name": "tiny",
-        "model": {
-            "vision": vision,
-            "language": language,
-            "codec": {"type": "uniform-bins", "bins": 32},
-            "projector": {"kind": "linear"},
-        },
-        "data": {
-            "train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32}],
-            "cache_dir": str(tmp_path / "cache"),
-        },
-        "trainer": {
-            "max_steps": 3,
-            "batch_size": 4,
-            "lr": 1e-3,
-            "accelerator": "cpu",
-            "devices": 1,
-            "log_every": 1,
-        },
+        "model": {"vision": vision, "language": language, "codec": {"type": "uniform-bins", "bins": 32},
+                  "projector": {"kind": "linear"}},
+        "data": {"train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32}],
+                 "cache_dir": str(tmp_path / "cache")},
+        "trainer": {"max_steps": 3, "batch_size": 4, "lr": 1e-3, "accelerator": "cpu", "devices": 1,
+                    "log_every": 1},
         "output_dir": str(tmp_path / "runs"),
     }
     for key, value in sections.items():
@@ -135,9 +107,7 @@ def test_train_export_and_act(tmp_path):
     assert batch.shape == (2, space.dim)
     np.testing.assert_array_equal(batch[0], action)  # batching (left padding) does not change a row
     no_cache = Policy(policy.vla, space, policy.recipe, use_cache=False)
-    np.testing.assert_array_equal(
-        no_cache.act_batch([obs, obs], [task.instruction, "pick up the blue circle"]), batch
-    )
+    np.testing.assert_array_equal(no_cache.act_batch([obs, obs], [task.instruction, "pick up the blue circle"]), batch)
     assert (result.run_dir / "recipe.yaml").is_file()
     assert (result.run_dir / "logs" / "metrics.csv").is_file()
 
@@ -146,18 +116,9 @@ def test_instruction_conditioned_vision_trains_exports_and_acts(tmp_path):
     """A FiLM convnet gets the encoded prompt and state: it trains, round-trips through the bundle,
     the condition sees only the prompt (left padding in a batch changes no row), word order and
     whether the gripper is closed."""
-    vision = {
-        "type": "convnet",
-        "img_size": 32,
-        "channels": [8, 16],
-        "strides": [2, 2],
-        "readout": "flat",
-        "flat_tokens": 2,
-        "film_dim": 8,
-    }
-    recipe = make_recipe(
-        tmp_path, TINY_LLAMA, vision=vision, model={"use_state": True}, trainer={"max_steps": 3}
-    )
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2],
+              "readout": "flat", "flat_tokens": 2, "film_dim": 8}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"use_state": True}, trainer={"max_steps": 3})
     result = train(recipe, progress=False)
     policy = Policy.load(result.bundle)
     vla = policy.vla
@@ -211,14 +172,8 @@ def test_word_tokenizer_is_fitted_on_the_training_texts(tmp_path):
 
 def test_llava_lora_from_directory(tmp_path):
     llava = tiny_llava_dir(tmp_path)
-    language = {
-        "type": "llava",
-        "path": str(llava),
-        "lora": {"r": 4, "alpha": 8, "target_modules": "all-linear"},
-    }
-    result = train(
-        make_recipe(tmp_path, language, vision=None, model={"token_mapping": "tail"}), progress=False
-    )
+    language = {"type": "llava", "path": str(llava), "lora": {"r": 4, "alpha": 8, "target_modules": "all-linear"}}
+    result = train(make_recipe(tmp_path, language, vision=None, model={"token_mapping": "tail"}), progress=False)
     description = json.loads((result.bundle / "language" / "language.json").read_text())
     assert description["format"] == "adapters" and description["base"]["path"] == str(llava)
     policy = Policy.load(result.bundle)
@@ -313,20 +268,8 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("VLAKIT_RUN_DIR", None)
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vlakit",
-            "train",
-            str(recipe),
-            "--no-eval",
-            "--run-dir",
-            str(tmp_path / "ddp"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
+        [sys.executable, "-m", "vlakit", "train", str(recipe), "--no-eval", "--run-dir", str(tmp_path / "ddp")],
+        capture_output=True, text=True, env=env, timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "world_size=2" in out.stderr or "distributed_backend=gloo" in out.stderr
@@ -363,15 +306,8 @@ def test_every_codec_trains_exports_and_acts(name, tmp_path):
     assert action.shape == expected and np.isfinite(action).all()
 
 
-FILM_CONVNET = {
-    "type": "convnet",
-    "img_size": 32,
-    "channels": [8, 16],
-    "strides": [2, 2],
-    "readout": "keypoints",
-    "flat_tokens": 2,
-    "film_dim": 8,
-}
+FILM_CONVNET = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2],
+                "readout": "keypoints", "flat_tokens": 2, "film_dim": 8}
 
 
 @pytest.mark.parametrize("vision", [TINY_VIT, FILM_CONVNET], ids=["vit", "film-convnet"])
@@ -380,9 +316,7 @@ def test_bench_recipe_measures_a_composition_with_state(vision, tmp_path):
     (and must give an instruction-conditioned backbone its condition)."""
     from vlakit.bench.recipe import bench_recipe, format_result
 
-    recipe = make_recipe(
-        tmp_path, {**TINY_LLAMA, "tokenizer": "words"}, vision=vision, model={"use_state": True}
-    )
+    recipe = make_recipe(tmp_path, {**TINY_LLAMA, "tokenizer": "words"}, vision=vision, model={"use_state": True})
     result = bench_recipe(recipe, steps=2, warmup=1, act_calls=2)
     assert result["params_trainable"] > 0 and result["train_ratio"] > 0 and result["act_over_bare"] > 0
     assert "ratio" in format_result(result)
@@ -433,33 +367,16 @@ def test_collated_targets_are_zeros_with_a_mask_where_absent():
 def test_objectives_join_the_loss_and_the_log_and_stay_out_of_the_bundle(tmp_path):
     """model.objectives: each objective's losses times its weight join the next-token loss (rows
     without a target add nothing), each is logged as train/NAME, and the bundle leaves them out."""
-    vision = {
-        "type": "convnet",
-        "img_size": 32,
-        "channels": [8, 16],
-        "strides": [2, 2],
-        "readout": "keypoints",
-        "flat_tokens": 2,
-        "film_dim": 8,
-        "relate": 1,
-    }
-    objectives = [
-        {"type": "aim-point", "weight": 2.0},
-        {"type": "keypoint-map", "target": "aim", "weight": 0.5},
-        {"type": "related-point", "target": "anchor", "weight": 3.0},
-    ]
-    data = {
-        "train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32, "families": ["pick-closest"]}]
-    }
-    recipe = make_recipe(
-        tmp_path, TINY_LLAMA, vision=vision, data=data, model={"use_state": True, "objectives": objectives}
-    )
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "keypoints",
+              "flat_tokens": 2, "film_dim": 8, "relate": 1}
+    objectives = [{"type": "aim-point", "weight": 2.0}, {"type": "keypoint-map", "target": "aim", "weight": 0.5},
+                  {"type": "related-point", "target": "anchor", "weight": 3.0}]
+    data = {"train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32, "families": ["pick-closest"]}]}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, data=data,
+                         model={"use_state": True, "objectives": objectives})
     module, batch = module_for(recipe)
     vla = module.vla
-    assert batch["has_target"]["anchor"].all() and batch["targets"]["aim"].shape == (
-        len(batch["is_robot"]),
-        2,
-    )
+    assert batch["has_target"]["anchor"].all() and batch["targets"]["aim"].shape == (len(batch["is_robot"]), 2)
     out = vla(batch)
     losses = out["objectives"]
     assert set(losses) == {"aim_l1", "aim_map_ce", "anchor_l1"} and all(v > 0 for v in losses.values())
@@ -490,37 +407,21 @@ def test_objectives_join_the_loss_and_the_log_and_stay_out_of_the_bundle(tmp_pat
 def test_an_objective_needs_its_targets_and_outputs(tmp_path):
     """An objective reading a target no source declares, or an output the backbone does not give,
     is a RecipeError naming the objective's place in the recipe."""
-    vision = {
-        "type": "convnet",
-        "img_size": 32,
-        "channels": [8, 16],
-        "strides": [2, 2],
-        "readout": "flat",
-        "flat_tokens": 2,
-    }
-    recipe = make_recipe(
-        tmp_path,
-        TINY_LLAMA,
-        vision=vision,
-        model={"objectives": [{"type": "aim-point", "target": "nowhere"}]},
-    )
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "flat",
+              "flat_tokens": 2}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision,
+                         model={"objectives": [{"type": "aim-point", "target": "nowhere"}]})
     with pytest.raises(RecipeError, match=r"model.objectives.0 \(aim-point\).*'nowhere'"):
         module_for(recipe)
-    recipe = make_recipe(
-        tmp_path, TINY_LLAMA, vision=vision, model={"objectives": [{"type": "keypoint-map"}]}
-    )
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"objectives": [{"type": "keypoint-map"}]})
     with pytest.raises(RecipeError, match="keypoint_logits"):
         module_for(recipe)
 
 
 def test_an_objective_on_image_tokens_needs_a_separate_vision_backbone(tmp_path):
     language = {"type": "llava", "path": str(tiny_llava_dir(tmp_path))}
-    recipe = make_recipe(
-        tmp_path,
-        language,
-        vision=None,
-        model={"token_mapping": "tail", "objectives": [{"type": "aim-point"}]},
-    )
+    recipe = make_recipe(tmp_path, language, vision=None,
+                         model={"token_mapping": "tail", "objectives": [{"type": "aim-point"}]})
     with pytest.raises(RecipeError, match="model.objectives.0"):
         module_for(recipe)
 
@@ -528,33 +429,18 @@ def test_an_objective_on_image_tokens_needs_a_separate_vision_backbone(tmp_path)
 def test_two_cameras_train_export_and_act(tmp_path):
     """A recipe with the tabletop's top and wrist cameras trains (its objectives reading the top
     camera, the one their targets name), exports and acts on a two-camera observation."""
-    vision = {
-        "type": "convnet",
-        "img_size": 32,
-        "channels": [8, 8, 8],
-        "strides": [2, 2, 1],
-        "readout": "keypoints",
-        "flat_tokens": 2,
-        "film_dim": 8,
-        "relate": 1,
-    }
-    objectives = [
-        {"type": "aim-point", "weight": 1.0},
-        {"type": "keypoint-map", "target": "aim", "weight": 0.5},
-        {"type": "related-point", "target": "anchor", "weight": 1.0},
-    ]
-    data = {
-        "train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32, "cameras": ["top", "wrist"]}]
-    }
-    recipe = make_recipe(
-        tmp_path, TINY_LLAMA, vision=vision, data=data, model={"use_state": True, "objectives": objectives}
-    )
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 8, 8], "strides": [2, 2, 1], "readout": "keypoints",
+              "flat_tokens": 2, "film_dim": 8, "relate": 1}
+    objectives = [{"type": "aim-point", "weight": 1.0}, {"type": "keypoint-map", "target": "aim", "weight": 0.5},
+                  {"type": "related-point", "target": "anchor", "weight": 1.0}]
+    data = {"train": [{"type": "tabletop-demos", "episodes": 2, "image_size": 32, "cameras": ["top", "wrist"]}]}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, data=data,
+                         model={"use_state": True, "objectives": objectives})
     module, batch = module_for(recipe)
     assert module.vla.cameras == ["top", "wrist"] and set(batch["images"]) == {"top", "wrist"}
     assert not torch.equal(batch["images"]["top"], batch["images"]["wrist"])
-    prefix = module.vla.prefix(
-        batch["images"], batch["state"], batch["input_ids"], batch["attention_mask"], batch["attention_mask"]
-    )
+    prefix = module.vla.prefix(batch["images"], batch["state"], batch["input_ids"], batch["attention_mask"],
+                               batch["attention_mask"])
     assert prefix.image_tokens.shape[1] == 2 * 2 and set(prefix.vision) == {"top", "wrist"}
     assert module.vla.objectives[1].camera == "top"
     result = train(recipe, progress=False)
@@ -575,22 +461,11 @@ def test_lr_groups_are_the_models_parts_and_what_components_declare(tmp_path):
     group is a RecipeError listing them."""
     from vlakit.train.module import lr_scales
 
-    vision = {
-        "type": "convnet",
-        "img_size": 32,
-        "channels": [8, 16],
-        "strides": [2, 2],
-        "readout": "flat",
-        "flat_tokens": 2,
-        "film_dim": 4,
-    }
-    recipe = make_recipe(
-        tmp_path,
-        TINY_LLAMA,
-        vision=vision,
-        model={"use_state": True, "objectives": [{"type": "aim-point"}]},
-        trainer={"lr_scale": {"objectives": 2.0, "conditioner": 3.0}},
-    )
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "flat",
+              "flat_tokens": 2, "film_dim": 4}
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision,
+                         model={"use_state": True, "objectives": [{"type": "aim-point"}]},
+                         trainer={"lr_scale": {"objectives": 2.0, "conditioner": 3.0}})
     module, _ = module_for(recipe)
     vla = module.vla
     groups = vla.parameter_groups()
@@ -599,14 +474,10 @@ def test_lr_groups_are_the_models_parts_and_what_components_declare(tmp_path):
     optimizer = module.configure_optimizers()["optimizer"]
     lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
     assert [lr_of[id(p)] for p in vla.objectives.parameters()] == pytest.approx([2e-3] * 4)
-    assert [lr_of[id(p)] for p in vla.conditioner.parameters()] == pytest.approx(
-        [3e-3] * len(groups["conditioner"])
-    )
+    assert [lr_of[id(p)] for p in vla.conditioner.parameters()] == pytest.approx([3e-3] * len(groups["conditioner"]))
     assert [lr_of[id(p)] for p in vla.vision.parameters()] == pytest.approx([1e-3] * len(groups["vision"]))
     vla.vision.parameter_groups = lambda: {"film": list(vla.vision.films.parameters())}
-    scales = lr_scales(
-        vla.parameter_groups(), {"vision": 2.0, "vision.film": 5.0, "objectives.aim-point": 4.0}
-    )
+    scales = lr_scales(vla.parameter_groups(), {"vision": 2.0, "vision.film": 5.0, "objectives.aim-point": 4.0})
     assert {scales[id(p)] for p in vla.vision.films.parameters()} == {5.0}
     assert {scales[id(p)] for p in vla.vision.convs.parameters()} == {2.0}
     assert {scales[id(p)] for p in vla.objectives.parameters()} == {4.0}
@@ -631,9 +502,8 @@ def test_tail_mapping_over_the_texts_words_is_refused_before_training(tmp_path, 
 def test_the_recipes_thread_count_holds_under_the_ddp_launcher(tmp_path, monkeypatch, ddp_in_this_process):
     # Lightning's DDP launcher used to reset the threads to cores / processes, over num_threads
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    recipe = make_recipe(
-        tmp_path, TINY_LLAMA, trainer={"max_steps": 1, "strategy": "ddp", "devices": 1, "num_threads": 1}
-    )
+    recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 1, "strategy": "ddp", "devices": 1,
+                                                        "num_threads": 1})
     import vlakit.train.run as run
 
     fit, during = run.fit_or_interrupt, []

@@ -131,14 +131,8 @@ def test_ctrl_c_inside_lightnings_fit_is_a_keyboard_interrupt() -> None:
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    trainer = L.Trainer(
-        max_steps=4,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = L.Trainer(max_steps=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu")
     with pytest.raises(KeyboardInterrupt):
         fit_or_interrupt(trainer, Interrupted(), None, None)
     assert trainer.interrupted and signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -178,9 +172,7 @@ print("rank 0 trained without rank 1", flush=True)
 
 
 @pytest.mark.parametrize("code", [130, 3])
-def test_a_ddp_worker_ending_before_the_ranks_meet_ends_the_run_with_its_code(
-    tmp_path: Path, code: int
-) -> None:
+def test_a_ddp_worker_ending_before_the_ranks_meet_ends_the_run_with_its_code(tmp_path: Path, code: int) -> None:
     """Rank 0 waits in the rendezvous, where its Ctrl-C cannot act; Lightning's watcher ended it
     with SIGKILL (exit -9, "Killed"). Now it exits with the worker's code (130: interrupted)."""
     script = tmp_path / "ddp_worker_exits.py"
@@ -189,14 +181,8 @@ def test_a_ddp_worker_ending_before_the_ranks_meet_ends_the_run_with_its_code(
     for key in ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_PORT"):
         env.pop(key, None)
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, str(script), str(code)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-        cwd=tmp_path,
-    )
+    done = subprocess.run([sys.executable, str(script), str(code)], capture_output=True, text=True, env=env,
+                          timeout=180, cwd=tmp_path)
     assert done.returncode == code, done.stderr[-3000:]
     reason = "was interrupted" if code == 130 else f"exited with code {code}"
     assert f"training process of rank 1 {reason}" in done.stderr
@@ -246,30 +232,17 @@ def test_ddp_workers_start_while_rank_0_prepares_and_die_with_its_failure(tmp_pa
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
     for key in ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_PORT"):
         env.pop(key, None)
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "worker.pid")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-        cwd=tmp_path,
-    )
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "worker.pid")], capture_output=True,
+                          text=True, env=env, timeout=180, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.splitlines() == ["rank 0's data is broken", "the worker was killed"], done.stderr[
-        -3000:
-    ]
+    assert done.stdout.splitlines() == ["rank 0's data is broken", "the worker was killed"], done.stderr[-3000:]
 
 
 def test_a_data_error_in_a_ddp_run_is_reported_once_and_stops_every_rank(tmp_path: Path) -> None:
     """The other ranks start before rank 0 prepares its data; rank 0's user error (here an image
     a VQA record names is missing) ends the run with exit 2 and one message."""
-    records = [
-        {
-            "id": "q0",
-            "image": "missing.png",
-            "conversations": [{"from": "human", "value": "what colour?"}, {"from": "gpt", "value": "red"}],
-        }
-    ]
+    records = [{"id": "q0", "image": "missing.png",
+                "conversations": [{"from": "human", "value": "what colour?"}, {"from": "gpt", "value": "red"}]}]
     (tmp_path / "vqa.json").write_text(json.dumps(records))
     recipe = make_recipe(tmp_path, TINY_LLAMA, trainer={"max_steps": 2, "strategy": "ddp", "devices": 2})
     data = yaml.safe_load(recipe.read_text())
@@ -278,22 +251,8 @@ def test_a_data_error_in_a_ddp_run_is_reported_once_and_stops_every_rank(tmp_pat
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for key in ("VLAKIT_RUN_DIR", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_PORT"):
         env.pop(key, None)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vlakit",
-            "train",
-            str(recipe),
-            "--no-eval",
-            "--run-dir",
-            str(tmp_path / "run"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    done = subprocess.run([sys.executable, "-m", "vlakit", "train", str(recipe), "--no-eval", "--run-dir",
+                           str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 2, done.stderr[-3000:]
     assert done.stderr.count("missing.png does not exist") == 1, done.stderr[-3000:]
     assert "Traceback" not in done.stderr and "training process of rank 1" not in done.stderr

@@ -50,30 +50,14 @@ def test_logging_every_n_steps_writes_the_same_figures_as_every_step(tmp_path):
     """Logging only the steps Lightning writes changes no figure: each row written with
     ``log_every: 2`` (loss, objectives, action metrics) equals the same step's row written with
     ``log_every: 1``, so the training itself is untouched by how often it logs."""
-    vision = {
-        "type": "convnet",
-        "img_size": 32,
-        "channels": [8, 16],
-        "strides": [2, 2],
-        "readout": "keypoints",
-        "flat_tokens": 2,
-        "film_dim": 8,
-        "relate": 1,
-    }
-    objectives = [
-        {"type": "aim-point", "weight": 2.0},
-        {"type": "keypoint-map", "target": "aim", "weight": 0.5},
-    ]
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "keypoints",
+              "flat_tokens": 2, "film_dim": 8, "relate": 1}
+    objectives = [{"type": "aim-point", "weight": 2.0}, {"type": "keypoint-map", "target": "aim", "weight": 0.5}]
     model = {"use_state": True, "objectives": objectives}
     every = {}
     for n in (1, 2):
-        recipe = make_recipe(
-            tmp_path,
-            TINY_LLAMA,
-            vision=vision,
-            model=model,
-            trainer={"max_steps": 4, "log_every": n, "warmup_steps": 0},
-        )
+        recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model=model,
+                             trainer={"max_steps": 4, "log_every": n, "warmup_steps": 0})
         result = train(recipe, run_dir=tmp_path / f"every-{n}", progress=False)
         every[n] = rows(result.run_dir / "logs" / "metrics.csv")
     assert sorted(every[1]) == [0, 1, 2, 3] and sorted(every[2]) == [1, 3]
@@ -136,16 +120,8 @@ def test_ddp_syncs_buffers_per_step_only_for_training_state_and_without_a_deprec
 
     probe = Probe()
     strategy = LeanDDPStrategy(process_group_backend="gloo", start_method="popen")
-    trainer = L.Trainer(
-        max_steps=1,
-        accelerator="cpu",
-        devices=1,
-        strategy=strategy,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = L.Trainer(max_steps=1, accelerator="cpu", devices=1, strategy=strategy, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.fit(probe)
@@ -162,15 +138,8 @@ def test_the_conditioner_reads_the_prompt_columns_only(tmp_path):
     from vlakit.data.collate import IGNORE
     from vlakit.interfaces import Conditioning
 
-    vision = {
-        "type": "convnet",
-        "img_size": 32,
-        "channels": [8, 16],
-        "strides": [2, 2],
-        "readout": "flat",
-        "flat_tokens": 2,
-        "film_dim": 8,
-    }
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "flat",
+              "flat_tokens": 2, "film_dim": 8}
     module, batch = module_for(make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"use_state": True}))
     vla = module.vla.eval()
     seen: list[Conditioning] = []
@@ -183,9 +152,8 @@ def test_the_conditioner_reads_the_prompt_columns_only(tmp_path):
     (cut,) = seen
     assert cut.prompt_embeds.shape[1] == cut.prompt_mask.shape[1] == width
     with torch.no_grad():
-        whole = vla.conditioner(
-            Conditioning(vla.language.embed_tokens(batch["input_ids"]), prompt.long(), cut.state_embeds)
-        )
+        whole = vla.conditioner(Conditioning(vla.language.embed_tokens(batch["input_ids"]), prompt.long(),
+                                             cut.state_embeds))
         torch.testing.assert_close(vla.conditioner(cut), whole, atol=1e-5, rtol=1e-4)
 
 
@@ -223,9 +191,7 @@ def test_a_training_process_reuses_freed_memory_instead_of_faulting_it_in_again(
     """With :func:`keep_freed_memory`, a step's freed buffers serve the next step: glibc's default
     gives the top of its heap back to the kernel and the next step faults each page in again
     (16,384 pages of 4 KiB here; about 60,000 faults a second in the default recipe's DDP runs)."""
-    out = subprocess.run(
-        [sys.executable, "-c", FAULTS_PER_STEP, "keep"], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", FAULTS_PER_STEP, "keep"], capture_output=True, text=True, check=True)
     if out.stdout.strip() == "not glibc":
         pytest.skip("malloc is not glibc's here")
     assert int(out.stdout) < 16384 // 20, out.stdout
@@ -243,35 +209,16 @@ run.train(sys.argv[1], run_dir=sys.argv[3], progress=False)
 def test_keeping_freed_memory_changes_no_figure(tmp_path):
     """Training computes the same losses with glibc's default allocator settings and with
     :func:`keep_freed_memory` (which ``train`` applies)."""
-    vision = {
-        "type": "convnet",
-        "img_size": 32,
-        "channels": [8, 16],
-        "strides": [2, 2],
-        "readout": "keypoints",
-        "flat_tokens": 2,
-        "film_dim": 8,
-        "relate": 1,
-    }
-    objectives = [
-        {"type": "aim-point", "weight": 2.0},
-        {"type": "keypoint-map", "target": "aim", "weight": 0.5},
-    ]
-    recipe = make_recipe(
-        tmp_path,
-        TINY_LLAMA,
-        vision=vision,
-        model={"use_state": True, "objectives": objectives},
-        trainer={"max_steps": 4, "warmup_steps": 0},
-    )
+    vision = {"type": "convnet", "img_size": 32, "channels": [8, 16], "strides": [2, 2], "readout": "keypoints",
+              "flat_tokens": 2, "film_dim": 8, "relate": 1}
+    objectives = [{"type": "aim-point", "weight": 2.0}, {"type": "keypoint-map", "target": "aim", "weight": 0.5}]
+    recipe = make_recipe(tmp_path, TINY_LLAMA, vision=vision, model={"use_state": True, "objectives": objectives},
+                         trainer={"max_steps": 4, "warmup_steps": 0})
     figures = {}
     for how in ("default", "keep"):
         run = tmp_path / how
-        subprocess.run(
-            [sys.executable, "-c", TRAIN_FOUR_STEPS, str(recipe), how, str(run)],
-            check=True,
-            capture_output=True,
-        )
+        subprocess.run([sys.executable, "-c", TRAIN_FOUR_STEPS, str(recipe), how, str(run)], check=True,
+                       capture_output=True)
         figures[how] = rows(run / "logs" / "metrics.csv")
     assert sorted(figures["keep"]) == [0, 1, 2, 3]
     assert figures["keep"] == figures["default"]

@@ -39,9 +39,7 @@ class ActionSpace:
             object.__setattr__(self, "discrete", (False,) * n)
         object.__setattr__(self, "discrete", tuple(bool(x) for x in self.discrete))
         if len(self.discrete) != n:
-            raise ValueError(
-                f"ActionSpace: discrete needs one entry per dimension (got {len(self.discrete)} for {n})"
-            )
+            raise ValueError(f"ActionSpace: discrete needs one entry per dimension (got {len(self.discrete)} for {n})")
         if not (len(self.units) == len(self.low) == len(self.high) == n):
             raise ValueError(
                 f"ActionSpace: names, units, low and high must have one entry per dimension "

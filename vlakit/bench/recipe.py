@@ -64,9 +64,7 @@ def _optimizer_of(module: VLATrainingModule) -> tuple[torch.optim.Optimizer, Any
     return conf["optimizer"], conf["lr_scheduler"]["scheduler"]
 
 
-def plain_loop_step_times(
-    module: VLATrainingModule, batches: list[dict[str, Any]], clip: float | None
-) -> list[float]:
+def plain_loop_step_times(module: VLATrainingModule, batches: list[dict[str, Any]], clip: float | None) -> list[float]:
     """The hand-written loop: forward, backward, clip, AdamW step, schedule step."""
     optimizer, scheduler = _optimizer_of(module)
     module.train()
@@ -84,9 +82,7 @@ def plain_loop_step_times(
     return times
 
 
-def lightning_step_times(
-    module: VLATrainingModule, batches: list[dict[str, Any]], clip: float | None
-) -> list[float]:
+def lightning_step_times(module: VLATrainingModule, batches: list[dict[str, Any]], clip: float | None) -> list[float]:
     """The same steps through vlakit's Lightning module and a Trainer (no logging to disk)."""
     timer = _StepTimer()
     trainer = L.Trainer(
@@ -110,9 +106,7 @@ def _percentile_ms(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000.0, q))
 
 
-def _prefix(
-    vla: VLA, images: dict[str, torch.Tensor], state: torch.Tensor | None, prompt: torch.Tensor
-) -> None:
+def _prefix(vla: VLA, images: dict[str, torch.Tensor], state: torch.Tensor | None, prompt: torch.Tensor) -> None:
     """Build the prefix of ``prompt`` ids ``[1, T]`` the way the policy does (the work it costs)."""
     mask = torch.ones_like(prompt)
     vla.prefix(images, state, prompt, mask, mask)
@@ -136,9 +130,7 @@ def bare_model_work(
     ids = out.logits[:, -1].argmax(-1, keepdim=True)
     for _ in range(vla.codec.max_length - 1):
         mask = torch.cat([mask, torch.ones_like(ids)], dim=1)
-        out = vla.language(
-            vla.language.embed_tokens(ids), attention_mask=mask, past_key_values=past, use_cache=True
-        )
+        out = vla.language(vla.language.embed_tokens(ids), attention_mask=mask, past_key_values=past, use_cache=True)
         past = out.past_key_values
         ids = out.logits[:, -1].argmax(-1, keepdim=True)
 

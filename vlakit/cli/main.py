@@ -32,6 +32,7 @@ decoding_option = click.option(
 )
 
 
+
 class FiniteFloatRange(click.FloatRange):
     """A :class:`click.FloatRange` that also refuses NaN and infinity."""
 
@@ -200,3 +201,4 @@ def _main(argv: list[str]) -> int:
             click.echo(f"error: {exc}", err=True)
         return exc.exit_code
     return 0
+

@@ -148,7 +148,9 @@ class Collator:
             input_ids[i, : len(seq)] = row
             attention[i, : len(seq)] = 1
             labels[i, len(seq) - n_target : len(seq)] = row[len(seq) - n_target :]
-        images = {cam: torch.from_numpy(np.stack([s.images[cam] for s in samples])) for cam in self.cameras}
+        images = {
+            cam: torch.from_numpy(np.stack([s.images[cam] for s in samples])) for cam in self.cameras
+        }
         targets, has_target = collate_targets(samples, self.target_specs)
         batch: dict[str, Any] = {
             "images": images,

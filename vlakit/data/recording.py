@@ -56,9 +56,7 @@ def dataset_spec(dataset: Dataset, fps: float | None = None, robot_type: str | N
     )
 
 
-def open_recording(
-    registry: Registry, root: Path, spec: RecordingSpec, fmt: str | None = None
-) -> EpisodeWriter:
+def open_recording(registry: Registry, root: Path, spec: RecordingSpec, fmt: str | None = None) -> EpisodeWriter:
     """A writer of dataset format ``fmt`` (default: the only installed one) recording into ``root``."""
     reg = registry.writer(fmt)
     return open_writer(reg.writer, Path(root), spec)

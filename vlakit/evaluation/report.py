@@ -103,9 +103,7 @@ def outcome_table(episodes: list[EpisodeRecord]) -> list[str]:
         "|---|" + "---:|" * len(columns),
     ]
     for family in [*families, ALL]:
-        row = [
-            sum(counts[(f, c)] for f in families) if family == ALL else counts[(family, c)] for c in columns
-        ]
+        row = [sum(counts[(f, c)] for f in families) if family == ALL else counts[(family, c)] for c in columns]
         lines.append(f"| {family} | " + " | ".join(str(n) for n in row) + " |")
     return [*lines, ""]
 

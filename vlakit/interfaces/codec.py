@@ -98,9 +98,7 @@ class ActionCodec(ABC):
         (numpy or torch in, same kind out), except on the dimensions ``discrete`` marks (``[D]``,
         e.g. :attr:`ActionSpace.discrete`), which take the value of their most likely symbol: a
         flag is never set halfway. Only codecs with :attr:`decodes_expectation`."""
-        raise NotImplementedError(
-            f"{type(self).__name__} cannot decode by expectation: its symbols are not one value each"
-        )
+        raise NotImplementedError(f"{type(self).__name__} cannot decode by expectation: its symbols are not one value each")
 
     @abstractmethod
     def allowed_next(self, prefix: list[int]) -> np.ndarray:

@@ -38,9 +38,7 @@ class ModelInfo:
         spec = self.targets.get(target)
         camera = spec.camera if spec is not None and spec.camera is not None else self.cameras[0]
         if camera not in self.cameras:
-            raise ValueError(
-                f"target {target!r} refers to camera {camera!r}; the model sees {list(self.cameras)}"
-            )
+            raise ValueError(f"target {target!r} refers to camera {camera!r}; the model sees {list(self.cameras)}")
         return camera
 
 

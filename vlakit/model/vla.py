@@ -124,11 +124,7 @@ class VLA(nn.Module):
         embeds = torch.cat([head, tokens.to(head.dtype)], dim=1)
         p = head.shape[1]
         mask = torch.cat(
-            [
-                torch.ones(ids.shape[0], p, dtype=torch.long, device=self.device),
-                attention_mask.to(self.device),
-            ],
-            dim=1,
+            [torch.ones(ids.shape[0], p, dtype=torch.long, device=self.device), attention_mask.to(self.device)], dim=1
         )
         return Prefix(embeds, mask, p, image_tokens, vision)
 
@@ -147,10 +143,7 @@ class VLA(nn.Module):
             ("state", self.state_proj),
             ("conditioner", self.conditioner),
         ]
-        parts += [
-            (f"objectives.{name}", objective)
-            for name, objective in zip(self.objective_names, self.objectives)
-        ]
+        parts += [(f"objectives.{name}", objective) for name, objective in zip(self.objective_names, self.objectives)]
         groups: dict[str, list[nn.Parameter]] = {}
         for part, module in parts:
             if module is None:
@@ -179,9 +172,7 @@ class VLA(nn.Module):
         prefix = self.prefix(batch["images"], batch.get("state"), batch["input_ids"], attention, prompt_mask)
         out = self.language(prefix.embeds, attention_mask=prefix.mask)
         logits = out.logits[:, prefix.length - 1 : -1]
-        loss = F.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE
-        )
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
         result = {"loss": loss, "logits": logits, "labels": labels, "objectives": {}}
         if len(self.objectives):
             outputs = ModelOutputs(prefix.image_tokens, prefix.vision)
@@ -190,17 +181,13 @@ class VLA(nn.Module):
             for name, weight, objective in zip(self.objective_names, self.objective_weights, self.objectives):
                 for loss_name, value in objective(outputs, targets, present).items():
                     if loss_name in result["objectives"]:
-                        raise ValueError(
-                            f"objective {name!r} returns loss {loss_name!r}, already returned by another"
-                        )
+                        raise ValueError(f"objective {name!r} returns loss {loss_name!r}, already returned by another")
                     result["objectives"][loss_name] = value.detach()
                     result["loss"] = result["loss"] + weight * value
         return result
 
     @torch.no_grad()
-    def action_metrics(
-        self, batch: dict[str, Any], logits: torch.Tensor, labels: torch.Tensor
-    ) -> dict[str, float]:
+    def action_metrics(self, batch: dict[str, Any], logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
         """Action-token accuracy and L1 error (robot units) of the teacher-forced predictions."""
         robot = batch["is_robot"].to(self.device)
         mask = (labels != IGNORE) & robot[:, None]

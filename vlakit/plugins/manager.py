@@ -175,9 +175,7 @@ class PluginLoader:
             self.pm.unregister(name=name)
             self._fail(name, dist, version, exc)
             return False
-        self.registry.plugins.append(
-            PluginInfo(name, dist, version, builtin, getattr(obj, API_ATTRIBUTE, None))
-        )
+        self.registry.plugins.append(PluginInfo(name, dist, version, builtin, getattr(obj, API_ATTRIBUTE, None)))
         return True
 
     def _check_hooks(self, obj: Any, name: str) -> None:

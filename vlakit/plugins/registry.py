@@ -103,18 +103,14 @@ class Registration:
             config = self.config.model_validate(config or {})
         return self.factory(config)
 
-    def load_saved(
-        self, config: BaseModel | dict[str, Any] | None, directory: str, base: str | None = None
-    ) -> Any:
+    def load_saved(self, config: BaseModel | dict[str, Any] | None, directory: str, base: str | None = None) -> Any:
         """Rebuild the component from the ``save_weights`` output in ``directory`` (see :attr:`load`)."""
         if not isinstance(config, self.config):
             config = self.config.model_validate(config or {})
         if self.load is not None:
             return self.load(config, directory, base)
         if base is not None:
-            raise BundleError(
-                f"{self.kind_label} {self.name!r} saves its weights in full; it takes no base model"
-            )
+            raise BundleError(f"{self.kind_label} {self.name!r} saves its weights in full; it takes no base model")
         component = self.factory(config)
         component.load_weights(directory)
         return component
@@ -157,7 +153,8 @@ def validate_registration(reg: Registration) -> None:
         raise PluginError(f"{where} registered {reg.kind} {reg.name!r} with a load that is not callable")
     if not (isinstance(reg.config, type) and issubclass(reg.config, BaseModel)):
         raise PluginError(
-            f"{where} registered {reg.kind} {reg.name!r} without a pydantic config model (got {reg.config!r})"
+            f"{where} registered {reg.kind} {reg.name!r} without a pydantic config model "
+            f"(got {reg.config!r})"
         )
     if reg.config.model_config.get("extra") != "forbid":
         raise PluginError(
@@ -168,9 +165,7 @@ def validate_registration(reg: Registration) -> None:
         try:
             reg.config.model_validate(reg.example)
         except Exception as exc:  # noqa: BLE001
-            raise PluginError(
-                f"{where}: example params of {reg.kind} {reg.name!r} are invalid: {exc}"
-            ) from None
+            raise PluginError(f"{where}: example params of {reg.kind} {reg.name!r} are invalid: {exc}") from None
     if reg.writer is not None and (reg.kind != "dataset" or not callable(reg.writer)):
         raise PluginError(
             f"{where} registered {reg.kind} {reg.name!r} with a writer: only datasets take one, and it "
@@ -260,9 +255,8 @@ class Registry:
             if len(writers) == 1:
                 return writers[0]
             raise UnknownComponentError(
-                "name the dataset format to write ("
-                + (", ".join(names) if names else "no installed dataset plugin can write one")
-                + ")"
+                "name the dataset format to write (" + (", ".join(names) if names else "no installed dataset "
+                "plugin can write one") + ")"
             )
         reg = self.get("dataset", name)
         if reg.writer is None:

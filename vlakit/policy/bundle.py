@@ -44,15 +44,7 @@ MANIFEST = "manifest.json"
 #: libraries whose major version must match between export and load
 KEY_LIBRARIES = ("torch", "transformers", "peft", "timm", "tokenizers", "safetensors")
 #: the small files every bundle has (the weights and language/ come on top)
-REQUIRED = (
-    "model.safetensors",
-    "recipe.yaml",
-    "codec.json",
-    "mapping.json",
-    "robot.json",
-    "versions.json",
-    "plugins.json",
-)
+REQUIRED = ("model.safetensors", "recipe.yaml", "codec.json", "mapping.json", "robot.json", "versions.json", "plugins.json")
 #: the recipe slots whose components a bundle needs at load time
 PLUGIN_SLOTS = {"vision": "vision", "language": "language", "codec": "codec"}
 #: largest manifest read (bytes); a real one is a few KB
@@ -142,16 +134,12 @@ def write_bundle(
     try:
         write_weights(tmp)
         (tmp / "recipe.yaml").write_text(yaml.dump(recipe, Dumper=_PlainDumper, sort_keys=False))
-        small = {
-            "codec": codec,
-            "mapping": mapping,
-            "robot": robot,
-            "versions": library_versions(),
-            "plugins": plugins,
-        }
+        small = {"codec": codec, "mapping": mapping, "robot": robot, "versions": library_versions(), "plugins": plugins}
         for name, data in small.items():
             (tmp / f"{name}.json").write_text(json.dumps(data, indent=2))
-        files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        files = {
+            p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+        }
         manifest = {"format": FORMAT, "files": files}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         if target.exists():
@@ -199,13 +187,8 @@ def check_plugins(path: Path, plugins: dict[str, Any], registry: Registry) -> No
     version; minor for 0.x). A component now shipped by another distribution (a first-party
     plugin installed on its own instead of with vlakit) is accepted; the weight checks still apply."""
     for slot, rec in plugins.items():
-        if not (
-            isinstance(rec, dict)
-            and all(isinstance(rec.get(k), str) for k in ("type", "kind", "dist", "version"))
-        ):
-            raise BundleError(
-                f"{path}: plugins.json: entry {slot!r} needs type, kind, dist and version strings"
-            )
+        if not (isinstance(rec, dict) and all(isinstance(rec.get(k), str) for k in ("type", "kind", "dist", "version"))):
+            raise BundleError(f"{path}: plugins.json: entry {slot!r} needs type, kind, dist and version strings")
         kind, name, dist, version = rec["kind"], rec["type"], rec["dist"], rec["version"]
         if kind not in PLUGIN_SLOTS.values():
             raise BundleError(f"{path}: plugins.json: entry {slot!r} has unknown kind {kind!r}")
@@ -234,9 +217,7 @@ def _member(root: Path, name: Any) -> Path:
     for part in pure.parts:
         path = path / part
         if path.is_symlink():
-            raise BundleError(
-                f"{root}: {path.relative_to(root).as_posix()} is a symlink; bundles hold plain files only"
-            )
+            raise BundleError(f"{root}: {path.relative_to(root).as_posix()} is a symlink; bundles hold plain files only")
     return path
 
 
@@ -331,14 +312,10 @@ def read_bundle(
         if not file.is_file():
             raise BundleError(f"{path}: file {name} listed in the manifest is missing")
         if sha256_file(file) != digest:
-            raise BundleError(
-                f"{path}: file {name} does not match its hash in {MANIFEST} (modified or corrupt)"
-            )
+            raise BundleError(f"{path}: file {name} does not match its hash in {MANIFEST} (modified or corrupt)")
     extra = _unlisted(path, set(files))
     if extra:
-        raise BundleError(
-            f"{path}: {', '.join(extra[:5])} not listed in {MANIFEST} (added after export?); refused"
-        )
+        raise BundleError(f"{path}: {', '.join(extra[:5])} not listed in {MANIFEST} (added after export?); refused")
     for name in REQUIRED:
         if name not in files:
             raise BundleError(f"{path}: the manifest does not list {name}")

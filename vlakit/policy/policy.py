@@ -49,9 +49,7 @@ class Policy:
         self.use_cache = use_cache
         self.decoding = decoding or recipe.model.decoding
         if self.decoding not in get_args(Decoding):
-            raise ValueError(
-                f"unknown decoding {self.decoding!r}; choose from {', '.join(get_args(Decoding))}"
-            )
+            raise ValueError(f"unknown decoding {self.decoding!r}; choose from {', '.join(get_args(Decoding))}")
         check_decoding(vla.codec, self.decoding)
         self._constraint: Any = None
 
@@ -164,15 +162,9 @@ def build_from_bundle(contents: BundleContents, base: str | None = None) -> VLA:
         for k, v in state.items()
         if k in own and v.shape != own[k].shape
     ]
-    retyped = [
-        f"{k} {v.dtype} (model: {own[k].dtype})"
-        for k, v in state.items()
-        if k in own and v.dtype != own[k].dtype
-    ]
+    retyped = [f"{k} {v.dtype} (model: {own[k].dtype})" for k, v in state.items() if k in own and v.dtype != own[k].dtype]
     if retyped:
-        raise BundleError(
-            f"{contents.path}: weights have other dtypes than the recipe's model: {', '.join(retyped[:5])}"
-        )
+        raise BundleError(f"{contents.path}: weights have other dtypes than the recipe's model: {', '.join(retyped[:5])}")
     if reshaped:
         raise BundleError(
             f"{contents.path}: weights do not fit the recipe's model (other shapes: {', '.join(reshaped[:5])})"

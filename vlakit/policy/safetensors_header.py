@@ -17,21 +17,10 @@ from vlakit.errors import BundleError
 
 #: dtype code -> bytes per element
 DTYPE_SIZES: dict[str, int] = {
-    "BOOL": 1,
-    "U8": 1,
-    "I8": 1,
-    "F8_E4M3": 1,
-    "F8_E5M2": 1,
-    "I16": 2,
-    "U16": 2,
-    "F16": 2,
-    "BF16": 2,
-    "I32": 4,
-    "U32": 4,
-    "F32": 4,
-    "I64": 8,
-    "U64": 8,
-    "F64": 8,
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4,
+    "I64": 8, "U64": 8, "F64": 8,
 }
 #: the largest header safetensors itself accepts
 MAX_HEADER = 100_000_000
@@ -48,9 +37,7 @@ def check_safetensors(path: str | Path, where: str = "") -> dict[str, dict]:
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) < 8:
-            raise BundleError(
-                f"{label} is not a safetensors file: {size} bytes, shorter than its header length"
-            )
+            raise BundleError(f"{label} is not a safetensors file: {size} bytes, shorter than its header length")
         (n,) = struct.unpack("<Q", head)
         if n > min(MAX_HEADER, size - 8):
             raise BundleError(f"{label} is not a safetensors file: header length {n} exceeds the file")
@@ -84,9 +71,7 @@ def check_safetensors(path: str | Path, where: str = "") -> dict[str, dict]:
     position = 0
     for begin, end, name in sorted(spans):
         if begin != position:
-            raise BundleError(
-                f"{label}: tensor {name!r} starts at byte {begin}, expected {position} (hole or overlap)"
-            )
+            raise BundleError(f"{label}: tensor {name!r} starts at byte {begin}, expected {position} (hole or overlap)")
         position = end
     if position != buffer:
         raise BundleError(f"{label}: the tensors cover {position} bytes of a {buffer}-byte buffer")
@@ -102,9 +87,7 @@ def _tensor_problem(info: object) -> str | None:
     if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
         return f"shape {shape!r} is not a list of non-negative integers"
     if not (
-        isinstance(offsets, list)
-        and len(offsets) == 2
-        and all(type(o) is int for o in offsets)
+        isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
         and 0 <= offsets[0] <= offsets[1]
     ):
         return f"data_offsets {offsets!r} is not [begin, end] with 0 <= begin <= end"

@@ -141,9 +141,7 @@ def verify_manifest(bundle: Path, manifest: bytes, trusted: Sequence[str | Path]
     try:
         record = json.loads(where.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BundleError(
-            f"{bundle} is not signed ({SIGNATURE} is missing) and a signature is required"
-        ) from None
+        raise BundleError(f"{bundle} is not signed ({SIGNATURE} is missing) and a signature is required") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{where} is not valid JSON: {exc}") from None
     if not isinstance(record, dict) or record.get("algorithm") != ALGORITHM:

@@ -42,10 +42,7 @@ def recipe_json_schema(registry: Registry) -> dict[str, Any]:
     model["language"] = component_schema(registry, "language")
     model["codec"] = component_schema(registry, "codec")
     objective_weight = {"weight": {"type": "number", "minimum": 0, "default": 1.0}}
-    model["objectives"] = {
-        "type": "array",
-        "items": component_schema(registry, "objective", objective_weight),
-    }
+    model["objectives"] = {"type": "array", "items": component_schema(registry, "objective", objective_weight)}
     weight = {"weight": {"type": "number", "exclusiveMinimum": 0, "default": 1.0}}
     defs["DataSection"]["properties"]["train"] = {
         "type": "array",

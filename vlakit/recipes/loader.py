@@ -185,9 +185,7 @@ def validate_components(data: dict[str, Any], registry: Registry, sources: Sourc
         where = sources.where(path)
         head = f"{where}: {path}" if where else path
         if "type" not in block:
-            problems.append(
-                f"{head}: a {label} block needs 'type' (registered: {', '.join(registry.names(kind))})"
-            )
+            problems.append(f"{head}: a {label} block needs 'type' (registered: {', '.join(registry.names(kind))})")
             continue
         try:
             reg = registry.get(kind, str(block["type"]))

@@ -93,9 +93,7 @@ def prompt_problems(recipe: Recipe, sources: SourceMap) -> list[str]:
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None]
     except ValueError as exc:
-        return [
-            _located(sources, f"model.prompt: not a valid template ({exc}); write braces as {{{{ and }}}}")
-        ]
+        return [_located(sources, f"model.prompt: not a valid template ({exc}); write braces as {{{{ and }}}}")]
     other = sorted({f for f in fields if f != "instruction"})
     if other:
         return [_located(sources, f"model.prompt: only {{instruction}} is filled in, not {', '.join(other)}")]
@@ -114,11 +112,7 @@ def decoding_problems(recipe: Recipe, registry: Registry, sources: SourceMap) ->
     except VlakitError as exc:
         return [_located(sources, f"model.decoding: {exc}")]
     except Exception as exc:  # noqa: BLE001  (a plugin's codec must not end in a traceback)
-        return [
-            _located(
-                sources, f"model.codec: cannot be built to check model.decoding: {type(exc).__name__}: {exc}"
-            )
-        ]
+        return [_located(sources, f"model.codec: cannot be built to check model.decoding: {type(exc).__name__}: {exc}")]
     return []
 
 
@@ -149,10 +143,7 @@ def schedule_problems(recipe: Recipe, sources: SourceMap) -> list[str]:
         if scale < 0
     ]
     if t.warmup_steps > t.max_steps:
-        problems.append(
-            _located(
-                sources,
-                f"trainer.warmup_steps: {t.warmup_steps} is more than trainer.max_steps ({t.max_steps})",
-            )
-        )
+        problems.append(_located(
+            sources, f"trainer.warmup_steps: {t.warmup_steps} is more than trainer.max_steps ({t.max_steps})"
+        ))
     return problems

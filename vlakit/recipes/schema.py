@@ -18,18 +18,8 @@ DEFAULT_PROMPT = "What action should the robot take to {instruction}?"
 
 #: Lightning's precisions (``trainer.precision``); 16, 32, 64 and bf16 are its short aliases.
 Precision = Literal[
-    "32-true",
-    "64-true",
-    "16-mixed",
-    "bf16-mixed",
-    "16-true",
-    "bf16-true",
-    "transformer-engine",
-    "transformer-engine-float16",
-    "16",
-    "32",
-    "64",
-    "bf16",
+    "32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true",
+    "transformer-engine", "transformer-engine-float16", "16", "32", "64", "bf16",
 ]
 #: Lightning's accelerators (``trainer.accelerator``); whether this machine has one is checked
 #: by the preflight (:mod:`vlakit.recipes.preflight`).
@@ -61,9 +51,7 @@ class ModelSection(Section):
     vision: Block | None = Field(None, description="vision backbone block; null when the LM brings its own")
     language: Block = Field(..., description="language model block")
     codec: Block = Field(..., description="action codec block")
-    projector: ProjectorConfig = Field(
-        ProjectorConfig(), description="maps vision tokens into the LM's width"
-    )
+    projector: ProjectorConfig = Field(ProjectorConfig(), description="maps vision tokens into the LM's width")
     token_mapping: Literal["append", "tail"] = Field(
         "append", description="append new ids for action symbols, or overwrite the vocabulary tail"
     )
@@ -88,9 +76,7 @@ class ModelSection(Section):
 
 class DataSection(Section):
     train: list[Block] = Field(..., min_length=1, description="sources, each with an optional weight")
-    num_workers: int = Field(
-        0, ge=0, description="DataLoader worker processes (0: load in the training process)"
-    )
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: load in the training process)")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the mixture's draws (batch order)")
     cache_dir: str = Field(".cache/vlakit", description="where datasets cache generated data")
 
@@ -112,9 +98,7 @@ class TrainerSection(Section):
     def _model_parts(cls, value: dict[str, float]) -> dict[str, float]:
         unknown = [key for key in value if key.split(".", 1)[0] not in MODEL_PARTS]
         if unknown:
-            raise ValueError(
-                f"{unknown} name no part of the model; parts: {', '.join(MODEL_PARTS)} (and PART.GROUP)"
-            )
+            raise ValueError(f"{unknown} name no part of the model; parts: {', '.join(MODEL_PARTS)} (and PART.GROUP)")
         return value
 
     weight_decay: float = Field(0.0, ge=0)
@@ -124,9 +108,7 @@ class TrainerSection(Section):
     warmup_steps: int = Field(0, ge=0, description="steps of linear warmup from 0")
     gradient_clip: float | None = Field(1.0, ge=0, description="gradient norm clip (0 or null: none)")
     accumulate_grad_batches: int = Field(1, ge=1, description="batches per optimizer step")
-    precision: Precision = Field(
-        "32-true", description="Lightning precision: 32-true, bf16-mixed, 16-mixed, ..."
-    )
+    precision: Precision = Field("32-true", description="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
     accelerator: Accelerator = Field("auto", description="cpu, gpu (cuda), mps, tpu, or auto (a GPU if any)")
     devices: int | Literal["auto"] | list[int] = Field(
         "auto",
@@ -138,15 +120,10 @@ class TrainerSection(Section):
         "auto", description="Lightning strategy for several devices"
     )
     seed: int = Field(
-        0,
-        ge=0,
-        le=MAX_SEED,
-        description="global seed (seed_everything): initialization and other random draws",
+        0, ge=0, le=MAX_SEED, description="global seed (seed_everything): initialization and other random draws"
     )
     log_every: int = Field(10, ge=1, description="steps between logged metrics")
-    checkpoint_every: int | None = Field(
-        None, ge=1, description="steps between checkpoints (default: at the end)"
-    )
+    checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints (default: at the end)")
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
 
     @field_validator("precision", mode="before")
@@ -181,9 +158,7 @@ class EvalSection(Section):
     robot: Block = Field(..., description="robot driver block (a TaskEnvironment for scoring)")
     episodes: int = Field(100, ge=1, description="episodes per split")
     split: str = Field("all", description="a split the robot offers (seen, unseen, ...) or all")
-    seed: int = Field(
-        10_000, ge=0, le=MAX_SEED, description="seed of the first task (episode i uses seed + i)"
-    )
+    seed: int = Field(10_000, ge=0, le=MAX_SEED, description="seed of the first task (episode i uses seed + i)")
     max_steps: int | None = Field(None, ge=1, description="step budget of an episode (default: the robot's)")
     gifs: int = Field(3, ge=0, description="episodes saved as animated GIFs")
 
@@ -192,8 +167,7 @@ class Recipe(Section):
     """A whole recipe, after ``extends`` and overrides are resolved."""
 
     name: str = Field(
-        ...,
-        pattern=NAME_PATTERN,
+        ..., pattern=NAME_PATTERN,
         description="names the run directory <output_dir>/<name>/: letters, digits, '.', '_', '-'",
     )
     description: str = Field("", description="one line on what the recipe is")

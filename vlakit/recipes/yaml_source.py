@@ -132,9 +132,7 @@ def read_text_bounded(path: Path, what: str = "recipe") -> str:
     except OSError as exc:
         raise RecipeError(f"cannot read {what} {path}: {exc.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
-        kind = (
-            "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, pipe or socket)"
-        )
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, pipe or socket)"
         raise RecipeError(f"cannot read {what} {path}: it is {kind}")
     if info.st_size > MAX_BYTES:
         raise RecipeError(f"{what} {path} is {info.st_size} bytes; recipes are at most {MAX_BYTES} bytes")

@@ -97,9 +97,7 @@ def _check_decoding(codec: ActionCodec, actions: np.ndarray, symbols: np.ndarray
             isinstance(expected, np.ndarray) and expected.shape == decoded.shape,
             f"decode_expected(numpy) returned {type(expected).__name__} of shape {getattr(expected, 'shape', None)}",
         )
-        _check(
-            codec, np.allclose(expected, decoded, rtol=1e-6, atol=1e-6), "decode_expected(one-hot) != decode"
-        )
+        _check(codec, np.allclose(expected, decoded, rtol=1e-6, atol=1e-6), "decode_expected(one-hot) != decode")
     tolerance = getattr(codec, "roundtrip_tolerance", None)
     if tolerance is None:
         return

@@ -39,9 +39,7 @@ def _check_sample(dataset: Dataset, sample: Sample, index: int, space: ActionSpa
     assert isinstance(sample.targets, dict), f"{where}: targets must be a dict of arrays"
     declared = dataset.targets
     for name, value in sample.targets.items():
-        assert isinstance(value, np.ndarray), (
-            f"{where}: target {name!r} is {type(value).__name__}, not an array"
-        )
+        assert isinstance(value, np.ndarray), f"{where}: target {name!r} is {type(value).__name__}, not an array"
         spec = declared.get(name)
         assert spec is not None, f"{where}: target {name!r} is not declared by {name}.targets"
         assert value.shape == tuple(spec.shape) and value.dtype == np.dtype(spec.dtype), (
@@ -86,9 +84,7 @@ def _same(a: Sample, b: Sample) -> bool:
     if set(a.targets) != set(b.targets):
         return False
     for x, y in (
-        (a.action, b.action),
-        (a.state, b.state),
-        *((a.targets[k], b.targets[k]) for k in a.targets),
+        (a.action, b.action), (a.state, b.state), *((a.targets[k], b.targets[k]) for k in a.targets),
     ):
         if (x is None) != (y is None) or (x is not None and not np.array_equal(x, y)):
             return False

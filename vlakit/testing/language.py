@@ -38,9 +38,7 @@ def check_tokenizer(lm: LanguageModel, text: str) -> list[int]:
     assert all(0 <= i < lm.vocab_size for i in ids), f"token ids outside the vocabulary (V={lm.vocab_size})"
     back = tok.decode(ids, skip_special_tokens=True)
     assert back.strip() == text.strip(), f"tokenizer round trip changed {text!r} into {back!r}"
-    assert tok.pad_token_id is not None or tok.eos_token_id is not None, (
-        "the tokenizer has neither pad nor eos"
-    )
+    assert tok.pad_token_id is not None or tok.eos_token_id is not None, "the tokenizer has neither pad nor eos"
     return ids
 
 
@@ -62,15 +60,11 @@ def check_forward_and_cache(lm: LanguageModel, ids: list[int]) -> None:
         assert torch.isfinite(out.logits).all(), "forward produced NaN or infinity"
         full = out.logits
         ones = torch.ones(b, t, dtype=torch.long, device=device)
-        assert _close(lm(embeds, attention_mask=ones).logits, full), (
-            "an all-ones attention mask changes the logits"
-        )
+        assert _close(lm(embeds, attention_mask=ones).logits, full), "an all-ones attention mask changes the logits"
         first = lm(embeds[:, :-1], attention_mask=ones[:, :-1], use_cache=True)
         assert first.past_key_values is not None, "use_cache=True returned no past_key_values"
         step = lm(embeds[:, -1:], attention_mask=ones, past_key_values=first.past_key_values, use_cache=True)
-        assert tuple(step.logits.shape) == (b, 1, lm.vocab_size), (
-            f"cached step gave {tuple(step.logits.shape)}"
-        )
+        assert tuple(step.logits.shape) == (b, 1, lm.vocab_size), f"cached step gave {tuple(step.logits.shape)}"
         assert _close(step.logits[:, -1], full[:, -1]), "logits with the KV cache differ from logits without"
         pad = 3
         padded = torch.cat([embeds[:, :pad], embeds], dim=1)
@@ -89,9 +83,7 @@ def check_resize(lm: LanguageModel) -> None:
         assert lm.vocab_size == old + 3, f"vocab_size is {lm.vocab_size} after resizing to {old + 3}"
         with torch.no_grad():
             logits = lm(lm.embed_tokens(torch.tensor([[old + 2, 1]], device=device))).logits
-        assert logits.shape[-1] == old + 3, (
-            f"logits have {logits.shape[-1]} columns after resizing to {old + 3}"
-        )
+        assert logits.shape[-1] == old + 3, f"logits have {logits.shape[-1]} columns after resizing to {old + 3}"
     finally:
         lm.resize_token_embeddings(old)
     assert lm.vocab_size == old, f"vocab_size is {lm.vocab_size} after resizing back to {old}"
@@ -114,9 +106,7 @@ def check_images(lm: LanguageModel, ids: list[int]) -> None:
             f"image_embeddings must give [2, N, hidden_size={lm.hidden_size}], got {tuple(tokens.shape)}"
         )
         assert torch.isfinite(tokens).all(), "image_embeddings produced NaN or infinity"
-    assert len(shapes) == 1, (
-        f"image_preprocess must give one shape whatever the input size, got {sorted(shapes)}"
-    )
+    assert len(shapes) == 1, f"image_preprocess must give one shape whatever the input size, got {sorted(shapes)}"
     assert tokens is not None
     with torch.no_grad():
         text = lm.embed_tokens(torch.tensor([ids, ids], device=device))
@@ -189,9 +179,7 @@ def check_saved_language_model(
     assert files, f"save_weights wrote nothing into {directory}"
     for path in files:
         assert not path.is_symlink(), f"save_weights wrote a symlink ({path.name}); bundles hold plain files"
-        assert path.suffix not in PICKLE_SUFFIXES, (
-            f"save_weights wrote {path.name}, a pickle format; use safetensors"
-        )
+        assert path.suffix not in PICKLE_SUFFIXES, f"save_weights wrote {path.name}, a pickle format; use safetensors"
     again = registration.load_saved(params, str(directory)).eval()
     assert again.vocab_size == lm.vocab_size, f"reloaded vocab_size {again.vocab_size}, saved {lm.vocab_size}"
     got = again(again.embed_tokens(ids.to(_device(again)))).logits

@@ -13,10 +13,8 @@ def _fresh(outputs: ModelOutputs) -> ModelOutputs:
     """Leaf copies of ``outputs`` that collect gradients."""
     return ModelOutputs(
         outputs.image_tokens.detach().clone().requires_grad_(True),
-        {
-            cam: {k: v.detach().clone().requires_grad_(v.is_floating_point()) for k, v in named.items()}
-            for cam, named in outputs.vision.items()
-        },
+        {cam: {k: v.detach().clone().requires_grad_(v.is_floating_point()) for k, v in named.items()}
+         for cam, named in outputs.vision.items()},
     )
 
 
@@ -55,9 +53,7 @@ def check_objective(
         assert isinstance(losses, dict) and losses, f"{name} must return a non-empty dict of named losses"
         for key, value in losses.items():
             assert isinstance(key, str) and key, f"{name}: loss names must be non-empty strings, got {key!r}"
-            assert isinstance(value, torch.Tensor) and value.dim() == 0, (
-                f"{name}: loss {key!r} must be a scalar"
-            )
+            assert isinstance(value, torch.Tensor) and value.dim() == 0, f"{name}: loss {key!r} must be a scalar"
             assert torch.isfinite(value), f"{name}: loss {key!r} is not finite"
         return losses
 

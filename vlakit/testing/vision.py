@@ -56,9 +56,7 @@ def check_vision_backbone(
             )
             assert torch.isfinite(pixels).all(), "preprocess produced NaN or infinity"
             shapes.add(tuple(pixels.shape))
-        assert len(shapes) == 1, (
-            f"preprocess must give one shape whatever the input size, got {sorted(shapes)}"
-        )
+        assert len(shapes) == 1, f"preprocess must give one shape whatever the input size, got {sorted(shapes)}"
         assert pixels is not None
         width = 16
         conditioner = backbone.conditioner(width)
@@ -76,9 +74,7 @@ def check_vision_backbone(
 
         def run(x: torch.Tensor, c: torch.Tensor | None) -> VisionOutput:
             out = backbone(x) if c is None else backbone(x, c)
-            assert isinstance(out, VisionOutput), (
-                f"forward must return a VisionOutput, got {type(out).__name__}"
-            )
+            assert isinstance(out, VisionOutput), f"forward must return a VisionOutput, got {type(out).__name__}"
             return out
 
         names = tuple(backbone.output_names)
@@ -100,12 +96,8 @@ def check_vision_backbone(
         )
         for name in names:
             value = first.outputs[name]
-            assert value.shape[0] == 2 and torch.isfinite(value).all(), (
-                f"output {name!r} must be finite [2, ...]"
-            )
-            assert torch.allclose(value, again.outputs[name], atol=atol), (
-                f"output {name!r} depends on an earlier call"
-            )
+            assert value.shape[0] == 2 and torch.isfinite(value).all(), f"output {name!r} must be finite [2, ...]"
+            assert torch.allclose(value, again.outputs[name], atol=atol), f"output {name!r} depends on an earlier call"
         assert torch.allclose(feats[:1], single.tokens, atol=atol * 10, rtol=1e-3), (
             "forward of one image differs from the same image in a batch of two"
         )

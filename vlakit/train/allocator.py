@@ -51,9 +51,7 @@ def keep_freed_memory() -> bool:
         return False
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     libc.mallopt.restype = ctypes.c_int
-    done = all(
-        [libc.mallopt(param, value) == 1 for param, value in SETTINGS.items()]
-    )  # a list: set every one
+    done = all([libc.mallopt(param, value) == 1 for param, value in SETTINGS.items()])  # a list: set every one
     if not done:
         log.debug("glibc refused a malloc setting; freed memory is returned to the kernel as before")
     return done

@@ -27,9 +27,7 @@ HPARAM_TYPES: dict[str, type] = {
     "action_stats": dict,
 }
 
-_UNSUPPORTED = re.compile(
-    r"Unsupported global: GLOBAL ([\w.]+)|unsupported (?:global|class):? ([\w.]+)", re.I
-)
+_UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)|unsupported (?:global|class):? ([\w.]+)", re.I)
 
 
 def read_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> dict[str, Any]:
@@ -49,22 +47,16 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = Fa
     except pickle.UnpicklingError as exc:
         found = _UNSUPPORTED.search(str(exc))
         if found is None:
-            raise CheckpointError(
-                f"cannot read checkpoint {path}: corrupt or not a torch checkpoint"
-            ) from None
+            raise CheckpointError(f"cannot read checkpoint {path}: corrupt or not a torch checkpoint") from None
         raise CheckpointError(
             f"refused checkpoint {path}: it holds objects other than tensors and plain data "
             f"({next(g for g in found.groups() if g)}); nothing in it was run. vlakit reads only "
             "checkpoints it wrote itself"
         ) from None
     except Exception as exc:  # noqa: BLE001  (torch raises many types for a corrupt file)
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if not isinstance(ckpt, dict):
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: not a Lightning checkpoint (a {type(ckpt).__name__})"
-        )
+        raise CheckpointError(f"cannot read checkpoint {path}: not a Lightning checkpoint (a {type(ckpt).__name__})")
     return ckpt
 
 

@@ -37,9 +37,7 @@ class LeanDDPStrategy(LoopbackDDPStrategy):
         """``popen`` workers are watched by :class:`~vlakit.train.launcher.WorkerWatcher`."""
         super()._configure_launcher()
         if isinstance(self._launcher, _SubprocessScriptLauncher):
-            self._launcher = WatchedSubprocessLauncher(
-                self.cluster_environment, self.num_processes, self.num_nodes
-            )
+            self._launcher = WatchedSubprocessLauncher(self.cluster_environment, self.num_processes, self.num_nodes)
 
     def _setup_model(self, model: nn.Module) -> Any:
         """Lightning's wrapping of ``model`` (after ``configure_model``: the real model) in DDP."""

@@ -82,9 +82,7 @@ def machine_problems(t: TrainerSection, prefix: str = "trainer", machine: Machin
         )
     if isinstance(devices, list):
         if acc == "cpu":
-            problems.append(
-                f"{prefix}.devices: on the CPU give a count of processes, not device indices {devices}"
-            )
+            problems.append(f"{prefix}.devices: on the CPU give a count of processes, not device indices {devices}")
         elif available is not None and max(devices) >= available:
             problems.append(
                 f"{prefix}.devices: index {max(devices)}, but this machine has {available} {unit} "
@@ -97,16 +95,9 @@ def machine_problems(t: TrainerSection, prefix: str = "trainer", machine: Machin
     if t.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         problems.append(f"{prefix}.strategy: 'deepspeed' needs the deepspeed package (pip install deepspeed)")
     if acc == "cpu" and t.precision in ("16-mixed", "16", "16-true"):
-        problems.append(
-            f"{prefix}.precision: {t.precision!r} does not run on the CPU; use 32-true or bf16-mixed"
-        )
+        problems.append(f"{prefix}.precision: {t.precision!r} does not run on the CPU; use 32-true or bf16-mixed")
     if acc == "gpu" and "bf16" in t.precision and not m.bf16_gpu:
-        problems.append(
-            f"{prefix}.precision: {t.precision!r} needs a GPU with bfloat16 (compute capability 8+)"
-        )
-    if (
-        t.precision.startswith("transformer-engine")
-        and importlib.util.find_spec("transformer_engine") is None
-    ):
+        problems.append(f"{prefix}.precision: {t.precision!r} needs a GPU with bfloat16 (compute capability 8+)")
+    if t.precision.startswith("transformer-engine") and importlib.util.find_spec("transformer_engine") is None:
         problems.append(f"{prefix}.precision: {t.precision!r} needs NVIDIA's transformer_engine package")
     return problems

@@ -115,9 +115,7 @@ class VLATrainingModule(L.LightningModule):
         if sources is None or self.vla is None:
             return
         template = self.recipe.model.prompt.replace("{instruction}", " ")
-        self.vla.mapping.check_texts(
-            self.vla.language.tokenizer, itertools.chain([template], sources.texts())
-        )
+        self.vla.mapping.check_texts(self.vla.language.tokenizer, itertools.chain([template], sources.texts()))
 
     def logs_this_step(self) -> bool:
         """True on the steps whose metrics Lightning writes (every ``trainer.log_every`` steps:

@@ -23,9 +23,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from vlakit.network import is_loopback
 
 
-def loopback_store(
-    address: str, port: int, world_size: int, is_master: bool, timeout: timedelta
-) -> dist.TCPStore:
+def loopback_store(address: str, port: int, world_size: int, is_master: bool, timeout: timedelta) -> dist.TCPStore:
     """A ``TCPStore`` at ``address:port``; on the master, its server listens on ``address`` only."""
     if not is_master:
         return dist.TCPStore(address, port, world_size, False, timeout)
@@ -69,9 +67,7 @@ class LoopbackRendezvous:
         )
         if backend == "nccl":
             atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
-        rank_zero_info(
-            f"distributed_backend={backend}: {world} processes, rendezvous on {env.main_address} only"
-        )
+        rank_zero_info(f"distributed_backend={backend}: {world} processes, rendezvous on {env.main_address} only")
 
 
 class LoopbackDDPStrategy(LoopbackRendezvous, DDPStrategy):

@@ -118,9 +118,7 @@ def prepare_training(
     return module, sources
 
 
-def _train_in(
-    run: Path, recipe: Recipe, resume: str | Path | None, progress: bool, start: float
-) -> TrainResult:
+def _train_in(run: Path, recipe: Recipe, resume: str | Path | None, progress: bool, start: float) -> TrainResult:
     codec_state = None
     if resume is not None:  # read (and refused when hostile) before anything is written
         codec_state = checkpoint_hparams(read_checkpoint(resume, mmap=True), resume)["codec_state"]
@@ -187,7 +185,5 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path) -> Path:
     try:
         module.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:
-        raise CheckpointError(
-            f"{checkpoint}: weights do not fit its recipe's model: {str(exc).splitlines()[0]}"
-        ) from None
+        raise CheckpointError(f"{checkpoint}: weights do not fit its recipe's model: {str(exc).splitlines()[0]}") from None
     return export_vla(output, module.vla, module.recipe, robot_info(module))

@@ -85,11 +85,7 @@ def declared_targets(datasets: list[Dataset]) -> dict[str, TargetSpec]:
     for i, dataset in enumerate(datasets):
         for name, spec in dataset.targets.items():
             known = specs.get(name)
-            if known is not None and (known.shape, known.dtype, known.camera) != (
-                spec.shape,
-                spec.dtype,
-                spec.camera,
-            ):
+            if known is not None and (known.shape, known.dtype, known.camera) != (spec.shape, spec.dtype, spec.camera):
                 raise RecipeError(
                     f"data.train.{i}: target {name!r} is declared as {spec}, but data.train.{owner[name]} "
                     f"declares it as {specs[name]}"

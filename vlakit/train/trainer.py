@@ -35,10 +35,7 @@ def quiet_lightning() -> None:
     if _ADVERT not in rank_zero.filters:
         rank_zero.addFilter(_ADVERT)
     warnings.filterwarnings(
-        "ignore",
-        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-        category=FutureWarning,
-        module="lightning",
+        "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning, module="lightning"
     )
 
 

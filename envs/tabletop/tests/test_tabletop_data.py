@@ -54,10 +54,7 @@ def test_demos_cache_roundtrip(tmp_path):
     assert not first.loaded_from_cache and first.cache_path.exists()
     assert first.cache_path.name == f"tabletop-demos-{cache_key(config)}.npz"
     # no temp files left behind; the (empty) lock file that generation held stays, as lock files do
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        f".{first.cache_path.name}.lock",
-        first.cache_path.name,
-    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".{first.cache_path.name}.lock", first.cache_path.name]
     mtime = first.cache_path.stat().st_mtime_ns
     second = TabletopDemos(TabletopDemosConfig(episodes=8, families=["pick"]))
     second.prepare(tmp_path)
@@ -112,12 +109,8 @@ def test_processes_needing_the_same_missing_cache_generate_it_once(tmp_path):
     the other waits for its file and reads it (both generated it before, each writing the file)."""
     script, go = tmp_path / "prepare.py", tmp_path / "go"
     script.write_text(GENERATE_WHEN_TOLD)
-    processes = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(tmp_path / "cache"), str(go)], stdout=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
+    processes = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "cache"), str(go)],
+                                  stdout=subprocess.PIPE, text=True) for _ in range(2)]
     time.sleep(3)  # both have imported and wait for the word
     go.touch()
     outputs = sorted(p.communicate(timeout=120)[0].split()[0] for p in processes)
@@ -249,12 +242,7 @@ def test_vqa_samples_aim_at_the_one_thing_their_question_is_about():
         aimed[kind] += 1
         assert sample.targets.get("aim").dtype == np.float32
         things = [(o.x, o.y, o) for o in scene.objects] + [(m.x, m.y, m) for m in scene.markers]
-        x, y, thing = min(
-            things,
-            key=lambda t: (
-                (t[0] - sample.targets.get("aim")[0]) ** 2 + (t[1] - sample.targets.get("aim")[1]) ** 2
-            ),
-        )
+        x, y, thing = min(things, key=lambda t: (t[0] - sample.targets.get("aim")[0]) ** 2 + (t[1] - sample.targets.get("aim")[1]) ** 2)
         assert np.allclose(sample.targets.get("aim"), (x, y)), qa
         q, answer = qa.question, qa.answer
         if kind == "number":
@@ -321,14 +309,10 @@ def test_demo_samples_carry_the_anchor_of_relational_tasks(demos):
         anchored = [s.targets.get("anchor") is not None for s in samples]
         for s in samples:
             if s.targets.get("anchor") is not None:
-                assert s.targets.get("anchor").dtype == np.float32 and np.all(
-                    (s.targets.get("anchor") >= 0.0) & (s.targets.get("anchor") <= 1.0)
-                )
+                assert s.targets.get("anchor").dtype == np.float32 and np.all((s.targets.get("anchor") >= 0.0) & (s.targets.get("anchor") <= 1.0))
         if episode.task == "pick-closest":
             assert all(anchored)
-            assert not np.allclose(
-                samples[0].targets.get("anchor"), samples[0].targets.get("aim")
-            )  # the reference is not the target
+            assert not np.allclose(samples[0].targets.get("anchor"), samples[0].targets.get("aim"))  # the reference is not the target
         elif episode.task in ("pick", "pick-size"):
             assert not any(anchored)
         else:
@@ -349,9 +333,7 @@ def test_vqa_closest_questions_carry_the_named_object_as_anchor():
             assert sample.targets.get("anchor") is None
             continue
         named = next(o for o in scene.objects if f"closest to the {o.name}?" in qa.question)
-        assert sample.targets.get("anchor").dtype == np.float32 and np.allclose(
-            sample.targets.get("anchor"), named.position
-        )
+        assert sample.targets.get("anchor").dtype == np.float32 and np.allclose(sample.targets.get("anchor"), named.position)
     assert kinds["closest"] > 0 and kinds["where"] > 0
 
 

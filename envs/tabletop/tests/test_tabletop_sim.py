@@ -85,12 +85,7 @@ def test_grasp_carry_release():
 
 def test_outcome_tells_how_an_episode_failed():
     def fresh() -> TabletopSim:
-        scene = Scene(
-            "grey",
-            [obj("red", "circle", 0.5, 0.5), obj("blue", "square", 0.2, 0.2)],
-            gripper_x=0.2,
-            gripper_y=0.2,
-        )
+        scene = Scene("grey", [obj("red", "circle", 0.5, 0.5), obj("blue", "square", 0.2, 0.2)], gripper_x=0.2, gripper_y=0.2)
         return sim_with(scene, spec("place-location", target=0, goal=(0.85, 0.5)))
 
     sim = fresh()
@@ -119,6 +114,7 @@ def test_outcome_tells_how_an_episode_failed():
     assert sim.outcome() == "success"
 
 
+
 def test_outcome_says_which_wrong_object_was_grasped_first():
     objects = [
         obj("red", "circle", 0.5, 0.5),  # the target
@@ -135,15 +131,12 @@ def test_outcome_says_which_wrong_object_was_grasped_first():
     }
     for index, outcome in expected.items():
         o = objects[index]
-        scene = Scene(
-            "grey", [obj(x.colour, x.shape, x.x, x.y) for x in objects], gripper_x=o.x, gripper_y=o.y
-        )
+        scene = Scene("grey", [obj(x.colour, x.shape, x.x, x.y) for x in objects], gripper_x=o.x, gripper_y=o.y)
         sim = sim_with(scene, spec("place-next-to", target=0, anchor=1))
         act(sim, grip=1)
         act(sim, grip=0, terminate=1)
         assert sim.first_grasped == index and sim.outcome() == outcome
         assert outcome in OUTCOMES
-
 
 def test_driver_reports_outcomes_and_evaluation_counts_them(tmp_path):
     from vlakit.evaluation.lockstep import EpisodeRecord
@@ -156,9 +149,7 @@ def test_driver_reports_outcomes_and_evaluation_counts_them(tmp_path):
         assert robot.task_outcome() in OUTCOMES
     records = [
         EpisodeRecord(i, "seen", i, fam, "x", out == "success", 3, "done", outcome=out)
-        for i, (fam, out) in enumerate(
-            [("pick", "success"), ("pick", "grasped nothing"), ("place", "grasped nothing")]
-        )
+        for i, (fam, out) in enumerate([("pick", "success"), ("pick", "grasped nothing"), ("place", "grasped nothing")])
     ]
     table = "\n".join(outcome_table(records))
     assert "| pick | 1 | 1 |" in table and "| place | 0 | 1 |" in table and "| all | 1 | 2 |" in table
@@ -309,9 +300,7 @@ def test_expert_records_the_anchor_of_relational_tasks(family):
         if family == "pick-closest":
             reference = sim.scene.objects[s.anchor]
             assert reference.name in s.instruction and s.anchor != s.target
-            np.testing.assert_allclose(
-                ep.anchors, np.tile(reference.position, (len(ep.actions), 1)), atol=1e-6
-            )
+            np.testing.assert_allclose(ep.anchors, np.tile(reference.position, (len(ep.actions), 1)), atol=1e-6)
             continue
         if family in ("pick", "pick-size"):
             assert np.isnan(ep.anchors).all()
@@ -554,9 +543,6 @@ def test_wrist_camera_is_the_quarter_of_the_table_around_the_gripper():
 
 def test_the_tabletop_grip_and_terminate_are_discrete():
     assert dict(zip(ACTION_SPACE.names, ACTION_SPACE.discrete)) == {
-        "dx": False,
-        "dy": False,
-        "grip": True,
-        "terminate": True,
+        "dx": False, "dy": False, "grip": True, "terminate": True
     }
     assert type(ACTION_SPACE).from_dict(ACTION_SPACE.to_dict()) == ACTION_SPACE

@@ -19,7 +19,6 @@ def _cameras(value: list[str]) -> list[str]:
         raise ValueError(f"cameras are named once each, got {value}")
     return value
 
-
 ALL_FAMILIES: list[Family] = list(FAMILIES)
 
 
@@ -70,9 +69,7 @@ class TabletopDemosConfig(_SceneOptions):
 
     episodes: int = Field(2000, ge=1, description="number of demonstrations")
     cameras: list[Camera] = Field(
-        ["top"],
-        min_length=1,
-        description="cameras of each sample: top (the table) and wrist (around the gripper)",
+        ["top"], min_length=1, description="cameras of each sample: top (the table) and wrist (around the gripper)"
     )
 
     _unique_cameras = field_validator("cameras")(_cameras)

@@ -55,8 +55,6 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 8
 #: Demonstration task seeds start here; evaluate with seeds below it to never replay a demo.
 DEMO_SEED_BASE = 1 << 40
-
-
 def demo_task_seed(seed: int, episode: int) -> int:
     """Task seed of demonstration ``episode`` of a dataset with ``seed`` (always >= 2**40)."""
     return DEMO_SEED_BASE + (int(seed) % (1 << 16)) * (1 << 24) + int(episode)
@@ -92,17 +90,8 @@ def rollouts(config: TabletopDemosConfig, attempts: Iterable[int]) -> Iterator[R
         scene, spec = make_task(task_seed, "seen", families, objects=objects)
         ep = expert.rollout(sim, scene, spec, np.random.default_rng([task_seed, 1]), config.max_steps)
         if ep.success:
-            yield (
-                attempt,
-                ep.images,
-                ep.states,
-                ep.actions,
-                ep.aims,
-                ep.anchors,
-                spec.instruction,
-                spec.family,
-                task_seed,
-            )
+            yield (attempt, ep.images, ep.states, ep.actions, ep.aims, ep.anchors, spec.instruction, spec.family,
+                   task_seed)
 
 
 def default_workers(episodes: int) -> int:
@@ -135,11 +124,8 @@ def successful_rollouts(config: TabletopDemosConfig, workers: int) -> Iterator[R
     procs = []
     try:
         for w in range(workers):
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "vlakit_tabletop.rollout_worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
+            proc = subprocess.Popen([sys.executable, "-m", "vlakit_tabletop.rollout_worker"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             procs.append(proc)
             widen_pipe(proc.stdout.fileno())
             request = {"config": config.model_dump(mode="json"), "blocks": blocks[w::workers]}
@@ -195,15 +181,11 @@ def generate_parts(
         "instructions": np.asarray(instructions, dtype=np.str_),
         "families": np.asarray(fams, dtype=np.str_),
         "seeds": np.asarray(seeds, dtype=np.int64),
-        "config": np.asarray(
-            json.dumps({"format": FORMAT_VERSION, **config.model_dump(exclude={"cameras"})})
-        ),
+        "config": np.asarray(json.dumps({"format": FORMAT_VERSION, **config.model_dump(exclude={"cameras"})})),
     }
 
 
-def generate(
-    config: TabletopDemosConfig, progress: bool = True, workers: int | None = None
-) -> dict[str, np.ndarray]:
+def generate(config: TabletopDemosConfig, progress: bool = True, workers: int | None = None) -> dict[str, np.ndarray]:
     """Roll out the expert for ``config.episodes`` successful seen-split episodes (failures skipped):
     the first ones by attempt, the same whatever ``workers`` (processes; default
     :func:`default_workers`)."""
@@ -218,29 +200,15 @@ def joined(value: Parts) -> np.ndarray:
 def save_atomic(path: Path, arrays: dict[str, Parts]) -> None:
     """Write ``arrays`` (arrays or their parts, :func:`write_npy`) to ``path`` as ``.npz``
     (deflated at :data:`COMPRESS_LEVEL`, no pickle) via a temporary file and a rename."""
-    with (
-        atomic_path(path) as tmp,
-        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as z,
-    ):
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as z:
         for name, value in arrays.items():
             with z.open(f"{name}.npy", "w", force_zip64=True) as f:
                 write_npy(f, value)
 
 
 #: arrays every cache file holds (see the module docstring)
-CACHE_KEYS = (
-    "images",
-    "states",
-    "actions",
-    "aims",
-    "anchors",
-    "episode",
-    "starts",
-    "instructions",
-    "families",
-    "seeds",
-    "config",
-)
+CACHE_KEYS = ("images", "states", "actions", "aims", "anchors", "episode", "starts", "instructions", "families",
+              "seeds", "config")
 
 
 def load_cache(path: Path) -> dict[str, np.ndarray]:
@@ -256,9 +224,7 @@ def load_cache(path: Path) -> dict[str, np.ndarray]:
         raise VlakitError(f"demonstration cache {path} lacks arrays {missing}")
     n, starts = len(data["actions"]), data["starts"]
     if starts.ndim != 1 or len(starts) < 2 or int(starts[-1]) != n or len(data["episode"]) != n:
-        raise VlakitError(
-            f"demonstration cache {path} is inconsistent (episode offsets do not fit {n} frames)"
-        )
+        raise VlakitError(f"demonstration cache {path} is inconsistent (episode offsets do not fit {n} frames)")
     return data
 
 

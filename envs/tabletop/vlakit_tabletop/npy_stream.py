@@ -23,9 +23,7 @@ def write_npy(f: Any, value: Parts) -> None:
         raise ValueError("object arrays are not written (they would need pickle)")
     for part in parts:
         if part.dtype != first.dtype or part.shape[1:] != first.shape[1:]:
-            raise ValueError(
-                f"parts of one array differ: {part.dtype}{part.shape} after {first.dtype}{first.shape}"
-            )
+            raise ValueError(f"parts of one array differ: {part.dtype}{part.shape} after {first.dtype}{first.shape}")
     header = {"descr": np.lib.format.dtype_to_descr(first.dtype), "fortran_order": False, "shape": shape}
     np.lib.format.write_array_header_1_0(f, header)
     for part in parts:
@@ -40,9 +38,7 @@ def read_npy(stream: Any) -> np.ndarray | None:
         return None
     try:
         version = np.lib.format.read_magic(stream)
-        read_header = (
-            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        )
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran_order, dtype = read_header(stream)
     except ValueError as exc:
         raise EOFError(f"not a .npy record: {exc}") from None

@@ -16,18 +16,7 @@ import numpy as np
 from vlakit_tabletop.npy_stream import read_npy, write_npy
 
 #: arrays of a block, in frame order; per episode: attempt, length, instruction, family, seed
-FIELDS = (
-    "attempts",
-    "lengths",
-    "images",
-    "states",
-    "actions",
-    "aims",
-    "anchors",
-    "instructions",
-    "families",
-    "seeds",
-)
+FIELDS = ("attempts", "lengths", "images", "states", "actions", "aims", "anchors", "instructions", "families", "seeds")
 
 
 def block_arrays(rollouts: list) -> dict[str, np.ndarray]:
@@ -77,13 +66,8 @@ def block_rollouts(a: dict[str, np.ndarray]) -> list:
     ends = np.cumsum(a["lengths"])
     starts = ends - a["lengths"]
     return [
-        (
-            int(a["attempts"][i]),
-            *(a[k][lo:hi] for k in ("images", "states", "actions", "aims", "anchors")),
-            str(a["instructions"][i]),
-            str(a["families"][i]),
-            int(a["seeds"][i]),
-        )
+        (int(a["attempts"][i]), *(a[k][lo:hi] for k in ("images", "states", "actions", "aims", "anchors")),
+         str(a["instructions"][i]), str(a["families"][i]), int(a["seeds"][i]))
         for i, (lo, hi) in enumerate(zip(starts, ends))
     ]
 

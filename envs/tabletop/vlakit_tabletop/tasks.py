@@ -181,7 +181,9 @@ def _build(
 Sampler = Callable[[np.random.Generator, str, int, int], "tuple[Scene, TaskSpec] | None"]
 
 
-def _pick(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scene, TaskSpec] | None:
+def _pick(
+    rng: np.random.Generator, split: str, n: int, seed: int
+) -> tuple[Scene, TaskSpec] | None:
     scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n))
     if scene is None:
         return None
@@ -189,17 +191,23 @@ def _pick(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scen
     return scene, TaskSpec("pick", split, seed, text, target=0, key=0)
 
 
-def _place_location(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scene, TaskSpec] | None:
+def _place_location(
+    rng: np.random.Generator, split: str, n: int, seed: int
+) -> tuple[Scene, TaskSpec] | None:
     place = _choice(rng, list(PLACES))
     gx, gy = PLACES[place]
-    scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n), keepout=[(gx, gy, 0.14)])
+    scene = _build(
+        rng, split, _combos(rng, split, n - 1), _sizes(rng, n), keepout=[(gx, gy, 0.14)]
+    )
     if scene is None:
         return None
     text = phrase(rng, "place-location", split, a=scene.objects[0].name, place=place)
     return scene, TaskSpec("place-location", split, seed, text, target=0, key=0, goal=(gx, gy))
 
 
-def _place_next_to(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scene, TaskSpec] | None:
+def _place_next_to(
+    rng: np.random.Generator, split: str, n: int, seed: int
+) -> tuple[Scene, TaskSpec] | None:
     scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n))
     if scene is None:
         return None
@@ -236,7 +244,9 @@ def _place_on_number(
     return scene, TaskSpec("place-on-number", split, seed, text, target=0, key=0, goal=goal, marker=k)
 
 
-def _pick_size(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scene, TaskSpec] | None:
+def _pick_size(
+    rng: np.random.Generator, split: str, n: int, seed: int
+) -> tuple[Scene, TaskSpec] | None:
     sup = _choice(rng, ("smallest", "largest"))
     odd, rest = ("small", "large") if sup == "smallest" else ("large", "small")
     scene = _build(rng, split, _combos(rng, split, n - 1), [odd] + [rest] * (n - 1))
@@ -246,7 +256,9 @@ def _pick_size(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple
     return scene, TaskSpec("pick-size", split, seed, text, target=0, key=0)
 
 
-def _pick_closest(rng: np.random.Generator, split: str, n: int, seed: int) -> tuple[Scene, TaskSpec] | None:
+def _pick_closest(
+    rng: np.random.Generator, split: str, n: int, seed: int
+) -> tuple[Scene, TaskSpec] | None:
     # object 0 is the named anchor (the key), object 1 the closest one (the target)
     scene = _build(rng, split, _combos(rng, split, n - 1), _sizes(rng, n))
     if scene is None:

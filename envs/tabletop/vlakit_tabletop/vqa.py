@@ -35,7 +35,6 @@ class QA(NamedTuple):
     about: tuple[float, float] | None = None
     anchor: tuple[float, float] | None = None
 
-
 REGIONS = (
     ("top left", "top", "top right"),
     ("left", "centre", "right"),
@@ -192,11 +191,7 @@ def q_where(rng: np.random.Generator, s: Scene) -> QA | None:
     where = region(o.x, o.y)
     if where is None:
         return None
-    return QA(
-        _pick(rng, ("where is the {}?", "in which part of the table is the {}?")).format(o.name),
-        where,
-        o.position,
-    )
+    return QA(_pick(rng, ("where is the {}?", "in which part of the table is the {}?")).format(o.name), where, o.position)
 
 
 #: ``locate`` answers on a LOCATE_GRID x LOCATE_GRID grid of the table: "column row", each 0-7.

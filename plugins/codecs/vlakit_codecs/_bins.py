@@ -167,9 +167,7 @@ class BinCodec(ActionCodec):
         out = torch.einsum("bhdk,kd->bhd", per_value, values)
         if discrete is not None and any(discrete):
             if len(discrete) != d:
-                raise ValueError(
-                    f"{self.codec_name}: discrete needs one flag per action dimension ({d}), got {len(discrete)}"
-                )
+                raise ValueError(f"{self.codec_name}: discrete needs one flag per action dimension ({d}), got {len(discrete)}")
             flags = torch.tensor([bool(x) for x in discrete], device=out.device)
             most_likely = values.t()[torch.arange(d, device=out.device), per_value.argmax(-1)]  # [B, H, D]
             out = torch.where(flags, most_likely, out)

@@ -36,9 +36,7 @@ def objective_loss(net, objective, point: torch.Tensor, present: torch.Tensor, *
     return loss
 
 
-def train_objective(
-    net, objective, point: torch.Tensor, present: torch.Tensor, steps: int, *inputs: torch.Tensor
-):
+def train_objective(net, objective, point: torch.Tensor, present: torch.Tensor, steps: int, *inputs: torch.Tensor):
     """``steps`` AdamW steps (lr 1e-2) of ``net(*inputs)`` on the objective's loss alone
     -> (first, last) loss."""
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
@@ -151,11 +149,7 @@ def test_film_learns_where_the_named_object_is():
             imgs.append(two_squares(red, blue))
             conds.append(torch.eye(2)[named])
             cols.append((red, blue)[named][1] / 25.0)
-        return (
-            net.preprocess(torch.cat(imgs)),
-            torch.stack(conds),
-            torch.tensor(cols, dtype=torch.float32)[:, None],
-        )
+        return net.preprocess(torch.cat(imgs)), torch.stack(conds), torch.tensor(cols, dtype=torch.float32)[:, None]
 
     test_x, test_c, test_y = batch(128)
     for _ in range(300):
@@ -214,9 +208,7 @@ def test_related_point_pulls_the_first_related_point_onto_the_anchor():
     """related-point: the L1 (image fractions) between the first related point and the anchor
     target, only on rows that have one; training on it moves the point to the anchor."""
     torch.manual_seed(0)
-    net = build(
-        img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], relate=2, readout="keypoints", flat_tokens=2
-    )
+    net = build(img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], relate=2, readout="keypoints", flat_tokens=2)
     anchor_l1 = objective("related-point", target="anchor")
     images = net.preprocess(torch.cat([square_at(r, c) for r, c in [(2, 3), (20, 6), (8, 22), (24, 24)]]))
     anchor = torch.tensor([[c + 3, r + 3] for r, c in [(2, 3), (20, 6), (8, 22), (24, 24)]]) / 32.0
@@ -237,15 +229,8 @@ def test_backbone_outputs_depend_only_on_its_arguments():
     """No state is kept between calls: the outputs of a forward on A are the same before and after
     a forward on B, and the module holds no tensor from the last call."""
     torch.manual_seed(0)
-    net = build(
-        img_size=32,
-        channels=[8, 8, 8],
-        strides=[2, 2, 1],
-        relate=2,
-        readout="keypoints",
-        flat_tokens=2,
-        film_dim=4,
-    ).eval()
+    net = build(img_size=32, channels=[8, 8, 8], strides=[2, 2, 1], relate=2, readout="keypoints",
+                flat_tokens=2, film_dim=4).eval()
     a, b = net.preprocess(square_at(2, 3)), net.preprocess(square_at(20, 20))
     ca, cb = torch.randn(1, 4), torch.randn(1, 4)
     with torch.no_grad():

@@ -145,9 +145,7 @@ class ConvNetBackbone(VisionBackbone):
             # what objectives train: the maps before the activation, where GELU cannot flatten
             # a channel (a channel negative everywhere would give them no gradient)
             outputs[KEYPOINT_LOGITS] = before_activation.flatten(2) * sharpness
-            where = torch.softmax(cells * sharpness, dim=-1) @ self.cell_xy.to(
-                cells.dtype
-            )  # [B, C, 2] in [-1, 1]
+            where = torch.softmax(cells * sharpness, dim=-1) @ self.cell_xy.to(cells.dtype)  # [B, C, 2] in [-1, 1]
             summary = torch.cat([where.flatten(1), cells.mean(-1)], dim=1)
         tokens = self.flat(summary).view(feats.shape[0], self.config.flat_tokens, self._width)
         return VisionOutput(self.norm(tokens), outputs)

@@ -29,9 +29,7 @@ class InstructionEncoder(nn.Module):
     encoder layers together with a learned summary token, whose output is projected to ``out_dim``.
     """
 
-    def __init__(
-        self, width: int, out_dim: int, layers: int = 2, heads: int = 4, max_tokens: int = 256
-    ) -> None:
+    def __init__(self, width: int, out_dim: int, layers: int = 2, heads: int = 4, max_tokens: int = 256) -> None:
         super().__init__()
         self.input_norm = nn.LayerNorm(width)
         self.positions = nn.Embedding(max_tokens, width)
@@ -39,12 +37,7 @@ class InstructionEncoder(nn.Module):
         nn.init.normal_(self.positions.weight, std=0.02)
         nn.init.normal_(self.summary, std=0.02)
         layer = nn.TransformerEncoderLayer(
-            width,
-            heads if width % heads == 0 else 1,
-            2 * width,
-            dropout=0.0,
-            batch_first=True,
-            norm_first=True,
+            width, heads if width % heads == 0 else 1, 2 * width, dropout=0.0, batch_first=True, norm_first=True
         )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, out_dim))

@@ -56,9 +56,7 @@ class KeypointMap(_PointTarget):
         name = self.config.target
         maps = outputs.get(KEYPOINT_LOGITS, self.camera)
         if self.config.channel >= maps.shape[1]:
-            raise ValueError(
-                f"keypoint-map channel {self.config.channel}: the backbone has {maps.shape[1]} channels"
-            )
+            raise ValueError(f"keypoint-map channel {self.config.channel}: the backbone has {maps.shape[1]} channels")
         logits = maps[:, self.config.channel].float()
         grid = math.isqrt(logits.shape[-1])
         point = targets[name].to(logits.device, torch.float32)
@@ -79,9 +77,7 @@ class RelatedPoint(_PointTarget):
         name = self.config.target
         points = outputs.get(RELATED_POINTS, self.camera)
         if self.config.point >= points.shape[1]:
-            raise ValueError(
-                f"related-point point {self.config.point}: the backbone relates {points.shape[1]} points"
-            )
+            raise ValueError(f"related-point point {self.config.point}: the backbone relates {points.shape[1]} points")
         point = points[:, self.config.point]
         target, mask = targets[name].to(point.device), present[name].to(point.device)
         return {f"{name}_l1": point_l1(point, target, mask)}

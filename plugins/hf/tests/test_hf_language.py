@@ -57,19 +57,10 @@ def test_default_is_a_tiny_inline_llama():
 
 
 def test_inline_config_of_the_design_page():
-    lm = build(
-        config={
-            "model_type": "llama",
-            "hidden_size": 128,
-            "num_hidden_layers": 2,
-            "intermediate_size": 256,
-            "num_attention_heads": 4,
-        }
-    )
+    lm = build(config={"model_type": "llama", "hidden_size": 128, "num_hidden_layers": 2,
+                       "intermediate_size": 256, "num_attention_heads": 4})
     assert lm.hidden_size == 128 and lm.vocab_size == 260
-    assert (
-        lm.tokenizer.decode(lm.tokenizer.encode("héllo, robot!"), skip_special_tokens=True) == "héllo, robot!"
-    )
+    assert lm.tokenizer.decode(lm.tokenizer.encode("héllo, robot!"), skip_special_tokens=True) == "héllo, robot!"
 
 
 @pytest.mark.parametrize("name", ["gpt2", "qwen2"])
@@ -183,10 +174,7 @@ def test_save_and_reload_give_identical_logits(saved, tmp_path, export):
     assert {"language.json", "tokenizer.json"} <= files
     if export == "adapters":
         assert "adapters.safetensors" in files and "model.safetensors" not in files
-        assert description["base"] == {
-            "path": str(saved["llama"].resolve()),
-            "sha256": sha256_tree(saved["llama"]),
-        }
+        assert description["base"] == {"path": str(saved["llama"].resolve()), "sha256": sha256_tree(saved["llama"])}
         assert description["token_rows"] == ids
     reference = _logits(lm)
     settings = get_registry().get("language", "hf").config.model_validate(config)
@@ -245,16 +233,8 @@ def test_bundle_errors(saved, tmp_path):
     lm = build(path=str(saved["llama"]), lora=LORA)
     setup_actions(lm)
     lm.save_weights(str(tmp_path / "a"))
-    other = build(
-        config={
-            "model_type": "llama",
-            "hidden_size": 64,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 4,
-            "vocab_size": 300,
-        }
-    )
+    other = build(config={"model_type": "llama", "hidden_size": 64, "intermediate_size": 64,
+                          "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 300})
     with pytest.raises(BundleError, match="not the same base"):
         other.load_weights(str(tmp_path / "a"))
     with pytest.raises(BundleError, match="language.json"):
@@ -284,17 +264,8 @@ def test_word_tokenizer_from_a_fitted_vocabulary():
     vocabulary = fit_vocabulary(["pick up the red star", "how many objects are red?", "the the"])
     assert vocabulary[:2] == ["the", "red"]  # most frequent first, then by spelling
     assert set(vocabulary) == {"pick", "up", "the", "red", "star", "how", "many", "objects", "are", "?"}
-    lm = build(
-        config={
-            "model_type": "llama",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-        },
-        tokenizer="words",
-        vocabulary=vocabulary,
-    )
+    lm = build(config={"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                       "num_attention_heads": 2}, tokenizer="words", vocabulary=vocabulary)
     tok = lm.tokenizer
     assert len(tok) == 4 + len(vocabulary)
     ids = tok("how many objects?").input_ids
@@ -333,18 +304,14 @@ def test_gradient_checkpointing_with_lora_trains_adapters():
     grads = {n: p.grad for n, p in lm.named_parameters() if p.requires_grad}
     assert getattr(lm.model, "is_activation_checkpointing", None) or lm.model.is_gradient_checkpointing
     # lora_B starts at zero, so only lora_A's gradient is zero on the first step.
-    assert all(
-        g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n or "vlakit" in n
-    )
+    assert all(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n or "vlakit" in n)
 
 
 def test_language_check_catches_a_model_that_ignores_its_cache():
     from vlakit_hf.model import HFLanguageModel
 
     class Forgetful(HFLanguageModel):
-        def forward(
-            self, inputs_embeds, attention_mask=None, past_key_values=None, use_cache=False, position_ids=None
-        ):
+        def forward(self, inputs_embeds, attention_mask=None, past_key_values=None, use_cache=False, position_ids=None):
             out = super().forward(inputs_embeds, None, None, use_cache, None)
             return out
 

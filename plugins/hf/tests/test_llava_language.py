@@ -56,9 +56,7 @@ def test_image_preprocess_matches_the_image_processor(llava_dir):
     lm = build(path=str(llava_dir))
     images = torch.randint(0, 256, (1, 32, 32, 3), dtype=torch.uint8)  # no resize: exact comparison
     ours = lm.image_preprocess(images)
-    theirs = AutoImageProcessor.from_pretrained(str(llava_dir))(
-        images=[images[0].numpy()], return_tensors="pt"
-    )
+    theirs = AutoImageProcessor.from_pretrained(str(llava_dir))(images=[images[0].numpy()], return_tensors="pt")
     assert torch.allclose(ours, theirs["pixel_values"], atol=1e-5)
 
 
@@ -69,10 +67,7 @@ def test_lora_trains_only_adapters_and_action_rows(llava_dir):
     assert names and all(".lora_" in n or "vlakit_" in n for n in names)
     assert all("language_model" in n for n in names if ".lora_" in n)  # never the vision tower
     assert not any(p.requires_grad for p in lm.vision_tower.parameters())
-    assert {
-        "model.model.language_model.embed_tokens.vlakit_token_rows",
-        "model.lm_head.vlakit_head_rows",
-    } <= set(names)
+    assert {"model.model.language_model.embed_tokens.vlakit_token_rows", "model.lm_head.vlakit_head_rows"} <= set(names)
 
     images = torch.randint(0, 256, (2, 40, 40, 3), dtype=torch.uint8)
     text = torch.tensor([[1, 70, 71, ids[0], ids[1]]] * 2)
@@ -84,9 +79,7 @@ def test_lora_trains_only_adapters_and_action_rows(llava_dir):
         prefix = lm.image_embeddings(lm.image_preprocess(images))
         logits = lm(torch.cat([prefix, lm.embed_tokens(text)], dim=1)).logits
         assert logits.shape == (2, 16 + 5, lm.vocab_size)
-        loss = torch.nn.functional.cross_entropy(
-            logits[:, 16:-1].reshape(-1, lm.vocab_size), text[:, 1:].reshape(-1)
-        )
+        loss = torch.nn.functional.cross_entropy(logits[:, 16:-1].reshape(-1, lm.vocab_size), text[:, 1:].reshape(-1))
         opt.zero_grad()
         loss.backward()
         opt.step()

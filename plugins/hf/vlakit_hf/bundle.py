@@ -175,8 +175,7 @@ def _check_dtypes(state: dict[str, Any], own: dict[str, torch.Tensor], where: st
     wrong = [
         f"{k} {v} (model: {own[k].dtype})"
         for k, v in state.items()
-        if k in own
-        and (v.dtype if isinstance(v, torch.Tensor) else v) not in (own[k].dtype, _CODES.get(own[k].dtype))
+        if k in own and (v.dtype if isinstance(v, torch.Tensor) else v) not in (own[k].dtype, _CODES.get(own[k].dtype))
     ]
     if wrong:
         raise BundleError(f"{where}: tensors of another dtype than the model's: {', '.join(wrong[:5])}")
@@ -184,15 +183,8 @@ def _check_dtypes(state: dict[str, Any], own: dict[str, torch.Tensor], where: st
 
 #: torch dtype -> safetensors dtype code
 _CODES = {
-    torch.float32: "F32",
-    torch.float16: "F16",
-    torch.bfloat16: "BF16",
-    torch.float64: "F64",
-    torch.int64: "I64",
-    torch.int32: "I32",
-    torch.int16: "I16",
-    torch.int8: "I8",
-    torch.uint8: "U8",
+    torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
     torch.bool: "BOOL",
 }
 
@@ -304,18 +296,11 @@ def _from_full(cls: type[HFLanguageModel], directory: str, settings: HFConfig) -
     own = model.state_dict()
     tied = {k for k in own if k not in saved and _is_tied_head(model, k)}
     missing = [k for k in info.get("missing_keys", []) if k not in tied]
-    problems = [
-        f"{what} {sorted(keys)[:5]}"
-        for what, keys in (
-            ("missing tensors", missing),
-            ("unexpected tensors", info.get("unexpected_keys", [])),
-            (
-                "tensors of other shapes",
-                [m[0] if isinstance(m, tuple) else m for m in info.get("mismatched_keys", [])],
-            ),
-        )
-        if keys
-    ]
+    problems = [f"{what} {sorted(keys)[:5]}" for what, keys in (
+        ("missing tensors", missing),
+        ("unexpected tensors", info.get("unexpected_keys", [])),
+        ("tensors of other shapes", [m[0] if isinstance(m, tuple) else m for m in info.get("mismatched_keys", [])]),
+    ) if keys]
     if problems:
         raise BundleError(f"{directory}: saved weights do not fit their config: {'; '.join(problems)}")
     _check_dtypes(saved, own, f"{weights}")

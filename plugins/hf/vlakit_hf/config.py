@@ -72,9 +72,7 @@ class HFConfig(ComponentConfig):
         "training texts (instructions, questions, answers, the prompt), and the bundle's recipe keeps it",
     )
     lora: LoraSettings | None = Field(None, description="LoRA adapters, or null for full fine-tuning")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field(
-        "float32", description="dtype the weights are loaded in"
-    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="dtype the weights are loaded in")
     load_in_8bit: bool = Field(False, description="8-bit weights (needs bitsandbytes and a GPU)")
     load_in_4bit: bool = Field(False, description="4-bit NF4 weights (needs bitsandbytes and a GPU)")
     export: Literal["adapters", "merged"] = Field(
@@ -96,17 +94,13 @@ class HFConfig(ComponentConfig):
         if self.path is not None and self.config is not None:
             raise ValueError("give either path (a local model directory) or config (inline), not both")
         if self.config is not None and "model_type" not in self.config and self._needs_model_type():
-            raise ValueError(
-                "an inline config needs a model_type, e.g. {model_type: llama, hidden_size: 128}"
-            )
+            raise ValueError("an inline config needs a model_type, e.g. {model_type: llama, hidden_size: 128}")
         if self.load_in_8bit and self.load_in_4bit:
             raise ValueError("choose one of load_in_8bit and load_in_4bit")
         if (self.load_in_8bit or self.load_in_4bit) and self.path is None:
             raise ValueError("load_in_8bit / load_in_4bit need pretrained weights: set path")
         if self.tokenizer == "words" and self.path is not None:
-            raise ValueError(
-                "tokenizer: words is for inline-config models; a model from path uses its own tokenizer"
-            )
+            raise ValueError("tokenizer: words is for inline-config models; a model from path uses its own tokenizer")
         if self.vocabulary is not None and self.tokenizer != "words":
             raise ValueError("vocabulary is only used with tokenizer: words")
         return self
@@ -163,4 +157,6 @@ class LlavaSettings(HFConfig):
     def inline_config(self) -> dict[str, Any] | None:
         if self.path is not None:
             return None
-        return dict(self.config) if self.config is not None else {k: dict(v) for k, v in TINY_LLAVA.items()}
+        return dict(self.config) if self.config is not None else {
+            k: dict(v) for k, v in TINY_LLAVA.items()
+        }

@@ -50,9 +50,7 @@ class ImageSpec:
         else:
             height, width = _size(size, "height"), _size(size, "width")
         if height is None or width is None:
-            raise ValueError(
-                f"cannot read an output image size from {type(processor).__name__} (size={size})"
-            )
+            raise ValueError(f"cannot read an output image size from {type(processor).__name__} (size={size})")
         resample = getattr(processor, "resample", 3)
         return cls(
             height=height,

@@ -36,9 +36,7 @@ def build_llava_parts(settings: LlavaSettings) -> tuple[Any, Any, ImageSpec, dic
         path = local_dir(settings.path or "")
         model_type = AutoConfig.from_pretrained(path, local_files_only=True).model_type
         if model_type != "llava":
-            raise RecipeError(
-                f"{path} holds a {model_type!r} model; the llava plugin loads model_type 'llava'"
-            )
+            raise RecipeError(f"{path} holds a {model_type!r} model; the llava plugin loads model_type 'llava'")
         from transformers import LlavaForConditionalGeneration
 
         model = LlavaForConditionalGeneration.from_pretrained(path, local_files_only=True, **kwargs)
@@ -66,12 +64,7 @@ class LlavaLanguageModel(HFLanguageModel):
     settings: LlavaSettings
 
     def __init__(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        settings: LlavaSettings,
-        source: dict[str, Any],
-        image_spec: ImageSpec,
+        self, model: nn.Module, tokenizer: Any, settings: LlavaSettings, source: dict[str, Any], image_spec: ImageSpec
     ) -> None:
         super().__init__(model, tokenizer, settings, source)
         self.image_spec = image_spec

@@ -16,9 +16,7 @@ def _is_linear(module: nn.Module) -> bool:
     return isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
 
 
-def lora_targets(
-    model: nn.Module, settings: LoraSettings, scope: str = "", exclude: tuple[nn.Module, ...] = ()
-) -> list[str]:
+def lora_targets(model: nn.Module, settings: LoraSettings, scope: str = "", exclude: tuple[nn.Module, ...] = ()) -> list[str]:
     """Full names of the linear layers under ``scope`` (a module-name prefix) that LoRA adapts.
 
     ``settings.target_modules`` is ``all-linear`` or a list of last name components

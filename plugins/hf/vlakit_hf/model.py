@@ -129,9 +129,7 @@ class HFLanguageModel(LanguageModel):
         Returns False (and changes nothing) when there are no LoRA settings. Idempotent for the
         same settings. Token rows marked before or after stay trainable.
         """
-        settings = (
-            LoraSettings.model_validate(lora) if isinstance(lora, dict) else (lora or self.settings.lora)
-        )
+        settings = LoraSettings.model_validate(lora) if isinstance(lora, dict) else (lora or self.settings.lora)
         if settings is None:
             return False
         if self.lora is not None:
@@ -141,9 +139,7 @@ class HFLanguageModel(LanguageModel):
         if self.quantized:
             from peft import prepare_model_for_kbit_training
 
-            prepare_model_for_kbit_training(
-                self.model, use_gradient_checkpointing=self.settings.gradient_checkpointing
-            )
+            prepare_model_for_kbit_training(self.model, use_gradient_checkpointing=self.settings.gradient_checkpointing)
         self._drop_rows(bake=True)
         inject_lora(self.model, settings, self.lora_targets(settings))
         self.lora = settings

@@ -11,16 +11,9 @@ from typing import Any
 
 #: Size fields of transformers configs that must be at least 1 where a config has them.
 SIZE_FIELDS = (
-    "hidden_size",
-    "intermediate_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "max_position_embeddings",
-    "vocab_size",
-    "head_dim",
-    "image_size",
-    "patch_size",
+    "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+    "num_key_value_heads", "max_position_embeddings", "vocab_size", "head_dim",
+    "image_size", "patch_size",
 )
 
 
@@ -28,10 +21,8 @@ def model_dir_problems(path: str) -> list[str]:
     """``path`` is a local directory holding a transformers ``config.json``."""
     where = Path(path).expanduser()
     if not where.exists():
-        return [
-            f"path: {path} does not exist (a local model directory, e.g. saved with save_pretrained; "
-            "vlakit never downloads weights)"
-        ]
+        return [f"path: {path} does not exist (a local model directory, e.g. saved with save_pretrained; "
+                "vlakit never downloads weights)"]
     if not where.is_dir():
         return [f"path: {path} is not a directory (a local model directory with config.json)"]
     if not (where / "config.json").is_file():
@@ -48,23 +39,13 @@ def config_fields(cls: type) -> frozenset[str]:
     names = {p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")}
     names |= set(getattr(cls, "attribute_map", {}) or {})
     names |= set(PretrainedConfig().to_dict())
-    names |= {
-        "pad_token_id",
-        "bos_token_id",
-        "eos_token_id",
-        "tie_word_embeddings",
-        "use_cache",
-        "torch_dtype",
-        "output_attentions",
-        "model_type",
-    }
+    names |= {"pad_token_id", "bos_token_id", "eos_token_id", "tie_word_embeddings", "use_cache",
+              "torch_dtype", "output_attentions", "model_type"}
     names |= set(getattr(cls, "sub_configs", {}) or {})
     return frozenset(names)
 
 
-def inline_config_problems(
-    config: dict[str, Any], prefix: str = "config", model_type: str | None = None
-) -> list[str]:
+def inline_config_problems(config: dict[str, Any], prefix: str = "config", model_type: str | None = None) -> list[str]:
     """Problems of an inline transformers config (``model_type`` from the dict unless given)."""
     from transformers import CONFIG_MAPPING
 
@@ -97,18 +78,8 @@ def inline_config_problems(
             problems.append(f"{prefix}.{name}: expected a whole number, got {value!r}"[:200])
         elif value < 1:
             problems.append(f"{prefix}.{name}: expected at least 1, got {value}")
-    hidden, heads, kv = (
-        config.get("hidden_size"),
-        config.get("num_attention_heads"),
-        config.get("num_key_value_heads"),
-    )
-    if (
-        isinstance(hidden, int)
-        and isinstance(heads, int)
-        and heads > 0
-        and "head_dim" not in config
-        and hidden % heads
-    ):
+    hidden, heads, kv = config.get("hidden_size"), config.get("num_attention_heads"), config.get("num_key_value_heads")
+    if isinstance(hidden, int) and isinstance(heads, int) and heads > 0 and "head_dim" not in config and hidden % heads:
         problems.append(f"{prefix}.num_attention_heads: {heads} does not divide hidden_size {hidden}")
     if isinstance(heads, int) and isinstance(kv, int) and kv > 0 and heads % kv:
         problems.append(f"{prefix}.num_key_value_heads: {kv} does not divide num_attention_heads {heads}")

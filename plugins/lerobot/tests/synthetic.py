@@ -14,15 +14,11 @@ from vlakit import ActionSpace, CameraSpec, Episode
 from vlakit.interfaces.writer import RecordingSpec
 
 SPACE = ActionSpace(
-    names=("j1", "j2", "j3", "gripper"),
-    units=("deg", "deg", "deg", "percent"),
-    low=(-180.0, -180.0, -180.0, 0.0),
-    high=(180.0, 180.0, 180.0, 100.0),
+    names=("j1", "j2", "j3", "gripper"), units=("deg", "deg", "deg", "percent"),
+    low=(-180.0, -180.0, -180.0, 0.0), high=(180.0, 180.0, 180.0, 100.0),
 )
 CAMERAS = (CameraSpec("front", 64, 64), CameraSpec("wrist", 32, 48))
-SPEC = RecordingSpec(
-    fps=15, action_space=SPACE, cameras=CAMERAS, state_names=("j1", "j2", "j3"), robot_type="test-arm"
-)
+SPEC = RecordingSpec(fps=15, action_space=SPACE, cameras=CAMERAS, state_names=("j1", "j2", "j3"), robot_type="test-arm")
 TASKS = ("pick up the cube", "open the drawer", "wave")
 
 
@@ -65,42 +61,21 @@ def write_v21(root: Path, episodes: list[Episode], fps: int = 15, images_in_parq
     tasks: dict[str, int] = {}
     features = {
         f"observation.images.{c.name}": {
-            "dtype": "video",
-            "shape": [c.height, c.width, 3],
-            "names": ["height", "width", "channel"],
-            "info": {
-                "video.fps": float(fps),
-                "video.height": c.height,
-                "video.width": c.width,
-                "video.channels": 3,
-                "video.codec": "h264",
-                "video.pix_fmt": "yuv420p",
-                "video.is_depth_map": False,
-                "has_audio": False,
-            },
+            "dtype": "video", "shape": [c.height, c.width, 3], "names": ["height", "width", "channel"],
+            "info": {"video.fps": float(fps), "video.height": c.height, "video.width": c.width,
+                     "video.channels": 3, "video.codec": "h264", "video.pix_fmt": "yuv420p",
+                     "video.is_depth_map": False, "has_audio": False},
         }
         for c in CAMERAS
     }
-    features["observation.state"] = {
-        "dtype": "float32",
-        "shape": [3],
-        "names": {"motors": ["j1", "j2", "j3"]},
-    }
+    features["observation.state"] = {"dtype": "float32", "shape": [3], "names": {"motors": ["j1", "j2", "j3"]}}
     features["action"] = {"dtype": "float32", "shape": [4], "names": {"motors": list(SPACE.names)}}
     if images_in_parquet:
         for c in CAMERAS:
             features[f"observation.images.{c.name}"] = {
-                "dtype": "image",
-                "shape": [c.height, c.width, 3],
-                "names": ["height", "width", "channel"],
-            }
-    for name, dtype in (
-        ("timestamp", "float32"),
-        ("frame_index", "int64"),
-        ("episode_index", "int64"),
-        ("index", "int64"),
-        ("task_index", "int64"),
-    ):
+                "dtype": "image", "shape": [c.height, c.width, 3], "names": ["height", "width", "channel"]}
+    for name, dtype in (("timestamp", "float32"), ("frame_index", "int64"), ("episode_index", "int64"),
+                        ("index", "int64"), ("task_index", "int64")):
         features[name] = {"dtype": dtype, "shape": [1], "names": None}
     ep_lines, stat_lines, start = [], [], 0
     for e, ep in enumerate(episodes):
@@ -133,27 +108,16 @@ def write_v21(root: Path, episodes: list[Episode], fps: int = 15, images_in_parq
         stat_lines.append({"episode_index": e, "stats": stats})
         start += n
     info = {
-        "codebase_version": "v2.1",
-        "robot_type": "test-arm",
-        "total_episodes": len(episodes),
-        "total_frames": start,
-        "total_tasks": len(tasks),
-        "total_videos": len(episodes) * len(CAMERAS),
-        "total_chunks": 1,
-        "chunks_size": 1000,
-        "fps": fps,
-        "splits": {"train": f"0:{len(episodes)}"},
+        "codebase_version": "v2.1", "robot_type": "test-arm", "total_episodes": len(episodes),
+        "total_frames": start, "total_tasks": len(tasks), "total_videos": len(episodes) * len(CAMERAS),
+        "total_chunks": 1, "chunks_size": 1000, "fps": fps, "splits": {"train": f"0:{len(episodes)}"},
         "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
-        "video_path": None
-        if images_in_parquet
-        else "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
+        "video_path": None if images_in_parquet else "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
         "features": features,
     }
     meta = root / "meta"
     meta.mkdir(parents=True, exist_ok=True)
     (meta / "info.json").write_text(json.dumps(info, indent=4))
     (meta / "episodes.jsonl").write_text("".join(json.dumps(x) + "\n" for x in ep_lines))
-    (meta / "tasks.jsonl").write_text(
-        "".join(json.dumps({"task_index": i, "task": t}) + "\n" for t, i in tasks.items())
-    )
+    (meta / "tasks.jsonl").write_text("".join(json.dumps({"task_index": i, "task": t}) + "\n" for t, i in tasks.items()))
     (meta / "episodes_stats.jsonl").write_text("".join(json.dumps(x) + "\n" for x in stat_lines))

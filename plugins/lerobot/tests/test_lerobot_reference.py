@@ -53,17 +53,11 @@ def test_vlakit_appends_to_a_dataset_lerobot_wrote(tmp_path):
     root = tmp_path / "theirs"
     shutil.copytree(FIXTURE, root)
     space = ActionSpace(("x", "y"), ("unknown", "unknown"), (-50.0, -50.0), (50.0, 50.0))
-    spec = RecordingSpec(
-        fps=10, action_space=space, cameras=(CameraSpec("front", 64, 64),), state_names=("a", "b", "c")
-    )
+    spec = RecordingSpec(fps=10, action_space=space, cameras=(CameraSpec("front", 64, 64),), state_names=("a", "b", "c"))
     frames = np.zeros((5, 64, 64, 3), np.uint8)
     frames[..., 2] = 200
-    new = Episode(
-        images={"front": frames},
-        actions=np.ones((5, 2), np.float32),
-        states=np.zeros((5, 3), np.float32),
-        instruction="task 1",
-    )
+    new = Episode(images={"front": frames}, actions=np.ones((5, 2), np.float32),
+                  states=np.zeros((5, 3), np.float32), instruction="task 1")
     with LeRobotWriter(root, spec) as writer:
         assert writer.write_episode(new) == 3
     # AV1 packets are never joined to H.264 ones: the new episode starts a new video file

@@ -73,9 +73,7 @@ def test_v30_written_by_vlakit_reads_back(tmp_path):
 
     ds = open_dataset(root, tmp_path)
     assert ds.num_episodes == 5 and len(ds) == info["total_frames"] and ds.fps == 15
-    assert (
-        ds.action_space.names == SPEC.action_space.names and ds.action_space.units == SPEC.action_space.units
-    )
+    assert ds.action_space.names == SPEC.action_space.names and ds.action_space.units == SPEC.action_space.units
     for k in range(5):
         assert_same_episode(ds.episode(k), source[k])
     # frame-by-frame access matches too (seeks into the shared MP4)
@@ -83,10 +81,7 @@ def test_v30_written_by_vlakit_reads_back(tmp_path):
     sample = ds[i]
     assert sample.text == source[1].instruction
     np.testing.assert_array_equal(sample.state, source[1].states[3])
-    assert (
-        np.abs(sample.images["wrist"].astype(np.int16) - source[1].images["wrist"][3]).mean()
-        < VIDEO_TOLERANCE
-    )
+    assert np.abs(sample.images["wrist"].astype(np.int16) - source[1].images["wrist"][3]).mean() < VIDEO_TOLERANCE
 
 
 def test_reopening_appends_episodes(tmp_path):
@@ -143,9 +138,7 @@ def test_mismatched_features_name_what_the_dataset_has(tmp_path):
     with pytest.raises(LeRobotFormatError) as err:
         open_dataset(tmp_path / "ds", tmp_path, cameras=["top"])
     message = str(err.value)
-    assert (
-        "'top'" in message and "observation.images.front" in message and "observation.images.wrist" in message
-    )
+    assert "'top'" in message and "observation.images.front" in message and "observation.images.wrist" in message
     assert "observation.state [3]" in message and "action [4]" in message
     with pytest.raises(LeRobotFormatError, match="state feature 'observation.velocity'.*action \\[4\\]"):
         open_dataset(tmp_path / "ds", tmp_path, state="observation.velocity")
@@ -193,10 +186,7 @@ def test_v21_reads_and_converts_to_v30_frame_for_frame(tmp_path):
         np.testing.assert_array_equal(a.action, b.action)
         np.testing.assert_array_equal(a.images["front"], b.images["front"])
     info = json.loads((tmp_path / "v30/meta/info.json").read_text())
-    assert (
-        "total_chunks" not in info
-        and info["data_path"] == "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-    )
+    assert "total_chunks" not in info and info["data_path"] == "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
     with pytest.raises(LeRobotFormatError, match="already a LeRobot v3.0"):
         convert_to_v30(tmp_path / "v30", tmp_path / "again")
 
@@ -223,21 +213,14 @@ def test_group_commits_write_the_same_dataset(tmp_path):
         writer.write_episode(source[5])  # single episodes still commit one by one
         assert writer.write_episodes(iter(source[6:]), group=2) == [6]
     write_v30(tmp_path / "single", source)
-    grouped, single = (
-        open_dataset(tmp_path / "grouped", tmp_path),
-        open_dataset(tmp_path / "single", tmp_path),
-    )
+    grouped, single = open_dataset(tmp_path / "grouped", tmp_path), open_dataset(tmp_path / "single", tmp_path)
     assert grouped.num_episodes == single.num_episodes == 7
     for k in range(7):
         # the same frames encoded twice: equal within video tolerance (in CI's newest-releases job
         # two encodes of the same frames differed by up to 6 levels in ~5% of values)
         assert_same_episode(grouped.episode(k), single.episode(k))
-    a = pq.read_table(tmp_path / "grouped/meta/episodes/chunk-000/file-000.parquet").drop(
-        ["meta/episodes/file_index"]
-    )
-    b = pq.read_table(tmp_path / "single/meta/episodes/chunk-000/file-000.parquet").drop(
-        ["meta/episodes/file_index"]
-    )
+    a = pq.read_table(tmp_path / "grouped/meta/episodes/chunk-000/file-000.parquet").drop(["meta/episodes/file_index"])
+    b = pq.read_table(tmp_path / "single/meta/episodes/chunk-000/file-000.parquet").drop(["meta/episodes/file_index"])
     assert a.to_pylist() == b.to_pylist()
 
 

@@ -34,7 +34,7 @@ def synthetic_episode(k: int, frames: int) -> Episode:
     for cam in CAMERAS:
         y = np.linspace(0, 255, cam.height, dtype=np.float32)[None, :, None]
         x = np.linspace(0, 255, cam.width, dtype=np.float32)[None, None, :]
-        shift = t[:, :, None] * 4 + k * 16
+        shift = (t[:, :, None] * 4 + k * 16)
         base = (x + y + shift) % 256
         images[cam.name] = np.stack([base, (base * 2) % 256, 255 - base], -1).astype(np.uint8)
     return Episode(images=images, actions=actions, states=actions * 0.9, instruction=f"task {k % 10}")
@@ -61,9 +61,7 @@ def samples_per_second(root: Path, workers: int, samples: int) -> float:
     ds.horizon = HORIZON
     ds.prepare(root.parent / "cache")
     stream = WeightedMixture([ds], [1.0], batch_size=BATCH)
-    loader = DataLoader(
-        stream, batch_size=BATCH, num_workers=workers, collate_fn=list, worker_init_fn=seed_worker
-    )
+    loader = DataLoader(stream, batch_size=BATCH, num_workers=workers, collate_fn=list, worker_init_fn=seed_worker)
     batches = iter(loader)
     next(batches)  # start the workers, open the files
     n, start = 0, time.perf_counter()
@@ -91,10 +89,7 @@ def memory_mb(root: Path, episodes: int, reads: int = 256) -> dict[str, int]:
     """Resident memory (MiB) of a fresh process that opens ``episodes`` episodes and reads samples."""
     out = subprocess.run(
         [sys.executable, "-c", MEMORY_CHILD, str(root), str(episodes), str(reads)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
+        capture_output=True, text=True, timeout=600, check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -106,15 +101,11 @@ def main(episodes: int, frames: int, samples: int, workers: list[int], where: Pa
         t0 = time.perf_counter()
         generate(root, episodes, frames)
         size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6
-        print(
-            f"dataset: {episodes} episodes x {frames} frames, cameras 64x64 + 224x224 (H.264), "
-            f"{size:.1f} MB, written in {time.perf_counter() - t0:.1f} s"
-        )
+        print(f"dataset: {episodes} episodes x {frames} frames, cameras 64x64 + 224x224 (H.264), "
+              f"{size:.1f} MB, written in {time.perf_counter() - t0:.1f} s")
         for w in workers:
             rate = samples_per_second(root, w, samples)
-            print(
-                f"workers {w}: {rate:.0f} samples/s (batch {BATCH}, horizon {HORIZON}, both cameras decoded)"
-            )
+            print(f"workers {w}: {rate:.0f} samples/s (batch {BATCH}, horizon {HORIZON}, both cameras decoded)")
         for part in sorted({max(1, episodes // 4), max(1, episodes // 2), episodes}):
             m = memory_mb(root, part)
             print(f"memory: {part} episodes ({m['frames']} frames) -> {m['rss_mb']} MiB resident")

@@ -28,13 +28,7 @@ def add_commands(cli: Any) -> None:
         type=click.Path(dir_okay=False, path_type=Path),
         help="Contact sheet PNG to write (default: <dataset name>-contact-sheet.png here).",
     )
-    @click.option(
-        "--frames",
-        type=click.IntRange(1, 32),
-        default=6,
-        show_default=True,
-        help="Frames per camera on the sheet.",
-    )
+    @click.option("--frames", type=click.IntRange(1, 32), default=6, show_default=True, help="Frames per camera on the sheet.")
     @click.option("--no-sheet", is_flag=True, help="Print the summary only.")
     def info_command(path: Path, sheet: Path | None, frames: int, no_sheet: bool) -> None:
         """Features, episodes, frames, fps, tasks and stats of the LeRobot dataset at PATH, and a
@@ -51,14 +45,7 @@ def add_commands(cli: Any) -> None:
 
     @dataset.command("convert")
     @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
-    @click.option(
-        "--to",
-        "target",
-        type=click.Choice(["v3.0"]),
-        default="v3.0",
-        show_default=True,
-        help="Version to write.",
-    )
+    @click.option("--to", "target", type=click.Choice(["v3.0"]), default="v3.0", show_default=True, help="Version to write.")
     @click.option(
         "--out",
         type=click.Path(file_okay=False, path_type=Path),
@@ -79,18 +66,8 @@ def add_commands(cli: Any) -> None:
     @click.option("--episodes", default=200, show_default=True, help="Episodes of the generated dataset.")
     @click.option("--frames", default=40, show_default=True, help="Frames per episode.")
     @click.option("--samples", default=512, show_default=True, help="Samples timed per setting.")
-    @click.option(
-        "--workers",
-        default="0,2",
-        show_default=True,
-        help="DataLoader worker counts to time, comma-separated.",
-    )
-    @click.option(
-        "--dir",
-        "where",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Where to generate (default: a temp dir).",
-    )
+    @click.option("--workers", default="0,2", show_default=True, help="DataLoader worker counts to time, comma-separated.")
+    @click.option("--dir", "where", type=click.Path(file_okay=False, path_type=Path), help="Where to generate (default: a temp dir).")
     def bench_lerobot(episodes: int, frames: int, samples: int, workers: str, where: Path | None) -> None:
         """Samples per second a `lerobot` dataset (a 64x64 and a 224x224 camera, MP4) delivers to
         training, per number of loader workers, and memory as the dataset grows."""

@@ -32,10 +32,7 @@ class LeRobotConfig(ComponentConfig):
         "train and [0.9, 1] to validate",
     )
     image_size: int | None = Field(
-        None,
-        ge=8,
-        le=4096,
-        description="resize every camera to this square side, pixels (default: as stored)",
+        None, ge=8, le=4096, description="resize every camera to this square side, pixels (default: as stored)"
     )
     action_units: str | list[str] | None = Field(
         None,
@@ -58,9 +55,7 @@ class LeRobotConfig(ComponentConfig):
         if self.fraction is not None:
             lo, hi = self.fraction
             if not 0.0 <= lo < hi <= 1.0:
-                raise ValueError(
-                    f"fraction must be [from, to) with 0 <= from < to <= 1, got {list(self.fraction)}"
-                )
+                raise ValueError(f"fraction must be [from, to) with 0 <= from < to <= 1, got {list(self.fraction)}")
         return self
 
     def select(self, available: list[int]) -> list[int]:

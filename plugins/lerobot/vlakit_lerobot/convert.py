@@ -72,19 +72,13 @@ def convert_to_v30(
             table = pq.read_table(src / episodes[i].data_file)
             n = table.num_rows
             if n != episodes[i].length:
-                raise LeRobotFormatError(
-                    f"{src / episodes[i].data_file}: {n} frames, episodes.jsonl says {episodes[i].length}"
-                )
+                raise LeRobotFormatError(f"{src / episodes[i].data_file}: {n} frames, episodes.jsonl says {episodes[i].length}")
             position = table.column_names.index("index")
             table = table.set_column(position, "index", pa.array(np.arange(first, first + n, dtype=np.int64)))
             tables.append(table)
             rows[i].update(
-                {
-                    "data/chunk_index": chunk,
-                    "data/file_index": file,
-                    "dataset_from_index": first,
-                    "dataset_to_index": first + n,
-                }
+                {"data/chunk_index": chunk, "data/file_index": file,
+                 "dataset_from_index": first, "dataset_to_index": first + n}
             )
             first += n
         path = work / layout.DATA_PATH.format(chunk_index=chunk, file_index=file)
@@ -103,21 +97,15 @@ def convert_to_v30(
                 spans = video.join_videos([(files[i], episodes[i].length / meta.fps) for i in group], tmp)
             for i, (start, stop) in zip(group, spans):
                 rows[i].update(
-                    {
-                        f"videos/{key}/chunk_index": chunk,
-                        f"videos/{key}/file_index": file,
-                        f"videos/{key}/from_timestamp": start,
-                        f"videos/{key}/to_timestamp": stop,
-                    }
+                    {f"videos/{key}/chunk_index": chunk, f"videos/{key}/file_index": file,
+                     f"videos/{key}/from_timestamp": start, f"videos/{key}/to_timestamp": stop}
                 )
             chunk, file = layout.next_file(chunk, file, chunks_size)
 
     # metadata
     per_episode: list[dict[str, Any]] = []
     if (src / layout.LEGACY_EPISODES_STATS).exists():
-        found = {
-            r["episode_index"]: r["stats"] for r in layout.read_jsonl(src / layout.LEGACY_EPISODES_STATS)
-        }
+        found = {r["episode_index"]: r["stats"] for r in layout.read_jsonl(src / layout.LEGACY_EPISODES_STATS)}
         per_episode = [found[e.index] for e in episodes if e.index in found]
         if len(per_episode) == len(episodes):
             for row, e in zip(rows, episodes):
@@ -142,8 +130,7 @@ def convert_to_v30(
         total_tasks=len(meta.tasks),
     )
     info["features"] = {
-        k: ft if ft.get("dtype") == "video" else {**ft, "fps": info["fps"]}
-        for k, ft in meta.info["features"].items()
+        k: ft if ft.get("dtype") == "video" else {**ft, "fps": info["fps"]} for k, ft in meta.info["features"].items()
     }
     atomic_write_text(work / layout.INFO, json.dumps(info, indent=4))
     work.rename(out)

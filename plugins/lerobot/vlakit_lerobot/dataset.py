@@ -39,7 +39,7 @@ def short_name(key: str) -> str:
     """Camera name in samples: ``observation.images.front`` -> ``front``."""
     for prefix in ("observation.images.", "observation."):
         if key.startswith(prefix):
-            return key[len(prefix) :]
+            return key[len(prefix):]
     return key
 
 
@@ -71,9 +71,7 @@ class LeRobotDataset(Dataset):
         cams = layout.camera_keys(info)
         if self.config.cameras is None:
             if not cams:
-                raise LeRobotFormatError(
-                    f"{self.root}: the dataset has no cameras ({describe_features(info)})"
-                )
+                raise LeRobotFormatError(f"{self.root}: the dataset has no cameras ({describe_features(info)})")
             return cams
         chosen = []
         for want in self.config.cameras:
@@ -125,9 +123,7 @@ class LeRobotDataset(Dataset):
         stats file, else computed once and cached under ``cache_dir``."""
         self._open()
         stored = self.meta.stats
-        self.stats = (
-            stored if stored and self.config.action in stored else self._cached_stats(Path(cache_dir))
-        )
+        self.stats = stored if stored and self.config.action in stored else self._cached_stats(Path(cache_dir))
 
     def _load_columns(self) -> None:
         """Actions, states, timestamps and task indices of the chosen episodes, in order."""
@@ -141,9 +137,7 @@ class LeRobotDataset(Dataset):
             path = self.root / file
             if not path.exists():
                 raise LeRobotFormatError(f"{path} is missing (episodes {[e.index for e in eps]} live there)")
-            columns = ["index", "episode_index", "timestamp", "task_index", key_a] + (
-                [key_s] if key_s else []
-            )
+            columns = ["index", "episode_index", "timestamp", "task_index", key_a] + ([key_s] if key_s else [])
             table = pq.read_table(path, columns=columns)
             ep_col = column_array(table, "episode_index")
             index_col = column_array(table, "index")
@@ -201,9 +195,7 @@ class LeRobotDataset(Dataset):
         if isinstance(units, str):
             units = [units] * len(names)
         if len(units) != len(names):
-            raise LeRobotFormatError(
-                f"action_units names {len(units)} units for {len(names)} action entries {names}"
-            )
+            raise LeRobotFormatError(f"action_units names {len(units)} units for {len(names)} action entries {names}")
         seen_lo, seen_hi = self._actions.min(0), self._actions.max(0)
         low = np.minimum(np.asarray(recorded.get("low", seen_lo), dtype=np.float64), seen_lo)
         high = np.maximum(np.asarray(recorded.get("high", seen_hi), dtype=np.float64), seen_hi)
@@ -225,13 +217,8 @@ class LeRobotDataset(Dataset):
     def targets(self) -> dict[str, TargetSpec]:
         """``action_is_pad`` bool ``[horizon]``: which steps of the action chunk lie past the
         episode's end (repeats of its last action)."""
-        return {
-            PAD_TARGET: TargetSpec(
-                shape=(self.horizon,),
-                dtype="bool",
-                description="steps of the action chunk past the episode's end",
-            )
-        }
+        return {PAD_TARGET: TargetSpec(shape=(self.horizon,), dtype="bool",
+                                       description="steps of the action chunk past the episode's end")}
 
     def __len__(self) -> int:
         self._require()
@@ -326,3 +313,5 @@ class LeRobotDataset(Dataset):
             states=None if self._states is None else self._states[lo:hi],
             metadata={"episode_index": e.index},
         )
+
+

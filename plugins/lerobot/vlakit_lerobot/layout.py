@@ -170,10 +170,7 @@ def read_tasks(root: Path) -> dict[int, str]:
     text_col = "task" if "task" in names else "__index_level_0__" if "__index_level_0__" in names else None
     if text_col is None or "task_index" not in names:
         raise LeRobotFormatError(f"{path}: expected columns task and task_index, found {names}")
-    return {
-        int(i): str(t)
-        for i, t in zip(table.column("task_index").to_pylist(), table.column(text_col).to_pylist())
-    }
+    return {int(i): str(t) for i, t in zip(table.column("task_index").to_pylist(), table.column(text_col).to_pylist())}
 
 
 def episode_files(root: Path) -> list[Path]:
@@ -188,15 +185,11 @@ def _v3_episodes(root: Path, info: dict[str, Any]) -> list[EpisodeRecord]:
         columns = [c for c in pq.read_schema(path).names if not c.startswith("stats/")]
         rows = pq.read_table(path, columns=columns).to_pylist()
         for row in rows:
-            data = info["data_path"].format(
-                chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
-            )
+            data = info["data_path"].format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
             video = {}
             for key in videos:
                 file = info["video_path"].format(
-                    video_key=key,
-                    chunk_index=row[f"videos/{key}/chunk_index"],
-                    file_index=row[f"videos/{key}/file_index"],
+                    video_key=key, chunk_index=row[f"videos/{key}/chunk_index"], file_index=row[f"videos/{key}/file_index"]
                 )
                 video[key] = (file, float(row[f"videos/{key}/from_timestamp"]))
             records.append(
@@ -222,13 +215,10 @@ def _legacy_episodes(root: Path, info: dict[str, Any]) -> list[EpisodeRecord]:
         e, length = int(row["episode_index"]), int(row["length"])
         chunk = e // size
         video = {
-            key: (info["video_path"].format(episode_chunk=chunk, video_key=key, episode_index=e), 0.0)
-            for key in videos
+            key: (info["video_path"].format(episode_chunk=chunk, video_key=key, episode_index=e), 0.0) for key in videos
         }
         data = info["data_path"].format(episode_chunk=chunk, episode_index=e)
-        records.append(
-            EpisodeRecord(e, length, list(row.get("tasks") or []), data, start, start + length, video)
-        )
+        records.append(EpisodeRecord(e, length, list(row.get("tasks") or []), data, start, start + length, video))
         start += length
     return records
 

@@ -49,9 +49,7 @@ def describe(meta: layout.LeRobotMeta, max_tasks: int = 10) -> str:
         for key, stats in meta.stats.items():
             if key in layout.FRAME_COLUMNS:
                 continue
-            parts = "  ".join(
-                f"{name} {_fmt(stats[name])}" for name in ("mean", "std", "min", "max") if name in stats
-            )
+            parts = "  ".join(f"{name} {_fmt(stats[name])}" for name in ("mean", "std", "min", "max") if name in stats)
             lines.append(f"  {key}: {parts}")
     else:
         lines.append("stats: none stored (the lerobot dataset computes and caches them when it trains)")
@@ -63,9 +61,7 @@ def contact_sheet(root: Path, out: Path, per_camera: int = 6, cache_dir: Path | 
     meta = layout.load_meta(root)
     action = "action" if "action" in meta.features else None
     if action is None:
-        raise layout.LeRobotFormatError(
-            f"{root}: no 'action' feature; the contact sheet reads frames by sample"
-        )
+        raise layout.LeRobotFormatError(f"{root}: no 'action' feature; the contact sheet reads frames by sample")
     state = "observation.state" if "observation.state" in meta.features else None
     dataset = LeRobotDataset(LeRobotConfig(root=str(root), state=state))
     dataset.prepare(cache_dir or Path(out).parent)
@@ -73,9 +69,7 @@ def contact_sheet(root: Path, out: Path, per_camera: int = 6, cache_dir: Path | 
     samples = [dataset[int(i)] for i in picks]
     cams = [short_name(k) for k in dataset.camera_keys]
     label = 110
-    widths = [
-        max(1, round(THUMB * s.images[c].shape[1] / s.images[c].shape[0])) for c in cams for s in samples[:1]
-    ]
+    widths = [max(1, round(THUMB * s.images[c].shape[1] / s.images[c].shape[0])) for c in cams for s in samples[:1]]
     sheet = Image.new("RGB", (label + per_camera * (max(widths) + 4), len(cams) * (THUMB + 4)), "white")
     draw = ImageDraw.Draw(sheet)
     for row, cam in enumerate(cams):

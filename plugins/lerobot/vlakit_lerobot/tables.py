@@ -21,11 +21,7 @@ def vector_column(values: np.ndarray) -> pa.FixedSizeListArray:
 def column_array(table: pa.Table, name: str) -> np.ndarray:
     """Column ``name`` as numpy: ``[T]`` for scalars, ``[T, D]`` for list columns."""
     col = table.column(name).combine_chunks()
-    if (
-        pa.types.is_fixed_size_list(col.type)
-        or pa.types.is_list(col.type)
-        or pa.types.is_large_list(col.type)
-    ):
+    if pa.types.is_fixed_size_list(col.type) or pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
         flat = col.flatten().to_numpy(zero_copy_only=False)
         return flat.reshape(len(col), -1) if len(col) else flat.reshape(0, 0)
     return col.to_numpy(zero_copy_only=False)
@@ -47,29 +43,14 @@ def tasks_table(tasks: dict[int, str]) -> pa.Table:
     pandas_meta = {
         "index_columns": ["task"],
         "column_indexes": [
-            {
-                "name": None,
-                "field_name": None,
-                "pandas_type": "unicode",
-                "numpy_type": "object",
-                "metadata": {"encoding": "UTF-8"},
-            }
+            {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
+             "metadata": {"encoding": "UTF-8"}}
         ],
         "columns": [
-            {
-                "name": "task_index",
-                "field_name": "task_index",
-                "pandas_type": "int64",
-                "numpy_type": "int64",
-                "metadata": None,
-            },
-            {
-                "name": "task",
-                "field_name": "task",
-                "pandas_type": "unicode",
-                "numpy_type": "object",
-                "metadata": None,
-            },
+            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64",
+             "metadata": None},
+            {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object",
+             "metadata": None},
         ],
         "creator": {"library": "pyarrow", "version": pa.__version__},
         "pandas_version": "2.2.0",

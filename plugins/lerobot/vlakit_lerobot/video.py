@@ -41,13 +41,7 @@ class EpisodeEncoder:
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = PIX_FMT
         self.stream.codec_context.time_base = Fraction(1) / _rate(fps)
-        self.stream.options = {
-            "crf": str(CRF),
-            "g": str(GOP),
-            "bf": "0",
-            "preset": "veryfast",
-            "threads": "1",
-        }
+        self.stream.options = {"crf": str(CRF), "g": str(GOP), "bf": "0", "preset": "veryfast", "threads": "1"}
         self.frames = 0
 
     def add(self, image: np.ndarray) -> None:

@@ -68,11 +68,7 @@ def spec_features(spec: RecordingSpec) -> dict[str, dict[str, Any]]:
             },
         }
     if spec.state_names:
-        features[STATE] = {
-            "dtype": "float32",
-            "shape": [len(spec.state_names)],
-            "names": list(spec.state_names),
-        }
+        features[STATE] = {"dtype": "float32", "shape": [len(spec.state_names)], "names": list(spec.state_names)}
     space = spec.action_space
     features[ACTION] = {
         "dtype": "float32",
@@ -138,9 +134,7 @@ class LeRobotWriter(EpisodeWriter):
             self._reopen()
         else:
             if self.root.exists() and any(self.root.iterdir()):
-                raise LeRobotFormatError(
-                    f"{self.root} exists and is not a LeRobot dataset; record into a new directory"
-                )
+                raise LeRobotFormatError(f"{self.root} exists and is not a LeRobot dataset; record into a new directory")
             self.info = {
                 "codebase_version": layout.V30,
                 "robot_type": spec.robot_type,
@@ -182,8 +176,7 @@ class LeRobotWriter(EpisodeWriter):
             )
         self.info = info
         self._foreign_video = {
-            k
-            for k, ft in info["features"].items()
+            k for k, ft in info["features"].items()
             if ft["dtype"] == "video" and (ft.get("info") or {}).get("video.codec") != video.CODEC_NAME
         }
         for tmp in self.root.rglob(".*.tmp"):
@@ -226,16 +219,12 @@ class LeRobotWriter(EpisodeWriter):
                 ep.stat_frames[name].append(image.copy())
         a = np.asarray(action, dtype=np.float32).reshape(-1)
         if a.shape != (self.spec.action_space.dim,):
-            raise LeRobotFormatError(
-                f"frame {t}: action has shape {a.shape}, expected ({self.spec.action_space.dim},)"
-            )
+            raise LeRobotFormatError(f"frame {t}: action has shape {a.shape}, expected ({self.spec.action_space.dim},)")
         ep.actions.append(a)
         if self.spec.state_names:
             s = np.asarray(observation.state, dtype=np.float32).reshape(-1)
             if s.shape != (len(self.spec.state_names),):
-                raise LeRobotFormatError(
-                    f"frame {t}: state has shape {s.shape}, expected ({len(self.spec.state_names)},)"
-                )
+                raise LeRobotFormatError(f"frame {t}: state has shape {s.shape}, expected ({len(self.spec.state_names)},)")
             ep.states.append(s)
 
     def discard_episode(self) -> None:
@@ -257,9 +246,7 @@ class LeRobotWriter(EpisodeWriter):
         for encoder in ep.encoders.values():
             encoder.close()
         index = len(self._rows) + len(self._pending)
-        first = (self._rows[-1]["dataset_to_index"] if self._rows else 0) + sum(
-            p.frames for p in self._pending
-        )
+        first = (self._rows[-1]["dataset_to_index"] if self._rows else 0) + sum(p.frames for p in self._pending)
         folder = self.root / STAGING / f"episode-{index}"
         (self.root / STAGING / "current").rename(folder)
         table, episode_stats = self._frame_table(ep, index, first, self._task_index(ep.task))
@@ -294,14 +281,10 @@ class LeRobotWriter(EpisodeWriter):
             {"episode_index": p.index, "tasks": [p.task], "length": p.frames} for p in self._pending
         ]
         for cam in self.spec.cameras:
-            spans = self._append_video(
-                camera_key(cam.name), [(p.videos[cam.name], p.frames) for p in self._pending]
-            )
+            spans = self._append_video(camera_key(cam.name), [(p.videos[cam.name], p.frames) for p in self._pending])
             for row, span in zip(rows, spans):
                 row.update(span)
-        location = self._append_data(
-            pa.concat_tables([p.table for p in self._pending]), self._pending[0].first
-        )
+        location = self._append_data(pa.concat_tables([p.table for p in self._pending]), self._pending[0].first)
         for row, p in zip(rows, self._pending):
             row.update(location)
             row["dataset_from_index"], row["dataset_to_index"] = p.first, p.first + p.frames
@@ -358,18 +341,12 @@ class LeRobotWriter(EpisodeWriter):
         with atomic_path(target) as tmp:
             spans = video.join_videos(parts, tmp)
         return [
-            {
-                f"{prefix}/chunk_index": chunk,
-                f"{prefix}/file_index": file,
-                f"{prefix}/from_timestamp": start,
-                f"{prefix}/to_timestamp": stop,
-            }
-            for start, stop in spans[len(spans) - len(staged) :]
+            {f"{prefix}/chunk_index": chunk, f"{prefix}/file_index": file,
+             f"{prefix}/from_timestamp": start, f"{prefix}/to_timestamp": stop}
+            for start, stop in spans[len(spans) - len(staged):]
         ]
 
-    def _frame_table(
-        self, ep: _Episode, index: int, first: int, task_index: int
-    ) -> tuple[pa.Table, dict[str, Any]]:
+    def _frame_table(self, ep: _Episode, index: int, first: int, task_index: int) -> tuple[pa.Table, dict[str, Any]]:
         n = len(ep.actions)
         actions = np.stack(ep.actions)
         columns: dict[str, Any] = {}
@@ -418,9 +395,7 @@ class LeRobotWriter(EpisodeWriter):
         for row in new:
             row["meta/episodes/chunk_index"], row["meta/episodes/file_index"] = chunk, file
         here = (chunk, file)
-        rows = [
-            r for r in self._rows if (r["meta/episodes/chunk_index"], r["meta/episodes/file_index"]) == here
-        ]
+        rows = [r for r in self._rows if (r["meta/episodes/chunk_index"], r["meta/episodes/file_index"]) == here]
         write_table(pa.Table.from_pylist([*rows, *new] if append else new), self.root / path_of(chunk, file))
         self._rows.extend(new)
 
@@ -440,7 +415,7 @@ class LeRobotWriter(EpisodeWriter):
                 ep_stats: dict[str, dict[str, Any]] = {}
                 for column, value in r.items():
                     if column.startswith("stats/"):
-                        key, stat = column[len("stats/") :].rsplit("/", 1)
+                        key, stat = column[len("stats/"):].rsplit("/", 1)
                         ep_stats.setdefault(key, {})[stat] = value
                 per_episode.append(ep_stats)
             atomic_write_text(self.root / layout.STATS, json.dumps(stats.aggregate(per_episode), indent=4))
@@ -448,3 +423,5 @@ class LeRobotWriter(EpisodeWriter):
     def close(self) -> None:
         self.discard_episode()
         self._commit()
+
+

@@ -153,23 +153,13 @@ def test_sincos_position_embeddings_are_fixed_and_readable():
     from vlakit.testing import check_vision_backbone
 
     backbone = get_registry().build(
-        "vision",
-        {
-            "type": "timm",
-            "img_size": 32,
-            "patch_size": 8,
-            "embed_dim": 32,
-            "depth": 1,
-            "num_heads": 2,
-            "sincos_pos_embed": True,
-        },
+        "vision", {"type": "timm", "img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2,
+                   "sincos_pos_embed": True}
     )
     pos = backbone.model.pos_embed
     assert not pos.requires_grad
     torch.testing.assert_close(pos[0, 1:], sincos_2d(4, 4, 32))
     # the first half encodes the row only: every column of one row shares it
     table = sincos_2d(4, 4, 32)
-    assert torch.equal(
-        table.view(4, 4, 32)[:, 0, :8], table.view(4, 4, 32)[:, 3, :8]
-    )  # rows: same y, same code
+    assert torch.equal(table.view(4, 4, 32)[:, 0, :8], table.view(4, 4, 32)[:, 3, :8])  # rows: same y, same code
     check_vision_backbone(backbone)

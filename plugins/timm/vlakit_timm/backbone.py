@@ -58,9 +58,7 @@ def sincos_2d(height: int, width: int, dim: int) -> torch.Tensor:
         raise ValueError(f"sincos position embeddings need a width divisible by 4, got {dim}")
     quarter = dim // 4
     freqs = 1.0 / (10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter))
-    ys, xs = torch.meshgrid(
-        torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij"
-    )
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij")
     parts = []
     for coord in (ys.reshape(-1), xs.reshape(-1)):
         angles = coord[:, None] * freqs[None, :]
@@ -98,12 +96,8 @@ class TimmBackbone(VisionBackbone):
         data = timm.data.resolve_model_data_config(self.model)
         self.image_size = input_size(self.model, settings)
         self.interpolation = "bicubic" if data.get("interpolation") == "bicubic" else "bilinear"
-        self.register_buffer(
-            "mean", torch.tensor(data["mean"], dtype=torch.float32).view(1, 3, 1, 1), persistent=False
-        )
-        self.register_buffer(
-            "std", torch.tensor(data["std"], dtype=torch.float32).view(1, 3, 1, 1), persistent=False
-        )
+        self.register_buffer("mean", torch.tensor(data["mean"], dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(data["std"], dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0) or 0)
         self.channels_last_output = getattr(self.model, "output_fmt", "NCHW") == "NHWC"
         if settings.grad_checkpointing:
@@ -146,9 +140,7 @@ class TimmBackbone(VisionBackbone):
             raise ValueError(f"expected uint8 images [B, H, W, 3], got shape {tuple(images.shape)}")
         x = images.permute(0, 3, 1, 2).float()
         if tuple(x.shape[-2:]) != self.image_size:
-            x = F.interpolate(
-                x, size=self.image_size, mode=self.interpolation, align_corners=False, antialias=True
-            )
+            x = F.interpolate(x, size=self.image_size, mode=self.interpolation, align_corners=False, antialias=True)
             x = x.clamp(0.0, 255.0)
         return (x / 255.0 - self.mean) / self.std
 

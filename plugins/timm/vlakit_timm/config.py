@@ -40,9 +40,7 @@ class TimmConfig(ComponentConfig):
     embed_dim: int | None = Field(None, ge=1, description="token width (ViT-style models)")
     depth: int | None = Field(None, ge=1, description="number of blocks (ViT-style models)")
     num_heads: int | None = Field(None, ge=1, description="attention heads (ViT-style models)")
-    model_args: dict[str, Any] = Field(
-        default_factory=dict, description="other keyword arguments of the model"
-    )
+    model_args: dict[str, Any] = Field(default_factory=dict, description="other keyword arguments of the model")
     freeze: bool = Field(False, description="no gradients, always in eval mode")
     sincos_pos_embed: bool = Field(
         False,

@@ -24,10 +24,7 @@ RECORDS = [
             {"from": "gpt", "value": "yes"},
         ],
     },
-    {
-        "id": "text-only",
-        "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}],
-    },
+    {"id": "text-only", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]},
     {
         "id": "b",
         "image": "imgs/blue.png",
@@ -62,23 +59,12 @@ def test_each_answered_turn_is_a_sample(tmp_path, suffix):
     ds = build(make_files(tmp_path, suffix=suffix), tmp_path, camera="top")
     assert len(ds) == 3  # two turns of "a", one of "b"; the text-only record is skipped
     got = [(ds[i].text, ds[i].answer) for i in range(3)]
-    assert got == [
-        ("What colour is the square?", "Red."),
-        ("Is it large?", "yes"),
-        ("How many objects?", "two"),
-    ]
+    assert got == [("What colour is the square?", "Red."), ("Is it large?", "yes"), ("How many objects?", "two")]
     first = ds[0]
     assert list(first.images) == ["top"] and first.images["top"].shape == (30, 40, 3)
     assert tuple(first.images["top"][0, 0]) == (200, 10, 10)
     assert first.action is None
-    assert set(ds.texts()) == {
-        "What colour is the square?",
-        "Red.",
-        "Is it large?",
-        "yes",
-        "How many objects?",
-        "two",
-    }
+    assert set(ds.texts()) == {"What colour is the square?", "Red.", "Is it large?", "yes", "How many objects?", "two"}
 
 
 def test_images_are_resized_and_relative_to_the_image_folder(tmp_path):

@@ -65,10 +65,7 @@ def qa_pairs(record: dict[str, Any], where: str) -> list[tuple[str, str]]:
     pairs = []
     for asked, answered in zip(turns, turns[1:]):
         if asked.get("from") in HUMAN and answered.get("from") in ASSISTANT:
-            question, answer = (
-                clean_question(str(asked.get("value", ""))),
-                str(answered.get("value", "")).strip(),
-            )
+            question, answer = clean_question(str(asked.get("value", ""))), str(answered.get("value", "")).strip()
             if question and answer:
                 pairs.append((question, answer))
     return pairs

@@ -16,9 +16,7 @@ def bench_group() -> None:
 
 
 @bench_group.command("codec")
-@click.option(
-    "--actions", "n_actions", default=1_000_000, show_default=True, help="Actions to encode and decode."
-)
+@click.option("--actions", "n_actions", default=1_000_000, show_default=True, help="Actions to encode and decode.")
 @click.option("--dim", default=7, show_default=True, help="Action dimensions.")
 @click.option("--codec", "names", multiple=True, help="Only these codecs (default: all registered).")
 def bench_codec(n_actions: int, dim: int, names: tuple[str, ...]) -> None:
@@ -49,12 +47,8 @@ def bench_recipe_command(
 @bench_group.command("serve")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--calls", default=200, show_default=True, help="Timed calls for each latency figure.")
-@click.option(
-    "--image-size", default=64, show_default=True, help="Side of the square test image per camera, pixels."
-)
-@click.option(
-    "--clients", default="1,4,16", show_default=True, help="Concurrent clients of each throughput row."
-)
+@click.option("--image-size", default=64, show_default=True, help="Side of the square test image per camera, pixels.")
+@click.option("--clients", default="1,4,16", show_default=True, help="Concurrent clients of each throughput row.")
 @click.option("--seconds", default=3.0, show_default=True, help="Duration of each throughput row.")
 @click.option("--batch-size", default=16, show_default=True, help="The server's --batch-size.")
 @click.option("--max-wait-ms", default=2.0, show_default=True, help="The server's --max-wait-ms.")
@@ -80,9 +74,7 @@ def bench_serve_command(
     try:
         counts = tuple(int(n) for n in clients.split(","))
     except ValueError:
-        raise click.BadParameter(
-            f"a comma-separated list of client counts, got {clients!r}", param_hint="--clients"
-        ) from None
+        raise click.BadParameter(f"a comma-separated list of client counts, got {clients!r}", param_hint="--clients") from None
     result = bench_serve(
         bundle,
         calls=calls,

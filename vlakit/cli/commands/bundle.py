@@ -26,9 +26,7 @@ def verify_command(bundle: Path, trusted_keys: tuple[Path, ...]) -> None:
 
     contents = read_bundle(bundle, trusted_keys=trusted_keys, registry=get_registry())
     n = len(contents.manifest["files"])
-    plugins = ", ".join(
-        f"{r['kind']} {r['type']} ({r['dist']} {r['version']})" for r in contents.plugins.values()
-    )
+    plugins = ", ".join(f"{r['kind']} {r['type']} ({r['dist']} {r['version']})" for r in contents.plugins.values())
     click.echo(f"{contents.path}: {n} files match the manifest; plugins: {plugins}")
     if contents.signed_by:
         click.echo(f"signed by trusted key {contents.signed_by}")
@@ -45,18 +43,13 @@ def keygen_command(key: Path) -> None:
     from vlakit.policy.signing import generate_key, key_id, load_public_key
 
     private, public = generate_key(key)
-    click.echo(
-        f"private key: {private} (keep it secret)\npublic key: {public} (id {key_id(load_public_key(public))})"
-    )
+    click.echo(f"private key: {private} (keep it secret)\npublic key: {public} (id {key_id(load_public_key(public))})")
 
 
 @bundle_group.command("sign")
 @click.argument("bundle", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
-    "--key",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Private key file (from keygen).",
+    "--key", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Private key file (from keygen)."
 )
 def sign_command(bundle: Path, key: Path) -> None:
     """Verify BUNDLE, then sign its manifest with KEY (writes signature.json)."""

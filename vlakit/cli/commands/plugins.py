@@ -65,10 +65,8 @@ def plugins_command(pattern: str, kind: str | None, as_json: bool) -> None:
             + ", ".join(f"{p.name} ({p.dist} {p.version})" for p in undeclared)
         )
     if skipped:
-        click.echo(
-            "plugins skipped (-p / VLAKIT_LOAD_PLUGINS / VLAKIT_DISABLE_PLUGINS): "
-            + ", ".join(f"{name} ({dist})" for name, dist in skipped)
-        )
+        click.echo("plugins skipped (-p / VLAKIT_LOAD_PLUGINS / VLAKIT_DISABLE_PLUGINS): "
+                   + ", ".join(f"{name} ({dist})" for name, dist in skipped))
     if registry.failures:
         click.secho(f"plugins that failed to load ({len(registry.failures)}):", fg="red", bold=True)
         for f in registry.failures:

@@ -122,9 +122,7 @@ def run_command(
     stack = ExitStack()
     if policy_url is not None:
         if decoding is not None:
-            raise VlakitError(
-                "--decoding applies to a local bundle; a served policy decodes as its server does"
-            )
+            raise VlakitError("--decoding applies to a local bundle; a served policy decodes as its server does")
         if not robot:
             raise VlakitError("--policy needs --robot TYPE or a YAML file (the server does not name a robot)")
         policy, source = _remote(stack, policy_url, api_key, stall_timeout, refill), policy_url
@@ -150,9 +148,7 @@ def run_command(
         if isinstance(driver, TaskEnvironment):
             splits = resolve_splits(split, driver) if split else tuple(driver.splits[:1])
             if len(splits) != 1:
-                raise VlakitError(
-                    f"--split {split}: vlakit run plays one split; choose one of {', '.join(driver.splits)}"
-                )
+                raise VlakitError(f"--split {split}: vlakit run plays one split; choose one of {', '.join(driver.splits)}")
             task = driver.reset_task(seed, splits[0])
             click.echo(f"task ({task.split}, {task.family}, seed {seed}): {task.instruction}")
         elif split is not None:
@@ -171,13 +167,7 @@ def run_command(
                 writer = recording.enter_context(open_recording(get_registry(), record, spec, record_format))
                 on_step = recording.enter_context(record_episode(writer, text))
             result = run_episode(
-                driver,
-                policy,
-                text,
-                steps,
-                hz=hz,
-                stall_timeout=stall_timeout,
-                max_delta=max_delta,
+                driver, policy, text, steps, hz=hz, stall_timeout=stall_timeout, max_delta=max_delta,
                 on_step=on_step,
             )
         if record is not None:

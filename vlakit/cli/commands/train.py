@@ -13,15 +13,9 @@ from vlakit.cli.main import cli
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("overrides", nargs=-1)
 @click.option("--resume", type=click.Path(dir_okay=False, path_type=Path), help="Continue from a checkpoint.")
-@click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Run directory (default runs/<name>/<time>).",
-)
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Run directory (default runs/<name>/<time>).")
 @click.option("--no-eval", is_flag=True, help="Skip the evaluation of the recipe's eval block.")
-def train_command(
-    recipe: Path, overrides: tuple[str, ...], resume: Path | None, run_dir: Path | None, no_eval: bool
-) -> None:
+def train_command(recipe: Path, overrides: tuple[str, ...], resume: Path | None, run_dir: Path | None, no_eval: bool) -> None:
     """Train RECIPE (with dotted OVERRIDES), export the bundle, then evaluate it if the recipe says how."""
     from vlakit.train.run import train
 
