@@ -111,7 +111,8 @@ def test_resolve_eval_section() -> None:
         {"type": "tabletop"},
     )
     assert resolve_eval_section(None, {"type": "tabletop"}).episodes == 100
-    with pytest.raises(VlakitError, match="--robot"):
+    # names what is installed (the core knows no robot by name)
+    with pytest.raises(VlakitError, match=r"--robot TYPE \(installed robot types: [^)]*tabletop"):
         resolve_eval_section(None)
     # any split name is accepted here; the robot says which it offers (resolve_splits)
     assert resolve_eval_section(base, split="vqa-only").split == "vqa-only"
@@ -262,8 +263,12 @@ def test_non_task_environment_is_refused(tmp_path: Path) -> None:
     class Oracle:
         action_space = SPACE
 
-    with pytest.raises(RobotError, match="TaskEnvironment"):
+    with pytest.raises(RobotError, match="PointArm is not a TaskEnvironment"):
         run_lockstep([PointArm()], Oracle(), [EpisodeJob(0, "seen", 0)])
+    eval_section = EvalSection(robot={"type": "serial-arm", "port": str(tmp_path / "no-such-port")})
+    with pytest.raises(RobotError, match=r"robot 'serial-arm' \(\w+\) is not a TaskEnvironment"):
+        evaluate_policy(Oracle(), eval_section, tmp_path / "out", echo=None)
+    assert not (tmp_path / "out").exists()
 
 
 # -- the whole evaluation, report files ------------------------------------------------------

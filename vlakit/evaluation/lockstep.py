@@ -93,11 +93,14 @@ class _Slot:
     frames: list[np.ndarray] = field(default_factory=list)
 
 
-def _as_env(robot: RobotDriver) -> TaskEnvironment:
+def as_task_environment(robot: RobotDriver, name: str | None = None) -> TaskEnvironment:
+    """``robot`` itself when it can set up tasks and judge them, else a :class:`RobotError`
+    naming it (``name``: its registered type, when known)."""
     if not isinstance(robot, TaskEnvironment):
+        what = f"robot {name!r} ({type(robot).__name__})" if name else type(robot).__name__
         raise RobotError(
-            f"{type(robot).__name__} is not a TaskEnvironment: evaluation needs a robot that sets up "
-            "tasks and judges success (a simulator such as 'tabletop', or a rig with a scorer)"
+            f"{what} is not a TaskEnvironment: evaluation needs a robot that sets up tasks and "
+            "judges success (a simulator, or a rig with a scorer)"
         )
     return robot
 
@@ -133,7 +136,7 @@ def run_lockstep(
     """
     if not robots:
         raise RobotError("evaluation needs at least one environment")
-    envs = [_as_env(r) for r in robots]
+    envs = [as_task_environment(r) for r in robots]
     space = robots[0].action_space
     check_action_space(policy.action_space, space)
     camera = camera or next(iter(robots[0].cameras), None)

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from vlakit.errors import RecipeError, RobotError, VlakitError
-from vlakit.evaluation.lockstep import EpisodeJob, EpisodeRecord, run_lockstep
+from vlakit.evaluation.lockstep import EpisodeJob, EpisodeRecord, as_task_environment, run_lockstep
 from vlakit.evaluation.report import EvalReport, failure_counts, write_report
 from vlakit.evaluation.stats import ALL, summarize
 from vlakit.interfaces.robot import RobotDriver, TaskEnvironment
@@ -43,9 +43,12 @@ def resolve_eval_section(
     :class:`EvalSection`'s defaults.
     """
     if base is None and robot_block is None:
+        from vlakit.plugins import get_registry
+
+        installed = ", ".join(get_registry().names("robot")) or "none installed"
         raise VlakitError(
             "no evaluation settings: the bundle's recipe has no eval block; name a robot with "
-            "--robot (e.g. --robot tabletop, or a YAML file holding the robot block)"
+            f"--robot TYPE (installed robot types: {installed}) or --robot FILE.yaml holding the robot block"
         )
     data: dict[str, Any] = base.model_dump() if base is not None else {}
     given = {
@@ -120,12 +123,9 @@ def evaluate_policy(
     (``None``: only on a terminal).
     """
     out_dir = Path(out_dir)
-    first = build_robot(eval_section.robot, where="eval.robot")
-    if not isinstance(first, TaskEnvironment):
-        raise RobotError(
-            f"robot {eval_section.robot.get('type')!r} ({type(first).__name__}) is not a TaskEnvironment: "
-            "evaluation needs a robot that sets up tasks and judges success, such as the 'tabletop' simulator"
-        )
+    first = as_task_environment(
+        build_robot(eval_section.robot, where="eval.robot"), name=str(eval_section.robot.get("type"))
+    )
     who = f"the policy of {bundle}" if bundle else "the policy"
     check_action_space(policy.action_space, first.action_space, who=who)
     splits = resolve_splits(eval_section.split, first)

@@ -18,7 +18,7 @@ from vlakit.recipes.yaml_source import SourceMap
 
 
 def parse_robot_option(text: str) -> dict[str, Any]:
-    """``--robot`` value -> robot block: a registered name (``tabletop``) or a YAML file.
+    """``--robot`` value -> robot block: a registered robot type or a YAML file.
 
     The file holds the block itself (``{type: ..., ...params}``) or an eval-style mapping with
     the block under ``robot:``.

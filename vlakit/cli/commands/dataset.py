@@ -56,7 +56,7 @@ def export_command(
     cache_dir: Path,
 ) -> None:
     """Write the episodes of the registered dataset TYPE into OUT, in a dataset format a plugin writes
-    (for example `vlakit dataset export tabletop-demos OUT --episodes 20 --set episodes=20`)."""
+    (`vlakit plugins dataset` lists the types; `--set KEY=VALUE` sets the dataset's parameters)."""
     from vlakit.data.recording import dataset_spec, export_episodes, open_recording
     from vlakit.plugins import get_registry
     from vlakit.recipes.overrides import apply_override

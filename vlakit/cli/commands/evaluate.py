@@ -20,7 +20,8 @@ def default_out_dir(bundle: Path) -> Path:
 @click.option(
     "--robot",
     metavar="TYPE|YAML",
-    help="Robot type (e.g. tabletop) or a YAML file holding the robot block. Default: the recipe's eval.robot.",
+    help="A registered robot type (`vlakit plugins robot` lists them) or a YAML file holding the robot block. "
+    "Default: the recipe's eval.robot.",
 )
 @click.option(
     "--split", help="Task split: seen, unseen or all (every split the robot offers). Default: the recipe's."

@@ -34,7 +34,8 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 @click.option(
     "--robot",
     metavar="TYPE|YAML",
-    help="Robot type (e.g. tabletop) or a YAML file holding the robot block. Default: the recipe's eval.robot.",
+    help="A registered robot type (`vlakit plugins robot` lists them) or a YAML file holding the robot block. "
+    "Default: the recipe's eval.robot.",
 )
 @click.option(
     "--max-steps",
