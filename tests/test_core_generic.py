@@ -43,3 +43,33 @@ def test_the_pattern_finds_what_it_is_for() -> None:
         assert TABLETOP_WORDS.search(line), line
     for line in ("bbox_to_anchor=(0.5, -0.22)", "def component_anchor(kind, name)", "the gripper's level"):
         assert not TABLETOP_WORDS.search(line), line
+
+
+def commands_named_in_help() -> set[str]:
+    """Every ```vlakit ...``` command quoted in a help text of the CLI (commands and options)."""
+    from vlakit.cli.main import build_cli
+
+    named: set[str] = set()
+
+    def walk(command) -> None:
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        for text in texts:
+            named.update(" ".join(m.split()) for m in re.findall(r"`(vlakit [^`]+)`", text))
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(build_cli())
+    return named
+
+
+def test_the_listings_the_help_points_to_list_that_kind(capsys) -> None:
+    """Where the help says which command lists the robot or dataset types instead of naming one,
+    that command lists them (``vlakit plugins robot`` would glob-match names, and list none)."""
+    from vlakit.cli.main import main
+
+    pointed = {line for line in commands_named_in_help() if line.startswith("vlakit plugins")}
+    assert pointed == {"vlakit plugins --kind robot", "vlakit plugins --kind dataset"}
+    for line, installed in (("vlakit plugins --kind robot", "tabletop"), ("vlakit plugins --kind dataset", "lerobot")):
+        assert main(line.split()[1:]) == 0
+        listing = capsys.readouterr().out
+        assert re.search(rf"^\s+{installed}\s", listing, re.MULTILINE), listing

@@ -56,7 +56,7 @@ def export_command(
     cache_dir: Path,
 ) -> None:
     """Write the episodes of the registered dataset TYPE into OUT, in a dataset format a plugin writes
-    (`vlakit plugins dataset` lists the types; `--set KEY=VALUE` sets the dataset's parameters)."""
+    (`vlakit plugins --kind dataset` lists the types; `--set KEY=VALUE` sets the dataset's parameters)."""
     from vlakit.data.recording import dataset_spec, export_episodes, open_recording
     from vlakit.plugins import get_registry
     from vlakit.recipes.overrides import apply_override

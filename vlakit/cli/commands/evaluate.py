@@ -20,7 +20,7 @@ def default_out_dir(bundle: Path) -> Path:
 @click.option(
     "--robot",
     metavar="TYPE|YAML",
-    help="A registered robot type (`vlakit plugins robot` lists them) or a YAML file holding the robot block. "
+    help="A registered robot type (`vlakit plugins --kind robot` lists them) or a YAML file holding the robot block. "
     "Default: the recipe's eval.robot.",
 )
 @click.option(

@@ -34,7 +34,7 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 @click.option(
     "--robot",
     metavar="TYPE|YAML",
-    help="A registered robot type (`vlakit plugins robot` lists them) or a YAML file holding the robot block. "
+    help="A registered robot type (`vlakit plugins --kind robot` lists them) or a YAML file holding the robot block. "
     "Default: the recipe's eval.robot.",
 )
 @click.option(
