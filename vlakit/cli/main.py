@@ -31,6 +31,14 @@ decoding_option = click.option(
     "probability-weighted mean of the bins). Default: the recipe's model.decoding.",
 )
 
+#: ``--robot`` of the commands that run a bundle's policy on a robot (``eval``, ``run``).
+robot_option = click.option(
+    "--robot",
+    metavar="TYPE|YAML",
+    help="A registered robot type (`vlakit plugins --kind robot` lists them) or a YAML file holding the robot block. "
+    "Default: the recipe's eval.robot.",
+)
+
 
 
 class FiniteFloatRange(click.FloatRange):

@@ -16,6 +16,7 @@ from vlakit.evaluation.lockstep import EpisodeJob, EpisodeRecord, as_task_enviro
 from vlakit.evaluation.report import EvalReport, failure_counts, write_report
 from vlakit.evaluation.stats import ALL, summarize
 from vlakit.interfaces.robot import RobotDriver, TaskEnvironment
+from vlakit.plugins import get_registry
 from vlakit.recipes.schema import EvalSection
 from vlakit.runtime.loop import check_action_space
 from vlakit.runtime.protocols import BatchPolicy
@@ -43,8 +44,6 @@ def resolve_eval_section(
     :class:`EvalSection`'s defaults.
     """
     if base is None and robot_block is None:
-        from vlakit.plugins import get_registry
-
         installed = ", ".join(get_registry().names("robot")) or "none installed"
         raise VlakitError(
             "no evaluation settings: the bundle's recipe has no eval block; name a robot with "

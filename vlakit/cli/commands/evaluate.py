@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vlakit.cli.main import bundle_load_options, cli, decoding_option, device_option
+from vlakit.cli.main import bundle_load_options, cli, decoding_option, device_option, robot_option
 
 
 def default_out_dir(bundle: Path) -> Path:
@@ -17,12 +17,7 @@ def default_out_dir(bundle: Path) -> Path:
 
 @cli.command("eval")
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option(
-    "--robot",
-    metavar="TYPE|YAML",
-    help="A registered robot type (`vlakit plugins --kind robot` lists them) or a YAML file holding the robot block. "
-    "Default: the recipe's eval.robot.",
-)
+@robot_option
 @click.option(
     "--split", help="Task split: seen, unseen or all (every split the robot offers). Default: the recipe's."
 )

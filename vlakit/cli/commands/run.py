@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from vlakit.cli.main import FiniteFloatRange, bundle_load_options, cli, decoding_option, device_option
+from vlakit.cli.main import (
+    FiniteFloatRange,
+    bundle_load_options,
+    cli,
+    decoding_option,
+    device_option,
+    robot_option,
+)
 from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 
 
@@ -31,12 +38,7 @@ from vlakit.runtime.loop import DEFAULT_STALL_TIMEOUT
 @click.option(
     "--instruction", "-i", help="What to do. Default on a task environment: the instruction of its task."
 )
-@click.option(
-    "--robot",
-    metavar="TYPE|YAML",
-    help="A registered robot type (`vlakit plugins --kind robot` lists them) or a YAML file holding the robot block. "
-    "Default: the recipe's eval.robot.",
-)
+@robot_option
 @click.option(
     "--max-steps",
     type=click.IntRange(min=1),
